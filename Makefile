@@ -1,0 +1,65 @@
+# sevtui: `make run` and `make test` do all set-up on a fresh Debian/Ubuntu machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config.toml
+# Debian/Ubuntu packages sevtui drives: QEMU and firmware, guest-image tools, the
+# benchmark programs, gdb (gcore) for the memory probe, tmux for end-to-end tests.
+SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
+	lz4 sqlite3 mbw redis-server redis-tools gdb tmux
+
+.PHONY: help run test lint typecheck pytest system-deps venv clean
+
+help:
+	@echo "make run    install what is missing, open sevtui with $(CONFIG)"
+	@echo "make test   install what is missing, then ruff, mypy and pytest"
+	@echo "make clean  remove the virtualenv and caches"
+
+# Install missing system packages with apt-get as root; otherwise name them and stop.
+system-deps:
+	@missing=""; \
+	for pkg in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$pkg"; \
+	done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "sevtui needs these system packages:$$missing"; \
+	    echo "install them with:"; \
+	    echo "  sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+run: system-deps venv
+	$(BIN)/sevtui --config $(CONFIG)
+
+lint: venv
+	$(BIN)/ruff check sevtui tests
+	$(BIN)/ruff format --check sevtui tests
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	$(BIN)/pytest
+
+test: system-deps lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""Allow `python -m sevtui`."""
+
+from sevtui.cli import main
+
+raise SystemExit(main())

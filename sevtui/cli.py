@@ -1,0 +1,239 @@
+"""The `sevtui` command line: a thin layer over the core, one handler per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sevtui import __version__
+from sevtui.config import VM_KINDS, Config, LoadedConfig, VmKind, dump_config, load_config
+from sevtui.errors import SevtuiError, UsageError
+
+if TYPE_CHECKING:
+    from sevtui.host.caps import CapabilityReport
+
+Handler = Callable[[argparse.Namespace, "Context"], int]
+
+
+@dataclass
+class Context:
+    """What every command gets: the parsed global options and the config, loaded once."""
+
+    config_path: Path | None
+    db_path: Path | None
+    _loaded: LoadedConfig | None = field(default=None, init=False)
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        """The validated config (loaded on first use)."""
+        if self._loaded is None:
+            self._loaded = load_config(self.config_path)
+            if self.db_path is not None:
+                self._loaded.config.paths.database = self.db_path.resolve()
+        return self._loaded
+
+    @property
+    def config(self) -> Config:
+        """Shortcut for the validated Config."""
+        return self.loaded.config
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON for scripts: indented, keys in a stable order."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+# --- caps -------------------------------------------------------------------------------
+
+_MARKS = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
+
+
+def cmd_caps(args: argparse.Namespace, ctx: Context) -> int:
+    """Report what this host can do for confidential VMs."""
+    from sevtui.host.inspect import inspect_host
+
+    sysroot = Path(args.sysroot) if args.sysroot else Path("/")
+    if not sysroot.is_dir():
+        raise UsageError(f"--sysroot {sysroot}: not a directory", "give a copied machine root")
+    report = inspect_host(ctx.config, sysroot, Path(args.cpuid_file) if args.cpuid_file else None)
+    vms = {name: vm.kind for name, vm in ctx.config.vm.items()}
+    if args.json:
+        data = report.to_json()
+        data["vms"] = {
+            name: {"kind": kind, **vars(report.profiles[kind])} for name, kind in vms.items()
+        }
+        emit_json(data)
+    else:
+        _print_caps(report, vms)
+    if args.require and not report.profiles[args.require].launchable:
+        return 1
+    return 0
+
+
+def _print_caps(report: CapabilityReport, vms: dict[str, VmKind]) -> None:
+    where = "replayed machine" if report.replay else "this machine"
+    print(f"{where}: {report.model} ({report.vendor}), role: {report.role}")
+    print(f"verdict: {report.verdict}\n")
+    for check in report.checks:
+        indent = "  " * report.depth(check)
+        print(f"{indent}[{_MARKS[check.status]}] {check.title}: {check.evidence}")
+        if check.hint:
+            print(f"{indent}       fix: {check.hint}")
+    if report.leaf is not None:
+        leaf = report.leaf
+        print(
+            f"\nCPUID 0x8000001F: C-bit {leaf.cbitpos}, phys addr reduction "
+            f"{leaf.phys_addr_reduction}, {leaf.vmpl_count} VMPLs, "
+            f"{leaf.max_encrypted_guests} encrypted guests, min SEV ASID {leaf.min_sev_asid}"
+        )
+    accel = "KVM" if report.accel.usable else "TCG (software emulation)"
+    print(f"\naccel: {accel}: {report.accel.reason}")
+    print("\nVM kinds:")
+    for kind, verdict in report.profiles.items():
+        mark = "yes" if verdict.launchable else "no "
+        print(f"  {kind:<8} {mark}  {verdict.reason}")
+    if vms:
+        print("\nconfigured VMs:")
+        width = max(len(name) for name in vms)
+        for name, kind in vms.items():
+            verdict = report.profiles[kind]
+            state = "launchable" if verdict.launchable else "cannot launch"
+            print(f"  {name:<{width}}  {kind:<8} {state}: {verdict.reason}")
+
+
+# --- config -----------------------------------------------------------------------------
+
+
+def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
+    """Validate the config and print the effective values."""
+    loaded = ctx.loaded
+    source = str(loaded.source) if loaded.source else "built-in defaults"
+    data = dump_config(loaded.config)
+    if args.json:
+        emit_json({"source": source, "config": data})
+        return 0
+    print(f"# config OK: {source}")
+    _print_toml(data)
+    return 0
+
+
+def _print_toml(data: dict[str, Any], prefix: str = "") -> None:
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    if scalars and prefix:
+        print(f"\n[{prefix}]")
+    for key, value in scalars.items():
+        if value is not None:
+            print(f"{key} = {json.dumps(value)}")
+    for key, value in tables.items():
+        _print_toml(value, f"{prefix}.{key}" if prefix else key)
+
+
+# --- parser -----------------------------------------------------------------------------
+
+
+def _globals() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="config file (default: ./config.toml, then $XDG_CONFIG_HOME/sevtui/config.toml)",
+    )
+    common.add_argument(
+        "--db",
+        metavar="FILE",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="results database (default: DATA_DIR/sevtui.db)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; every command has --help."""
+    common = _globals()
+    parser = argparse.ArgumentParser(
+        prog="sevtui",
+        description="Evaluate confidential VMs (AMD SEV, SEV-ES, SEV-SNP) against normal VMs. "
+        "With no command, opens the terminal app.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"sevtui {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    caps = commands.add_parser(
+        "caps",
+        parents=[common],
+        help="what this host can do for confidential VMs, and why not",
+        description="Check CPU, firmware, kernel, KVM and QEMU for SEV / SEV-ES / SEV-SNP, "
+        "like `snphost ok`, and say which VM kinds can launch here.",
+    )
+    caps.add_argument("--json", action="store_true", help="print JSON")
+    caps.add_argument(
+        "--sysroot", metavar="DIR", help="read proc/, sys/, dev/ under DIR instead of /"
+    )
+    caps.add_argument(
+        "--cpuid-file",
+        metavar="FILE",
+        help="take leaf 0x8000001F from `cpuid -1 -r` or `cpuid -1 -l 0x8000001f` output",
+    )
+    caps.add_argument(
+        "--require",
+        choices=VM_KINDS,
+        metavar="KIND",
+        help="exit 1 unless KIND (nosev, sev, sev-es, sev-snp) can launch here",
+    )
+    caps.set_defaults(handler=cmd_caps)
+
+    config = commands.add_parser(
+        "config", parents=[common], help="inspect the configuration", description="Config tools."
+    )
+    config_commands = config.add_subparsers(dest="config_command", metavar="COMMAND")
+    check = config_commands.add_parser(
+        "check",
+        parents=[common],
+        help="validate config.toml and print the effective config",
+        description="Validate the config (exit 2 on problems) and print the effective values.",
+    )
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(handler=cmd_config_check)
+    config.set_defaults(handler=_help_for(config))
+    return parser
+
+
+def _help_for(parser: argparse.ArgumentParser) -> Handler:
+    def show(_args: argparse.Namespace, _ctx: Context) -> int:
+        parser.print_help()
+        return 2
+
+    return show
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, run one handler, turn errors into messages and exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = Context(getattr(args, "config", None), getattr(args, "db", None))
+    handler: Handler | None = getattr(args, "handler", None)
+    try:
+        if handler is None:
+            parser.print_help()
+            return 0
+        return handler(args, ctx)
+    except SevtuiError as exc:
+        print(f"sevtui: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sevtui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,366 @@
+"""config.toml: pydantic models, the search order, and readable validation errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+)
+
+from sevtui.errors import ConfigError
+
+VmKind = Literal["nosev", "sev", "sev-es", "sev-snp"]
+VM_KINDS: tuple[VmKind, ...] = ("nosev", "sev", "sev-es", "sev-snp")
+VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+RESERVED_VM_NAMES = frozenset({"host"})
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(value: object) -> int:
+    """Turn '512M', '16G', '1.5GiB' or a byte count into bytes."""
+    if isinstance(value, bool):
+        raise ValueError("not a size: use a number with K, M, G or T (e.g. 512M, 16G)")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("a size must be positive")
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if match:
+            number, unit = match.groups()
+            size = int(float(number) * _SIZE_UNITS[unit.upper()])
+            if size > 0:
+                return size
+    raise ValueError("not a size: use a number with K, M, G or T (e.g. 512M, 16G)")
+
+
+def format_size(size: int) -> str:
+    """Bytes back to the shortest exact '16G' / '512M' form."""
+    for unit in ("T", "G", "M", "K"):
+        if size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit}"
+    return str(size)
+
+
+def parse_int(value: object) -> int:
+    """Accept 196608, '196608' or '0x30000' (policies are written in hex)."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer such as 0x30000")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 0)
+        except ValueError:
+            pass
+    raise ValueError("expected an integer such as 0x30000")
+
+
+Size = Annotated[int, BeforeValidator(parse_size), PlainSerializer(format_size)]
+HexInt = Annotated[int, BeforeValidator(parse_int), PlainSerializer(hex)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    base = os.environ.get(var) or str(Path.home() / fallback)
+    return Path(base) / "sevtui"
+
+
+class PathsConfig(_Model):
+    """Where sevtui keeps its files."""
+
+    data_dir: Path = Field(
+        default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"),
+        description="Results database and guest images live here.",
+    )
+    state_dir: Path = Field(
+        default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state"),
+        description="One private directory per running VM (QMP socket, pidfile, logs).",
+    )
+    image_dir: Path | None = Field(
+        default=None, description="Built guest images; default: DATA_DIR/images."
+    )
+    database: Path | None = Field(
+        default=None, description="SQLite results database; default: DATA_DIR/sevtui.db."
+    )
+
+    @property
+    def images(self) -> Path:
+        """The directory that holds built guest images."""
+        return self.image_dir or self.data_dir / "images"
+
+    @property
+    def db(self) -> Path:
+        """The results database file."""
+        return self.database or self.data_dir / "sevtui.db"
+
+
+class QemuConfig(_Model):
+    """Which QEMU to run and how."""
+
+    binary: str = Field(default="qemu-system-x86_64", description="QEMU system emulator.")
+    img: str = Field(default="qemu-img", description="qemu-img, for disk images.")
+    accel: Literal["auto", "kvm", "tcg"] = Field(
+        default="auto",
+        description="auto uses KVM only when a short probe shows it can run a guest.",
+    )
+    snp_dialect: Literal["auto", "upstream", "amd-fork"] = Field(
+        default="auto",
+        description="SEV-SNP option syntax: upstream QEMU >= 9.1 or AMD's patched fork.",
+    )
+
+
+class ImageConfig(_Model):
+    """The built-in `minimal` guest (kernel + busybox initramfs)."""
+
+    kernel: Path | None = Field(
+        default=None,
+        description="Guest kernel; default: the host's /boot/vmlinuz-$(uname -r) when "
+        "readable, else Debian's linux-image-amd64.",
+    )
+
+
+class VmConfig(_Model):
+    """One VM profile, `[vm.NAME]`."""
+
+    kind: VmKind = Field(default="nosev", description="nosev, sev, sev-es or sev-snp.")
+    vcpus: int = Field(default=1, ge=1, le=512, description="Number of virtual CPUs.")
+    memory: Size = Field(default=512 << 20, description="Guest RAM, e.g. 512M or 16G.")
+    cpu: str = Field(
+        default="", description="QEMU -cpu model; empty: host under KVM, max under TCG."
+    )
+    machine: str = Field(default="q35", description="QEMU machine type.")
+    image: str = Field(default="minimal", description='"minimal" or a path to a disk image.')
+    firmware: Path | None = Field(
+        default=None, description="OVMF code file; empty: direct kernel boot or a default."
+    )
+    firmware_vars: Path | None = Field(
+        default=None, description="OVMF variables template; each VM gets its own copy."
+    )
+    cloud_init: Path | None = Field(default=None, description="cloud-init seed ISO (cdrom).")
+    network: str = Field(
+        default="user", description='"user" (NAT, ssh forward on 127.0.0.1) or a bridge name.'
+    )
+    ssh_port: int = Field(
+        default=0, ge=0, le=65535, description="Host port for ssh with network=user; 0: none."
+    )
+    policy: HexInt | None = Field(
+        default=None, description="SEV guest policy; default 0x1 sev, 0x5 sev-es, 0x30000 snp."
+    )
+    cbitpos: int | None = Field(
+        default=None, ge=0, le=63, description="C-bit position; default: from host CPUID."
+    )
+    reduced_phys_bits: int = Field(
+        default=1, ge=0, le=63, description="Guest physical address bit reduction."
+    )
+    host_data: str = Field(default="", description="SEV-SNP host-data (base64).")
+    extra_args: list[str] = Field(
+        default_factory=list, description="More QEMU arguments, one argv element each."
+    )
+
+    @field_validator("network")
+    @classmethod
+    def _network_name(cls, value: str) -> str:
+        if value != "user" and not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value):
+            raise ValueError('use "user" or a bridge name (letters, digits, _ . -; max 15)')
+        return value
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_nul(cls, value: list[str]) -> list[str]:
+        if any("\0" in arg for arg in value):
+            raise ValueError("arguments cannot contain NUL bytes")
+        return value
+
+
+class BenchConfig(_Model):
+    """How benchmarks are repeated and judged."""
+
+    repetitions: int = Field(default=3, ge=1, le=1000, description="Repetitions per benchmark.")
+    max_repetitions: int = Field(
+        default=10, ge=1, le=1000, description="Cap for the dynamic run count."
+    )
+    cv_threshold_pct: float = Field(
+        default=3.5, gt=0, description="Add repetitions while CV exceeds this (percent)."
+    )
+    timeout_s: float = Field(default=1800, gt=0, description="Per-benchmark timeout (s).")
+
+
+def _default_vms() -> dict[str, VmConfig]:
+    return {"demo": VmConfig()}
+
+
+class Config(_Model):
+    """The whole of config.toml."""
+
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    qemu: QemuConfig = Field(default_factory=QemuConfig)
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
+    vm: dict[str, VmConfig] = Field(default_factory=_default_vms)
+
+    @field_validator("vm")
+    @classmethod
+    def _vm_names(cls, value: dict[str, VmConfig]) -> dict[str, VmConfig]:
+        for name in value:
+            check_vm_name(name)
+        return value
+
+
+def check_vm_name(name: str) -> str:
+    """Reject names that could not be a directory, a QEMU -name or a table key."""
+    if name in RESERVED_VM_NAMES:
+        raise ValueError(f"{name!r} is reserved (it names the bare-metal baseline)")
+    if not VM_NAME_RE.match(name):
+        raise ValueError(
+            f"{_short(name)} is not a valid VM name: use letters, digits, _ . - "
+            "(start with a letter or digit, at most 63 characters)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config and where it came from (None: built-in defaults)."""
+
+    config: Config
+    source: Path | None
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    """The config file to use: --config, ./config.toml, XDG config, or none."""
+    if explicit is not None:
+        return explicit
+    local = Path("config.toml")
+    if local.is_file():
+        return local
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    candidate = xdg / "sevtui" / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_config(explicit: Path | None = None) -> LoadedConfig:
+    """Find, parse and validate config.toml; raise ConfigError listing every problem."""
+    path = find_config(explicit)
+    if path is None:
+        return LoadedConfig(Config(), None)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            [f"{path}: cannot read: {exc.strerror or exc}"],
+            "pass an existing file with --config, or omit it to use the defaults",
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    return LoadedConfig(parse_config(text, path), path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate TOML text; relative paths are taken relative to the file's folder."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, data, path)) from None
+    base = path.parent
+    problems = _resolve_paths(config, base, path)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _resolve_paths(config: Config, base: Path, path: Path) -> list[str]:
+    """Make relative paths absolute and report referenced files that are missing."""
+    problems: list[str] = []
+
+    def resolve(value: Path | None, key: str, must_exist: bool) -> Path | None:
+        if value is None:
+            return None
+        resolved = value.expanduser()
+        if not resolved.is_absolute():
+            resolved = base / resolved
+        if must_exist and not resolved.is_file():
+            problems.append(f"{path}: {key} = {str(value)!r}: file not found ({resolved})")
+        return resolved
+
+    paths = config.paths
+    paths.data_dir = resolve(paths.data_dir, "paths.data_dir", False) or paths.data_dir
+    paths.state_dir = resolve(paths.state_dir, "paths.state_dir", False) or paths.state_dir
+    paths.image_dir = resolve(paths.image_dir, "paths.image_dir", False)
+    paths.database = resolve(paths.database, "paths.database", False)
+    config.image.kernel = resolve(config.image.kernel, "image.kernel", True)
+    for name, vm in config.vm.items():
+        prefix = f"vm.{name}"
+        vm.firmware = resolve(vm.firmware, f"{prefix}.firmware", True)
+        vm.firmware_vars = resolve(vm.firmware_vars, f"{prefix}.firmware_vars", True)
+        vm.cloud_init = resolve(vm.cloud_init, f"{prefix}.cloud_init", True)
+        if vm.image != "minimal":
+            image = resolve(Path(vm.image), f"{prefix}.image", True)
+            vm.image = str(image)
+    return problems
+
+
+def _describe(exc: ValidationError, data: Mapping[str, Any], path: Path) -> list[str]:
+    """One line per pydantic error: file, key path, the value given, what is wrong."""
+    lines = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        key = ".".join(loc)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{path}: {key}: unknown key (check the spelling in config.toml)")
+            continue
+        if error["type"] == "missing":
+            lines.append(f"{path}: {key}: required key is missing")
+            continue
+        value = _lookup(data, error["loc"])
+        shown = f" = {_short(value)}" if value is not _MISSING else ""
+        lines.append(f"{path}: {key}{shown}: {message}")
+    return lines
+
+
+_MISSING = object()
+
+
+def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
+    current = data
+    for part in loc:
+        try:
+            current = current[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return current
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def dump_config(config: Config) -> dict[str, Any]:
+    """The effective config as plain data (sizes and policies in their written form)."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,516 @@
+"""Judge host facts: a check tree like `snphost ok`, and which VM kinds can launch here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sevtui.config import VM_KINDS, VmKind
+from sevtui.host.cpuid import Leaf8000001F
+from sevtui.host.facts import HostFacts, param_enabled
+from sevtui.host.kvm import KvmVerdict
+from sevtui.host.qemu import QemuInfo
+
+Status = Literal["pass", "fail", "warn", "skip"]
+
+BIOS_HINT = (
+    "enable it in the BIOS/UEFI setup (SMEE, SEV-ES ASID space limit, SNP memory coverage, "
+    "IOMMU) and update the SEV firmware"
+)
+REQUIREMENTS: dict[VmKind, tuple[str, ...]] = {
+    "nosev": ("qemu.binary",),
+    "sev": (
+        "cpu.vendor",
+        "cpuid.leaf",
+        "cpuid.sev",
+        "kvm.device",
+        "kvm.functional",
+        "kvm_amd.module",
+        "kvm_amd.sev",
+        "sev.device",
+        "qemu.binary",
+        "qemu.sev",
+    ),
+    "sev-es": ("cpuid.sev_es", "kvm_amd.sev_es"),
+    "sev-snp": ("cpuid.sev_snp", "kvm_amd.sev_snp", "qemu.snp"),
+}
+
+
+@dataclass
+class Check:
+    """One line of the check tree."""
+
+    id: str
+    title: str
+    status: Status
+    evidence: str
+    hint: str = ""
+    parent: str | None = None
+    short: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Stable JSON form (keys may be added, not renamed)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "evidence": self.evidence,
+            "hint": self.hint,
+            "parent": self.parent,
+        }
+
+
+@dataclass(frozen=True)
+class ProfileVerdict:
+    """Whether one VM kind can launch here, and why not."""
+
+    launchable: bool
+    reason: str
+
+
+@dataclass
+class CapabilityReport:
+    """Everything `sevtui caps` says about a machine."""
+
+    role: Literal["host", "guest"]
+    vendor: str
+    model: str
+    leaf: Leaf8000001F | None
+    checks: list[Check]
+    profiles: dict[VmKind, ProfileVerdict]
+    accel: KvmVerdict
+    replay: bool = False
+    accel_probed: bool = True
+    guest_features: str = ""
+    by_id: dict[str, Check] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {check.id: check for check in self.checks}
+
+    def check(self, check_id: str) -> Check:
+        """The check with this id."""
+        return self.by_id[check_id]
+
+    def depth(self, check: Check) -> int:
+        """How deep a check sits in the tree (0 for roots)."""
+        level, parent = 0, check.parent
+        while parent is not None:
+            level, parent = level + 1, self.by_id[parent].parent
+        return level
+
+    @property
+    def verdict(self) -> str:
+        """One-glance summary, e.g. 'SEV-SNP ready' or 'SEV: disabled in kvm_amd'."""
+        if self.role == "guest" and self.guest_features:
+            return f"confidential guest: {self.guest_features} active"
+        labels: tuple[tuple[VmKind, str], ...] = (
+            ("sev-snp", "SEV-SNP"),
+            ("sev-es", "SEV-ES"),
+            ("sev", "SEV"),
+        )
+        for kind, label in labels:
+            if self.profiles[kind].launchable:
+                return f"{label} ready"
+        for check_id in REQUIREMENTS["sev"]:
+            check = self.by_id.get(check_id)
+            if check is not None and check.status == "fail":
+                return check.short or f"SEV: {check.title.lower()} failed"
+        return "SEV: not available"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract of `sevtui caps --json`."""
+        return {
+            "role": self.role,
+            "cpu": {"vendor": self.vendor, "model": self.model},
+            "cpuid_8000001f": self.leaf.to_json() if self.leaf else None,
+            "checks": [check.to_json() for check in self.checks],
+            "profiles": {
+                kind: {"launchable": v.launchable, "reason": v.reason}
+                for kind, v in self.profiles.items()
+            },
+            "accel": {"kvm_usable": self.accel.usable, "reason": self.accel.reason},
+            "verdict": self.verdict,
+            "replay": self.replay,
+        }
+
+
+class _Tree:
+    """Builds checks in order; a failed (or skipped) parent skips its children."""
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+        self._by_id: dict[str, Check] = {}
+        self._root_cause: dict[str, str] = {}
+
+    def add(
+        self,
+        check_id: str,
+        title: str,
+        status: Status,
+        evidence: str,
+        hint: str = "",
+        parent: str | None = None,
+        short: str = "",
+    ) -> Check:
+        if parent is not None:
+            above = self._by_id[parent]
+            cause = self._root_cause.get(parent)
+            if above.status == "fail":
+                cause = above.title
+            if cause is not None:
+                status, hint, evidence = "skip", "", f"skipped: '{cause}' failed"
+                self._root_cause[check_id] = cause
+        if status == "pass":
+            hint = ""
+        check = Check(check_id, title, status, evidence, hint, parent, short)
+        self.checks.append(check)
+        self._by_id[check_id] = check
+        return check
+
+
+def assess(
+    facts: HostFacts, qemu: QemuInfo | str | None, accel: KvmVerdict | None
+) -> CapabilityReport:
+    """Turn facts into the check tree and per-kind verdicts.
+
+    `qemu` is the probed QEMU, a problem text, or None when not probed (replays);
+    `accel` is the KVM probe verdict, or None when not probed.
+    """
+    tree = _Tree()
+    _cpu_checks(tree, facts)
+    _kvm_checks(tree, facts, accel)
+    _kvm_amd_checks(tree, facts)
+    _sev_device_checks(tree, facts)
+    _environment_checks(tree, facts)
+    _qemu_checks(tree, qemu, facts.replay)
+    guest_features = _guest_features(facts)
+    role: Literal["host", "guest"] = (
+        "guest"
+        if guest_features or "hypervisor" in facts.flags or facts.devices["sev-guest"].present
+        else "host"
+    )
+    if role == "guest":
+        _guest_checks(tree, facts, guest_features)
+    accel_verdict = accel or KvmVerdict(False, "KVM not probed (replaying another machine)")
+    report = CapabilityReport(
+        role=role,
+        vendor=facts.vendor,
+        model=facts.model,
+        leaf=facts.cpuid.leaf,
+        checks=tree.checks,
+        profiles={},
+        accel=accel_verdict,
+        replay=facts.replay,
+        accel_probed=accel is not None,
+        guest_features=guest_features,
+    )
+    report.profiles = {kind: _profile(report, kind) for kind in VM_KINDS}
+    return report
+
+
+def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
+    amd = facts.vendor == "AuthenticAMD"
+    intel = facts.vendor == "GenuineIntel"
+    tree.add(
+        "cpu.vendor",
+        "AMD processor",
+        "pass" if amd else "fail",
+        f"{facts.sysroot / 'proc/cpuinfo'}: vendor_id {facts.vendor}, {facts.model}",
+        "SEV needs an AMD EPYC processor (Zen or later); "
+        + ("Intel's counterpart, TDX, is not supported yet" if intel else "none was found"),
+        short="no AMD SEV: Intel host" if intel else "no AMD SEV: not an AMD CPU",
+    )
+    reading = facts.cpuid
+    leaf = reading.leaf
+    tree.add(
+        "cpuid.leaf",
+        "CPUID leaf 0x8000001F",
+        "pass" if leaf else "fail",
+        f"{reading.source}: "
+        + (
+            f"eax={leaf.eax:#x} ebx={leaf.ebx:#x} ecx={leaf.ecx:#x} edx={leaf.edx:#x}"
+            if leaf
+            else reading.problem
+        ),
+        "the CPU does not describe memory encryption; SEV needs EPYC 7001 or later "
+        "(load the cpuid module for /dev/cpu/0/cpuid if reading failed)",
+        parent="cpu.vendor",
+        short="SEV: CPU does not report memory encryption",
+    )
+    bit_checks = (
+        ("sme", "SME supported", "cpuid.leaf", "warn", "SME is off or absent: " + BIOS_HINT),
+        ("sev", "SEV supported", "cpuid.leaf", "fail", "SEV is off or absent: " + BIOS_HINT),
+        ("sev_es", "SEV-ES supported", "cpuid.sev", "fail", "needs EPYC 7002 or later"),
+        ("sev_snp", "SEV-SNP supported", "cpuid.sev_es", "fail", "needs EPYC 7003 or later"),
+    )
+    for bit, title, parent, missing, hint in bit_checks:
+        present = leaf is not None and leaf.has(bit)
+        status: Status = "pass" if present else missing  # type: ignore[assignment]
+        tree.add(
+            f"cpuid.{bit}",
+            title,
+            status,
+            f"CPUID 0x8000001F EAX bit {bit}: {'set' if present else 'clear'}",
+            hint,
+            parent=parent,
+            short=f"SEV: CPU does not offer {title.split()[0]}",
+        )
+    if leaf is not None:
+        es_asids = max(leaf.min_sev_asid - 1, 0)
+        tree.add(
+            "cpuid.asids",
+            "Encrypted guest slots (ASIDs)",
+            "pass" if leaf.max_encrypted_guests > 0 else "fail",
+            f"{leaf.max_encrypted_guests} encrypted guests, minimum SEV ASID "
+            f"{leaf.min_sev_asid} ({es_asids} ASIDs for SEV-ES/SNP), C-bit {leaf.cbitpos}, "
+            f"{leaf.vmpl_count} VMPLs",
+            "no ASIDs: raise the SEV ASID count in the BIOS",
+            parent="cpuid.sev",
+        )
+
+
+def _kvm_checks(tree: _Tree, facts: HostFacts, accel: KvmVerdict | None) -> None:
+    device = facts.devices["kvm"]
+    usable = device.present and device.readable and device.writable
+    if not device.present:
+        evidence = f"{device.path}: not present"
+    elif not device.char_device and not facts.replay:
+        evidence, usable = f"{device.path}: not a character device", False
+    else:
+        evidence = f"{device.path}: " + ("read-write" if usable else "no read-write access")
+    tree.add(
+        "kvm.device",
+        "/dev/kvm accessible",
+        "pass" if usable else "fail",
+        evidence,
+        "load kvm and kvm_amd (modprobe kvm_amd), enable SVM/virtualization in the BIOS, "
+        "and run as root or a member of the kvm group",
+        short="no KVM: /dev/kvm missing or not accessible",
+    )
+    if device.api_version is not None:
+        tree.add(
+            "kvm.api",
+            "KVM API version",
+            "pass" if device.api_version == 12 else "warn",
+            f"KVM_GET_API_VERSION = {device.api_version}",
+            "unexpected KVM API version; update the kernel",
+            parent="kvm.device",
+        )
+    elif device.problem:
+        tree.add("kvm.api", "KVM API version", "fail", device.problem, "", parent="kvm.device")
+    if accel is None:
+        tree.add(
+            "kvm.functional",
+            "KVM runs a guest",
+            "skip",
+            "not probed (replaying another machine)",
+            "run `sevtui caps` on the machine itself to probe",
+            parent="kvm.device",
+        )
+    else:
+        tree.add(
+            "kvm.functional",
+            "KVM runs a guest",
+            "pass" if accel.usable else "fail",
+            f"{accel.reason} ({accel.seconds:.1f} s)",
+            "guests will run under TCG (software emulation, much slower); SEV needs working "
+            "KVM: check SVM in the BIOS, or nested virtualization when this host is a VM",
+            parent="kvm.device",
+            short="no KVM: guests hang under KVM here",
+        )
+
+
+def _kvm_amd_checks(tree: _Tree, facts: HostFacts) -> None:
+    params_dir = facts.sysroot / "sys/module/kvm_amd/parameters"
+    loaded = facts.kvm_amd is not None
+    tree.add(
+        "kvm_amd.module",
+        "kvm_amd module loaded",
+        "pass" if loaded else "fail",
+        f"{params_dir}: {'present' if loaded else 'missing'}",
+        "modprobe kvm_amd",
+        parent="cpu.vendor",
+        short="SEV: kvm_amd not loaded",
+    )
+    params = facts.kvm_amd or {}
+    parents = {"sev": "kvm_amd.module", "sev_es": "kvm_amd.sev", "sev_snp": "kvm_amd.sev_es"}
+    for name, parent in parents.items():
+        value = params.get(name)
+        enabled = param_enabled(value)
+        tree.add(
+            f"kvm_amd.{name}",
+            f"{name.upper().replace('_', '-')} enabled in kvm_amd",
+            "pass" if enabled else "fail",
+            f"{params_dir / name} = {value if value is not None else 'missing'}",
+            f"set `options kvm_amd {name}=1` in /etc/modprobe.d/kvm_amd.conf and reload kvm_amd "
+            f"(or boot with kvm_amd.{name}=1); if it stays 0, the BIOS or SEV firmware "
+            "does not allow it",
+            parent=parent,
+            short=f"{name.upper().replace('_', '-')}: disabled in kvm_amd",
+        )
+
+
+def _sev_device_checks(tree: _Tree, facts: HostFacts) -> None:
+    device = facts.devices["sev"]
+    usable = device.present and device.readable and device.writable
+    if not device.present:
+        evidence = f"{device.path}: not present"
+    else:
+        evidence = f"{device.path}: " + ("read-write" if usable else "present, no read-write")
+    tree.add(
+        "sev.device",
+        "/dev/sev (AMD Secure Processor)",
+        "pass" if usable else "fail",
+        evidence,
+        "load the ccp module (modprobe ccp) and check the SEV firmware initialised "
+        "(dmesg | grep -i sev); QEMU needs read-write access (root or a udev rule)",
+        parent="cpu.vendor",
+        short="SEV: /dev/sev missing",
+    )
+    log = facts.kernel_log
+    host_lines = [line for line in log.lines if "supported" in line]
+    if log.problem:
+        tree.add(
+            "sev.kernel_log",
+            "Kernel reports SEV",
+            "skip",
+            f"{log.source}: {log.problem}",
+            "run as root, or sysctl kernel.dmesg_restrict=0, to read the kernel log",
+            parent="sev.device",
+        )
+    else:
+        tree.add(
+            "sev.kernel_log",
+            "Kernel reports SEV",
+            "pass" if host_lines else "warn",
+            f"{log.source}: " + ("; ".join(host_lines) or "no 'SEV supported' lines"),
+            "the kernel did not announce SEV ASIDs; check `dmesg | grep -i sev` for firmware "
+            "errors",
+            parent="sev.device",
+        )
+
+
+def _environment_checks(tree: _Tree, facts: HostFacts) -> None:
+    cmdline = " ".join(facts.cmdline) or "no memory-encryption or IOMMU parameters"
+    off = [w for w in facts.cmdline if w.endswith(("=off", "=0", "=N")) and "iommu" not in w]
+    iommu_off = [w for w in facts.cmdline if "iommu" in w and w.endswith("=off")]
+    tree.add(
+        "kernel.cmdline",
+        "Kernel command line",
+        "warn" if off or iommu_off else "pass",
+        f"{facts.sysroot / 'proc/cmdline'}: {cmdline}",
+        "remove " + " ".join(off + iommu_off) + " from the kernel command line",
+    )
+    tree.add(
+        "iommu",
+        "IOMMU enabled",
+        "pass" if facts.iommu_units else "warn",
+        f"{facts.sysroot / 'sys/class/iommu'}: " + (", ".join(facts.iommu_units) or "empty"),
+        "SEV-SNP needs the IOMMU: enable it in the BIOS and do not boot with iommu=off",
+    )
+    if facts.memlock is None:
+        tree.add("memlock", "RLIMIT_MEMLOCK", "skip", "proc/self/limits not readable")
+        return
+    soft, _hard = facts.memlock
+    big = soft == "unlimited" or int(soft) >= 1 << 30
+    tree.add(
+        "memlock",
+        "RLIMIT_MEMLOCK",
+        "pass" if big else "warn",
+        f"max locked memory {soft} bytes" if soft != "unlimited" else "unlimited",
+        "SEV guests pin their memory: raise the limit (ulimit -l unlimited, or "
+        "LimitMEMLOCK=infinity in a systemd unit) or run QEMU as root",
+    )
+
+
+def _qemu_checks(tree: _Tree, qemu: QemuInfo | str | None, replay: bool) -> None:
+    if qemu is None:
+        tree.add(
+            "qemu.binary",
+            "QEMU installed",
+            "skip",
+            "not probed (replaying another machine)" if replay else "not probed",
+        )
+        return
+    if isinstance(qemu, str):
+        tree.add(
+            "qemu.binary",
+            "QEMU installed",
+            "fail",
+            qemu,
+            "install QEMU (Debian/Ubuntu: sudo apt-get install qemu-system-x86)",
+            short="no QEMU",
+        )
+        return
+    tree.add("qemu.binary", "QEMU installed", "pass", f"{qemu.path}: {qemu.version_text}")
+    for check_id, obj, hint in (
+        ("qemu.sev", "sev-guest", "this QEMU was built without SEV support"),
+        (
+            "qemu.snp",
+            "sev-snp-guest",
+            "SEV-SNP needs QEMU 9.1 or later, or AMD's SNP fork",
+        ),
+    ):
+        known = obj in qemu.objects
+        tree.add(
+            check_id,
+            f"QEMU knows {obj}",
+            "pass" if known else "fail",
+            f"{qemu.path} -object help: {obj} {'listed' if known else 'not listed'}",
+            hint,
+            parent="qemu.binary",
+            short=f"SEV: QEMU lacks {obj}",
+        )
+
+
+def _guest_features(facts: HostFacts) -> str:
+    for line in facts.kernel_log.lines:
+        if "Memory Encryption Features active:" in line:
+            features = line.split("Memory Encryption Features active:", 1)[1].strip()
+            return features.removeprefix("AMD ").strip()
+    return ""
+
+
+def _guest_checks(tree: _Tree, facts: HostFacts, features: str) -> None:
+    tree.add(
+        "guest.encryption",
+        "This machine is a VM; memory encryption in it",
+        "pass" if features else "warn",
+        f"{facts.kernel_log.source}: "
+        + (f"Memory Encryption Features active: {features}" if features else "none active"),
+        "this machine is itself a guest without SEV; nested guests cannot use SEV",
+    )
+    sev_guest = facts.devices["sev-guest"]
+    if features:
+        tree.add(
+            "guest.attestation",
+            "/dev/sev-guest (attestation reports)",
+            "pass" if sev_guest.present else "warn",
+            f"{sev_guest.path}: {'present' if sev_guest.present else 'not present'}",
+            "load the sev-guest module to request attestation reports",
+            parent="guest.encryption",
+        )
+
+
+def _profile(report: CapabilityReport, kind: VmKind) -> ProfileVerdict:
+    needed: list[str] = []
+    for step in VM_KINDS[: VM_KINDS.index(kind) + 1]:
+        if kind == "nosev" or step != "nosev":
+            needed += REQUIREMENTS[step]
+    for check_id in needed:
+        check = report.by_id.get(check_id)
+        if check is not None and check.status == "fail":
+            reason = f"{check.title}: {check.evidence}"
+            return ProfileVerdict(False, f"{reason} (fix: {check.hint})" if check.hint else reason)
+    if kind == "nosev":
+        if not report.accel_probed:
+            return ProfileVerdict(True, "launchable (accel not probed in a replay)")
+        accel = "KVM" if report.accel.usable else "TCG software emulation"
+        return ProfileVerdict(True, f"runs under {accel}")
+    skipped = [
+        check_id
+        for check_id in needed
+        if check_id in report.by_id and report.by_id[check_id].status == "skip"
+    ]
+    note = f" (not probed: {', '.join(skipped)})" if skipped else ""
+    return ProfileVerdict(True, f"all requirements met{note}")

@@ -1,0 +1,125 @@
+"""Fake and recorded machine roots for `sevtui caps --sysroot` replays."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+SEED_LEAF = (0x0101FD3F, 0x00004173, 0x000001FD, 0x00000080)
+_RAW = re.compile(r"0x([0-9a-f]{8}) 0x00: eax=0x(\w+) ebx=0x(\w+) ecx=0x(\w+) edx=0x(\w+)")
+
+
+def write_cpuid_device(root: Path, leaves: dict[int, tuple[int, int, int, int]]) -> None:
+    """A sparse file laid out like /dev/cpu/0/cpuid: registers at offset LEAF."""
+    device = root / "dev/cpu/0/cpuid"
+    device.parent.mkdir(parents=True, exist_ok=True)
+    with device.open("wb") as handle:
+        for leaf, regs in leaves.items():
+            handle.seek(leaf)
+            handle.write(struct.pack("<4I", *regs))
+
+
+@dataclass
+class Machine:
+    """What a fake machine root holds."""
+
+    vendor: str = "AuthenticAMD"
+    model: str = "AMD EPYC 7713P 64-Core Processor"
+    flags: list[str] = field(default_factory=lambda: ["fpu", "svm", "sme", "sev", "sev_es"])
+    leaf: tuple[int, int, int, int] | None = SEED_LEAF
+    kvm_amd: dict[str, str] | None = field(
+        default_factory=lambda: {"sev": "Y", "sev_es": "Y", "sev_snp": "Y"}
+    )
+    devices: list[str] = field(default_factory=lambda: ["kvm", "sev"])
+    cmdline: str = "BOOT_IMAGE=/vmlinuz root=/dev/sda1 mem_encrypt=on kvm_amd.sev=1"
+    dmesg: list[str] = field(
+        default_factory=lambda: [
+            "[    5.1] ccp 0000:22:00.1: SEV firmware update successful",
+            "[    5.2] ccp 0000:22:00.1: SEV API:1.55 build:21",
+            "[    5.3] ccp 0000:22:00.1: SEV-SNP API:1.55 build:21",
+            "[    6.0] kvm_amd: SEV supported: 382 ASIDs",
+            "[    6.0] kvm_amd: SEV-ES and SEV-SNP supported: 127 ASIDs",
+        ]
+    )
+    memlock: str = "unlimited"
+    iommu: list[str] = field(default_factory=lambda: ["ivhd0"])
+
+    def build(self, root: Path) -> Path:
+        """Write the machine under ROOT and return ROOT."""
+        (root / "proc/self").mkdir(parents=True, exist_ok=True)
+        (root / "proc/cpuinfo").write_text(
+            f"processor\t: 0\nvendor_id\t: {self.vendor}\nmodel name\t: {self.model}\n"
+            f"flags\t\t: {' '.join(self.flags)}\n\n"
+        )
+        (root / "proc/cmdline").write_text(self.cmdline + "\n")
+        (root / "proc/self/limits").write_text(
+            "Limit                     Soft Limit           Hard Limit           Units\n"
+            f"Max locked memory         {self.memlock:<20} {self.memlock:<20} bytes\n"
+        )
+        (root / "dev").mkdir(exist_ok=True)
+        for name in self.devices:
+            (root / "dev" / name).touch()
+        (root / "dev/kmsg").write_text("\n".join(self.dmesg) + "\n")
+        if self.leaf is not None:
+            write_cpuid_device(root, {0x80000000: (0x80000023, 0, 0, 0), 0x8000001F: self.leaf})
+        if self.kvm_amd is not None:
+            params = root / "sys/module/kvm_amd/parameters"
+            params.mkdir(parents=True)
+            for name, value in self.kvm_amd.items():
+                (params / name).write_text(value + "\n")
+        iommu = root / "sys/class/iommu"
+        iommu.mkdir(parents=True, exist_ok=True)
+        for unit in self.iommu:
+            (iommu / unit).mkdir()
+        return root
+
+
+def seed_host() -> Machine:
+    """The seed's EPYC 7713P host with SEV, SEV-ES and SEV-SNP enabled."""
+    return Machine(flags=["fpu", "svm", "sme", "sev", "sev_es", "sev_snp"])
+
+
+def seed_snp_guest() -> Machine:
+    """The seed's `sev` guest: EPYC-v4 vCPUs, SEV-SNP active (dmesg from the seed)."""
+    return Machine(
+        model="AMD EPYC-v4 Processor",
+        flags=["fpu", "hypervisor", "sev", "sev_es", "sev_snp"],
+        leaf=None,
+        kvm_amd=None,
+        devices=["sev-guest"],
+        cmdline="BOOT_IMAGE=/vmlinuz-5.19.0-41-generic root=LABEL=cloudimg-rootfs",
+        dmesg=(DATA / "seed-snp-guest-dmesg.txt").read_text().splitlines(),
+        iommu=[],
+    )
+
+
+def seed_normal_guest() -> Machine:
+    """The seed's `nosev` guest: same vCPUs, no memory encryption."""
+    return Machine(
+        model="AMD EPYC-v4 Processor",
+        flags=["fpu", "hypervisor"],
+        leaf=None,
+        kvm_amd=None,
+        devices=[],
+        cmdline="BOOT_IMAGE=/vmlinuz-5.19.0-41-generic root=LABEL=cloudimg-rootfs",
+        dmesg=["[    0.0] Linux version 5.19.0-41-generic"],
+        iommu=[],
+    )
+
+
+def recorded(name: str, root: Path) -> Path:
+    """Copy a recorded machine from tests/data/sysroots and lay out its cpuid device."""
+    shutil.copytree(DATA / "sysroots" / name, root)
+    raw = root / "cpuid-raw.txt"
+    leaves = {
+        int(m.group(1), 16): tuple(int(m.group(i), 16) for i in range(2, 6))
+        for m in _RAW.finditer(raw.read_text())
+    }
+    write_cpuid_device(root, leaves)  # type: ignore[arg-type]
+    os.remove(raw)
+    return root

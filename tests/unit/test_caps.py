@@ -1,0 +1,137 @@
+"""Capability verdicts for the seed's machines, fake sysroots and this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sevtui.host.caps import CapabilityReport, assess
+from sevtui.host.facts import gather
+from sevtui.host.kvm import KvmVerdict
+from sevtui.host.qemu import QemuInfo
+from tests.sysroots import Machine, recorded, seed_host, seed_normal_guest, seed_snp_guest
+
+QEMU_SNP = QemuInfo(
+    "/usr/bin/qemu", (9, 2, 0), "QEMU 9.2.0", frozenset({"sev-guest", "sev-snp-guest"})
+)
+
+
+def replay(machine: Machine, tmp_path: Path) -> CapabilityReport:
+    return assess(gather(machine.build(tmp_path / "root")), None, None)
+
+
+def launchable(report: CapabilityReport) -> dict[str, bool]:
+    return {kind: verdict.launchable for kind, verdict in report.profiles.items()}
+
+
+def test_seed_host_is_snp_ready(tmp_path: Path) -> None:
+    report = replay(seed_host(), tmp_path)
+    assert report.role == "host"
+    assert report.verdict == "SEV-SNP ready"
+    assert launchable(report) == {"nosev": True, "sev": True, "sev-es": True, "sev-snp": True}
+    assert report.leaf is not None and report.leaf.cbitpos == 51
+    assert report.check("kvm.functional").status == "skip"
+    assert "382 ASIDs" in report.check("sev.kernel_log").evidence
+
+
+def test_seed_host_live_with_probes_and_old_qemu(tmp_path: Path) -> None:
+    facts = gather(seed_host().build(tmp_path / "root"))
+    old = QemuInfo("/usr/bin/qemu", (7, 2, 0), "QEMU 7.2.0", frozenset({"sev-guest"}))
+    report = assess(facts, old, KvmVerdict(True, "booted"))
+    assert launchable(report) == {"nosev": True, "sev": True, "sev-es": True, "sev-snp": False}
+    assert "sev-snp-guest" in report.profiles["sev-snp"].reason
+    assert report.verdict == "SEV-ES ready"
+
+
+def test_snp_host_whose_kvm_hangs_cannot_launch_confidential_vms(tmp_path: Path) -> None:
+    facts = gather(seed_host().build(tmp_path / "root"))
+    report = assess(facts, QEMU_SNP, KvmVerdict(False, "the guest hung under KVM"))
+    assert launchable(report) == {"nosev": True, "sev": False, "sev-es": False, "sev-snp": False}
+    assert report.profiles["sev-snp"].reason.startswith("KVM runs a guest: the guest hung")
+    assert report.profiles["nosev"].reason == "runs under TCG software emulation"
+    assert report.verdict == "no KVM: guests hang under KVM here"
+
+
+def test_sev_in_cpuid_but_disabled_in_kvm_amd(tmp_path: Path) -> None:
+    machine = seed_host()
+    machine.kvm_amd = {"sev": "0", "sev_es": "0", "sev_snp": "N"}
+    report = replay(machine, tmp_path)
+    assert report.check("cpuid.sev").status == "pass"
+    assert report.check("kvm_amd.sev").status == "fail"
+    assert "options kvm_amd sev=1" in report.check("kvm_amd.sev").hint
+    assert report.check("kvm_amd.sev_snp").status == "skip"
+    assert report.verdict == "SEV: disabled in kvm_amd"
+    assert launchable(report)["sev"] is False
+    assert "kvm_amd" in report.profiles["sev-snp"].reason
+
+
+def test_dev_sev_missing(tmp_path: Path) -> None:
+    machine = seed_host()
+    machine.devices = ["kvm"]
+    report = replay(machine, tmp_path)
+    assert report.check("sev.device").status == "fail"
+    assert "modprobe ccp" in report.check("sev.device").hint
+    assert report.verdict == "SEV: /dev/sev missing"
+    assert not any(launchable(report)[kind] for kind in ("sev", "sev-es", "sev-snp"))
+
+
+def test_snp_guest_from_the_seed(tmp_path: Path) -> None:
+    report = replay(seed_snp_guest(), tmp_path)
+    assert report.role == "guest"
+    assert report.verdict == "confidential guest: SEV SEV-ES SEV-SNP active"
+    assert report.check("guest.encryption").status == "pass"
+    assert report.check("guest.attestation").status == "pass"
+    assert launchable(report)["sev"] is False
+
+
+def test_normal_guest_from_the_seed(tmp_path: Path) -> None:
+    report = replay(seed_normal_guest(), tmp_path)
+    assert report.role == "guest"
+    assert report.check("guest.encryption").status == "warn"
+    assert report.guest_features == ""
+    assert report.verdict == "SEV: CPU does not report memory encryption"
+    assert launchable(report)["sev"] is False
+    assert report.profiles["nosev"].reason == "launchable (accel not probed in a replay)"
+
+
+def test_non_amd_host(tmp_path: Path) -> None:
+    machine = Machine(vendor="GenuineIntel", model="Intel Xeon", leaf=None, kvm_amd=None)
+    report = replay(machine, tmp_path)
+    assert report.verdict == "no AMD SEV: Intel host"
+    assert report.check("cpuid.sev").status == "skip"
+    assert "'AMD processor' failed" in report.check("kvm_amd.sev_snp").evidence
+    assert launchable(report) == {"nosev": True, "sev": False, "sev-es": False, "sev-snp": False}
+
+
+def test_this_machine_recorded(tmp_path: Path) -> None:
+    root = recorded("this-machine", tmp_path / "root")
+    report = assess(gather(root), None, KvmVerdict(False, "guest hung under KVM"))
+    assert report.vendor == "GenuineIntel"
+    assert report.role == "guest"
+    assert report.verdict == "no AMD SEV: Intel host"
+    assert report.check("kvm.functional").status == "fail"
+    assert report.profiles["nosev"].reason == "runs under TCG software emulation"
+    assert report.leaf is None
+
+
+def test_json_contract_keys(tmp_path: Path) -> None:
+    data = replay(seed_host(), tmp_path).to_json()
+    assert set(data) >= {"role", "cpu", "cpuid_8000001f", "checks", "profiles", "accel"}
+    assert set(data["cpu"]) == {"vendor", "model"}
+    leaf = data["cpuid_8000001f"]
+    for key in ("eax", "ebx", "ecx", "edx", "sme", "sev", "sev_es", "sev_snp", "vmpl",
+                "cbitpos", "phys_addr_reduction", "vmpl_count", "max_encrypted_guests",
+                "min_sev_asid"):  # fmt: skip
+        assert key in leaf
+    assert set(data["checks"][0]) >= {"id", "title", "status", "evidence", "hint"}
+    assert set(data["profiles"]) == {"nosev", "sev", "sev-es", "sev-snp"}
+    assert set(data["accel"]) == {"kvm_usable", "reason"}
+
+
+def test_every_non_pass_check_has_a_hint(tmp_path: Path) -> None:
+    machine = seed_host()
+    machine.kvm_amd = {"sev": "1", "sev_es": "0", "sev_snp": "0"}
+    machine.memlock = "65536"
+    machine.iommu = []
+    for check in replay(machine, tmp_path).checks:
+        if check.status in ("fail", "warn"):
+            assert check.hint, check.id

@@ -1,0 +1,102 @@
+"""The command line: help everywhere, caps on this machine and on replays, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sevtui.cli import build_parser, main
+from tests.sysroots import DATA, seed_host
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def all_command_paths() -> list[list[str]]:
+    paths: list[list[str]] = []
+
+    def walk(parser: object, prefix: list[str]) -> None:
+        for action in getattr(parser, "_actions", []):
+            choices = getattr(action, "choices", None)
+            if isinstance(choices, dict):
+                for name, sub in choices.items():
+                    paths.append([*prefix, name])
+                    walk(sub, [*prefix, name])
+
+    walk(build_parser(), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", all_command_paths(), ids=" ".join)
+def test_every_command_has_help(path: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*path, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: sevtui {' '.join(path)}" in out
+    assert len(out.splitlines()) > 3
+
+
+def test_python_dash_m_works() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sevtui", "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("sevtui ")
+
+
+def test_caps_replays_a_sysroot_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = seed_host().build(tmp_path / "root")
+    code = main(["--config", str(REPO / "config.toml"), "caps", "--json", "--sysroot", str(root)])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["profiles"]["sev-snp"]["launchable"] is True
+    assert data["vms"]["sev-snp"]["launchable"] is True
+    assert data["cpuid_8000001f"]["cbitpos"] == 51
+
+
+def test_caps_cpuid_file_decodes_the_dump(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = seed_host().build(tmp_path / "root")
+    dump = DATA / "cpuid/epyc-older-tool-decoded.txt"
+    main(["caps", "--json", "--sysroot", str(root), "--cpuid-file", str(dump)])
+    leaf = json.loads(capsys.readouterr().out)["cpuid_8000001f"]
+    assert leaf["vmpl"] is False and leaf["sev_snp"] is True and leaf["min_sev_asid"] == 128
+
+
+def test_caps_require_exits_1_when_kind_cannot_launch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    machine = seed_host()
+    machine.kvm_amd = {"sev": "1", "sev_es": "1", "sev_snp": "0"}
+    root = machine.build(tmp_path / "root")
+    assert main(["caps", "--sysroot", str(root), "--require", "sev-snp"]) == 1
+    assert main(["caps", "--sysroot", str(root), "--require", "sev-es"]) == 0
+    out = capsys.readouterr().out
+    assert "SEV-SNP enabled in kvm_amd" in out and "fix: set `options kvm_amd sev_snp=1`" in out
+
+
+def test_caps_bad_cpuid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dump = tmp_path / "dump.txt"
+    dump.write_text("nothing useful")
+    assert main(["caps", "--cpuid-file", str(dump)]) == 2
+    err = capsys.readouterr().err
+    assert "no CPUID leaf 0x8000001F found" in err and "hint:" in err
+    assert main(["caps", "--cpuid-file", str(tmp_path / "missing.txt")]) == 1
+    assert "cannot read CPUID dump" in capsys.readouterr().err
+
+
+def test_caps_on_this_machine_says_sev_is_unavailable_and_names_the_accel(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["--config", str(REPO / "config.toml"), "caps"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "verdict: no AMD SEV: Intel host" in out
+    assert "accel: " in out
+    assert re.search(r"^  demo +nosev +launchable: runs under (KVM|TCG)", out, re.M)
+    assert re.search(r"^  sev-snp +sev-snp +cannot launch: AMD processor", out, re.M)

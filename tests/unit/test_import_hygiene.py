@@ -1,0 +1,27 @@
+"""The core never imports Textual, so the CLI stays fast and the core stays testable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "sevtui"
+CORE = sorted(
+    ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    for path in PACKAGE.rglob("*.py")
+    if "tui" not in path.relative_to(PACKAGE).parts and path.name != "__main__.py"
+)
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_core_module_does_not_load_textual(module: str) -> None:
+    code = f"import {module}, sys; print('textual' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", module
+
+
+def test_core_list_is_not_empty() -> None:
+    assert "sevtui.host.caps" in CORE and "sevtui.cli" in CORE
