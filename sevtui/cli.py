@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sevtui import __version__
-from sevtui.config import VM_KINDS, Config, LoadedConfig, VmKind, dump_config, load_config
+from sevtui.config import (
+    VM_KINDS,
+    Config,
+    LoadedConfig,
+    VmKind,
+    dump_config,
+    format_size,
+    load_config,
+)
 from sevtui.errors import SevtuiError, UsageError
 
 if TYPE_CHECKING:
@@ -134,6 +143,154 @@ def _print_toml(data: dict[str, Any], prefix: str = "") -> None:
         _print_toml(value, f"{prefix}.{key}" if prefix else key)
 
 
+# --- vm ---------------------------------------------------------------------------------
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _host_report(ctx: Context) -> CapabilityReport:
+    from sevtui.host.inspect import inspect_host
+
+    return inspect_host(ctx.config)
+
+
+def cmd_vm_argv(args: argparse.Namespace, ctx: Context) -> int:
+    """Print the QEMU argv of a VM without starting it."""
+    from sevtui.vm.lifecycle import plan
+    from sevtui.vm.spec import build_argv
+
+    resolved, why = plan(ctx.config, args.name, _host_report(ctx))
+    for note in resolved.notes:
+        _progress(f"note: {note}")
+    argv = build_argv(resolved.spec)
+    if args.json:
+        emit_json({"argv": argv, "accel_reason": why})
+    else:
+        print(shlex.join(argv))
+    return 0
+
+
+def cmd_vm_start(args: argparse.Namespace, ctx: Context) -> int:
+    """Start a configured VM detached from sevtui."""
+    from sevtui.vm.lifecycle import start
+
+    result = start(
+        ctx.config,
+        args.name,
+        _host_report(ctx),
+        force=args.force,
+        wait_ready=not args.no_wait,
+        progress=_progress,
+    )
+    for note in result.notes:
+        _progress(f"note: {note}")
+    ready = f", ready after {result.seconds_to_ready:.1f} s" if result.seconds_to_ready else ""
+    print(f"{result.name}: running, PID {result.pid}, accel {result.accel}{ready}")
+    return 0
+
+
+def cmd_vm_stop(args: argparse.Namespace, ctx: Context) -> int:
+    """Stop a running VM, escalating from ACPI powerdown to SIGKILL."""
+    from sevtui.vm.lifecycle import stop
+
+    result = stop(ctx.config, args.name, kill=args.kill, grace_s=args.grace, progress=_progress)
+    print(f"{result.name}: stopped by {result.step} after {result.seconds:.1f} s")
+    return 0
+
+
+def cmd_vm_list(args: argparse.Namespace, ctx: Context) -> int:
+    """List configured VMs and every other QEMU process on this host."""
+    from sevtui.vm.inventory import inventory
+
+    rows = inventory(ctx.config)
+    if args.json:
+        emit_json([row.to_json() for row in rows])
+        return 0
+    header = ("NAME", "KIND", "STATE", "PID", "RSS", "CPU%", "UPTIME", "VCPU", "MEM", "ACCEL")
+    table = [header]
+    for row in rows:
+        st, smp = row.status, row.sample
+        name = f"{st.name} (external)" if st.external else st.name
+        table.append(
+            (
+                name,
+                st.kind,
+                st.state,
+                str(st.pid or "-"),
+                f"{smp.rss_bytes / 2**20:.0f}M" if smp else "-",
+                f"{smp.cpu_percent:.1f}" if smp else "-",
+                _duration(smp.uptime_s) if smp else "-",
+                str(st.vcpus or "-"),
+                format_size(st.memory) if st.memory else "-",
+                st.accel or "-",
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    for row in rows:
+        if row.status.detail and row.status.state in ("crashed", "shutoff"):
+            print(f"{row.status.name}: {row.status.detail}")
+        if row.status.stale:
+            print(f"{row.status.name}: {row.status.stale}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def cmd_vm_exec(args: argparse.Namespace, ctx: Context) -> int:
+    """Run a command in the guest over its serial console."""
+    from sevtui.vm import console
+    from sevtui.vm.lifecycle import status
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no command given", f"sevtui vm exec {args.name} -- uname -r")
+    current = status(ctx.config, args.name)
+    if current.state != "running":
+        raise UsageError(f"VM {args.name!r} is not running: {current.state}")
+    from sevtui.vm.resolve import vm_paths
+
+    result = console.run(vm_paths(ctx.config, args.name), shlex.join(command), args.timeout)
+    sys.stdout.write(result.output)
+    return result.status
+
+
+def cmd_vm_console(args: argparse.Namespace, ctx: Context) -> int:
+    """Attach this terminal to the guest console (Ctrl-] detaches)."""
+    from sevtui.vm import console
+    from sevtui.vm.lifecycle import status
+    from sevtui.vm.resolve import vm_paths
+
+    current = status(ctx.config, args.name)
+    if current.state != "running":
+        raise UsageError(f"VM {args.name!r} is not running: {current.state}")
+    console.attach(vm_paths(ctx.config, args.name))
+    return 0
+
+
+# --- image ------------------------------------------------------------------------------
+
+
+def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
+    """Build (or reuse) the minimal guest image."""
+    from sevtui.vm.images import build_minimal
+
+    image, rebuilt = build_minimal(
+        ctx.config.paths.images, ctx.config.image.kernel, force=args.force, progress=_progress
+    )
+    print(f"minimal image {'built' if rebuilt else 'up to date'}: {image.initrd.parent}")
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -205,6 +362,69 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON")
     check.set_defaults(handler=cmd_config_check)
     config.set_defaults(handler=_help_for(config))
+
+    vm = commands.add_parser(
+        "vm",
+        parents=[common],
+        help="start, stop, list and use VMs",
+        description="VM lifecycle: each VM runs detached from sevtui with a private state dir.",
+    )
+    vm_commands = vm.add_subparsers(dest="vm_command", metavar="COMMAND")
+    vm.set_defaults(handler=_help_for(vm))
+
+    def vm_command(name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
+        sub = vm_commands.add_parser(name, parents=[common], help=summary, description=summary)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    argv_cmd = vm_command("argv", cmd_vm_argv, "print the QEMU argv of a VM without starting it")
+    argv_cmd.add_argument("name", help="VM name from config.toml")
+    argv_cmd.add_argument("--json", action="store_true", help='print {"argv": [...]}')
+    start = vm_command("start", cmd_vm_start, "start a VM (it keeps running after sevtui exits)")
+    start.add_argument("name", help="VM name from config.toml")
+    start.add_argument(
+        "--force", action="store_true", help="start even if the host check says it cannot run"
+    )
+    start.add_argument(
+        "--no-wait", action="store_true", help="return once QMP answers; do not wait for the guest"
+    )
+    stop = vm_command("stop", cmd_vm_stop, "stop a VM: ACPI powerdown, then quit, SIGTERM, SIGKILL")
+    stop.add_argument("name", help="VM name")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL at once (like virsh destroy)")
+    stop.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long the guest gets to power off before escalation (default 10)",
+    )
+    listing = vm_command("list", cmd_vm_list, "configured VMs and other QEMU processes here")
+    listing.add_argument("--json", action="store_true", help="print JSON rows")
+    exec_cmd = vm_command("exec", cmd_vm_exec, "run a command in the guest (serial console)")
+    exec_cmd.add_argument("name", help="VM name")
+    exec_cmd.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60"
+    )
+    exec_cmd.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    console = vm_command(
+        "console", cmd_vm_console, "attach this terminal to the guest console (Ctrl-] detaches)"
+    )
+    console.add_argument("name", help="VM name")
+
+    image = commands.add_parser(
+        "image", parents=[common], help="guest images", description="Build guest images."
+    )
+    image_commands = image.add_subparsers(dest="image_command", metavar="COMMAND")
+    image.set_defaults(handler=_help_for(image))
+    build = image_commands.add_parser(
+        "build",
+        parents=[common],
+        help="build the minimal guest (kernel + busybox initramfs with the benchmark tools)",
+        description="Build the minimal guest under IMAGE_DIR; reused while its inputs are "
+        "unchanged.",
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    build.set_defaults(handler=cmd_image_build)
     return parser
 
 

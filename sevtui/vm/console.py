@@ -1,0 +1,147 @@
+"""The guest's serial console: run a command and get its output and exit status.
+
+QEMU serves the console socket to one client at a time, so every user takes
+`console.lock` first. Commands are framed by markers the guest prints with
+printf, so the echoed command line can never be mistaken for its output.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import secrets
+import select
+import socket
+import sys
+import termios
+import time
+import tty
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pexpect
+import pexpect.fdpexpect
+
+from sevtui.errors import SevtuiError
+from sevtui.vm.spec import VmPaths
+
+DETACH_KEY = b"\x1d"  # Ctrl-]
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """A command's output (\\r removed) and exit status in the guest."""
+
+    output: str
+    status: int
+    seconds: float
+
+
+@contextmanager
+def console_lock(paths: VmPaths, wait_s: float) -> Iterator[None]:
+    """Hold the VM's console exclusively, waiting up to WAIT_S for another user."""
+    lock_path = paths.root / "console.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SevtuiError(
+                        "the guest console is busy (another sevtui command or a "
+                        "`sevtui vm console` session holds it)",
+                        "wait for it to finish, or detach the console session (Ctrl-])",
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _connect(paths: VmPaths) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(paths.serial))
+    except OSError as exc:
+        sock.close()
+        raise SevtuiError(
+            f"cannot reach the guest console at {paths.serial}: {exc.strerror or exc}",
+            "is the VM running? sevtui vm list",
+        ) from None
+    return sock
+
+
+def run(
+    paths: VmPaths, command: str, timeout: float = 60.0, lock_wait_s: float = 30.0
+) -> ExecResult:
+    """Run COMMAND in the guest shell on the serial console."""
+    if "\n" in command or "\r" in command:
+        raise SevtuiError("a guest command must be a single line", "join the lines with ;")
+    nonce = secrets.token_hex(6)
+    begin, end = f"SVB_{nonce}", f"SVE_{nonce}"
+    line = f"printf '%s%s\\n' SVB_ {nonce}; ( {command} ); printf '%s%s:%s\\n' SVE_ {nonce} $?"
+    with console_lock(paths, lock_wait_s):
+        sock = _connect(paths)
+        started = time.monotonic()
+        try:
+            child = pexpect.fdpexpect.fdspawn(
+                sock.fileno(), timeout=timeout, encoding="utf-8", codec_errors="replace"
+            )
+            child.send("\n")
+            child.send(line + "\n")
+            child.expect_exact(begin + "\r\n")
+            child.expect(re.escape(end) + r":(\d+)")
+            output = _ANSI.sub("", child.before or "").replace("\r", "")
+            status = int(child.match.group(1))
+        except pexpect.TIMEOUT:
+            raise SevtuiError(
+                f"the guest command did not finish within {timeout:g} s: {command[:80]}",
+                "raise --timeout, or check the guest console log",
+            ) from None
+        except pexpect.EOF:
+            raise SevtuiError("the guest console closed (did the VM stop?)") from None
+        finally:
+            sock.close()
+    return ExecResult(output, status, time.monotonic() - started)
+
+
+def attach(paths: VmPaths) -> None:
+    """Interactive console on this terminal until Ctrl-] (the console log keeps everything)."""
+    if not sys.stdin.isatty():
+        raise SevtuiError("`vm console` needs a terminal", "use `sevtui vm exec` from scripts")
+    with console_lock(paths, 1.0):
+        sock = _connect(paths)
+        stdin = sys.stdin.fileno()
+        saved = termios.tcgetattr(stdin)
+        print("connected to the guest console; Ctrl-] detaches\r", flush=True)
+        try:
+            tty.setraw(stdin)
+            sock.sendall(b"\n")
+            _relay(sock, stdin)
+        finally:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+            sock.close()
+    print("\ndetached")
+
+
+def _relay(sock: socket.socket, stdin: int) -> None:
+    stdout = sys.stdout.fileno()
+    while True:
+        ready, _, _ = select.select([sock.fileno(), stdin], [], [])
+        if sock.fileno() in ready:
+            data = sock.recv(65536)
+            if not data:
+                return
+            os.write(stdout, data)
+        if stdin in ready:
+            data = os.read(stdin, 1024)
+            if DETACH_KEY in data:
+                sock.sendall(data.split(DETACH_KEY)[0])
+                return
+            sock.sendall(data)

@@ -1,0 +1,476 @@
+"""Start, stop, find again and describe VMs; each VM owns a private state directory.
+
+State directory files: `vm.json` (PID, process identity, accel, argv), `exit.json`
+(written by the supervisor when QEMU ends), `stop-requested`, `stderr.log`,
+`serial.log`, the QMP and serial sockets and QEMU's pidfile. A VM is found again
+by PID *and* process identity (create time, executable), never by name alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from sevtui.config import Config, VmKind
+from sevtui.errors import SevtuiError, UsageError
+from sevtui.host.caps import CapabilityReport
+from sevtui.host.qemu import probe_qemu
+from sevtui.vm import diagnose
+from sevtui.vm.qmp import QmpClient, QmpError
+from sevtui.vm.resolve import Resolved, resolve, vm_paths, vm_profile
+from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, build_argv
+
+VmState = Literal["running", "starting", "stopped", "crashed", "shutoff"]
+Progress = Callable[[str], None]
+MAX_SOCKET_PATH = 107
+QMP_WAIT_S = 20.0
+READY_WAIT_S = 120.0
+
+
+@dataclass
+class VmStatus:
+    """What is known about one VM right now."""
+
+    name: str
+    kind: VmKind
+    state: VmState
+    pid: int | None = None
+    external: bool = False
+    accel: str = ""
+    vcpus: int = 0
+    memory: int = 0
+    started_at: float | None = None
+    detail: str = ""
+    stale: str = ""
+    state_dir: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON row (extended by the CLI with samples and QMP facts)."""
+        return asdict(self)
+
+
+@dataclass
+class StartResult:
+    """How a start went."""
+
+    name: str
+    pid: int
+    accel: Accel
+    accel_reason: str
+    seconds_to_qmp: float
+    seconds_to_ready: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StopResult:
+    """How a stop went: which step ended QEMU and how long it took."""
+
+    name: str
+    pid: int
+    step: str
+    seconds: float
+
+
+def choose_accel(config: Config, report: CapabilityReport, kind: VmKind) -> tuple[Accel, str]:
+    """KVM when configured or (auto) when the probe showed it works; otherwise TCG."""
+    setting = config.qemu.accel
+    if kind != "nosev":
+        return "kvm", "confidential guests need KVM"
+    if setting == "kvm":
+        return "kvm", "qemu.accel = kvm"
+    if setting == "tcg":
+        return "tcg", "qemu.accel = tcg"
+    if report.accel.usable:
+        return "kvm", report.accel.reason
+    return "tcg", f"KVM not usable ({report.accel.reason}): using TCG"
+
+
+def plan(config: Config, name: str, report: CapabilityReport) -> tuple[Resolved, str]:
+    """Resolve VM NAME against this host: the spec, and why this accel."""
+    profile = vm_profile(config, name)
+    accel, why = choose_accel(config, report, profile.kind)
+    qemu = probe_qemu(config.qemu.binary)
+    return resolve(config, name, qemu, accel, report.leaf), why
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def identity_matches(record: dict[str, Any]) -> tuple[bool, str]:
+    """Is the recorded PID still the same QEMU process? (False, why) when it is not."""
+    pid = record.get("pid")
+    if not isinstance(pid, int):
+        return False, ""
+    try:
+        proc = psutil.Process(pid)
+        created = proc.create_time()
+        exe = proc.exe()
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False, ""
+    except psutil.NoSuchProcess:
+        return False, ""
+    except psutil.Error as exc:
+        return False, f"PID {pid} cannot be inspected ({exc}); nothing signalled"
+    if abs(created - float(record.get("create_time", 0))) < 0.05 and exe == record.get("exe"):
+        return True, ""
+    return False, (
+        f"stale pidfile: PID {pid} is now {proc.name()!r} ({exe}), not this VM's QEMU; "
+        "nothing signalled"
+    )
+
+
+def status(config: Config, name: str) -> VmStatus:
+    """The state of configured VM NAME, from its state directory and the process table."""
+    profile = vm_profile(config, name)
+    paths = vm_paths(config, name)
+    row = VmStatus(
+        name,
+        profile.kind,
+        "stopped",
+        vcpus=profile.vcpus,
+        memory=profile.memory,
+        state_dir=str(paths.root),
+    )
+    record = _read_json(paths.root / "vm.json")
+    if record is None:
+        if (paths.root / "starting").exists():
+            row.state = "starting"
+        return row
+    row.accel = str(record.get("accel", ""))
+    alive, stale = identity_matches(record)
+    if alive:
+        row.state = "starting" if (paths.root / "starting").exists() else "running"
+        row.pid = int(record["pid"])
+        row.started_at = record.get("started_at")
+        return row
+    row.stale = stale
+    row.state, row.detail = _ended(paths)
+    return row
+
+
+def _ended(paths: VmPaths) -> tuple[VmState, str]:
+    """How a VM that is no longer running ended."""
+    exit_record = _read_json(paths.root / "exit.json")
+    requested = (paths.root / "stop-requested").exists()
+    if exit_record is None:
+        if requested:
+            return "stopped", "stopped by sevtui"
+        return "crashed", "QEMU and its supervisor are gone without an exit record" + (
+            _stderr_note(paths)
+        )
+    code = exit_record.get("returncode")
+    sig = exit_record.get("signal")
+    if requested:
+        return "stopped", "stopped by sevtui"
+    if code == 0:
+        return "shutoff", "the guest powered off"
+    how = f"killed by signal {sig}" if sig else f"QEMU exited with status {code}"
+    return "crashed", how + _stderr_note(paths)
+
+
+def _stderr_note(paths: VmPaths) -> str:
+    try:
+        text = (paths.root / "stderr.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    last = diagnose.tail(text, 3)
+    return f"; QEMU said: {last}" if last else ""
+
+
+def list_configured(config: Config) -> list[VmStatus]:
+    """Status of every configured VM."""
+    return [status(config, name) for name in config.vm]
+
+
+# --- start ------------------------------------------------------------------------------
+
+
+def start(
+    config: Config,
+    name: str,
+    report: CapabilityReport,
+    force: bool = False,
+    wait_ready: bool = True,
+    progress: Progress = lambda _msg: None,
+) -> StartResult:
+    """Launch VM NAME detached from sevtui and wait until QMP answers (and the guest is ready)."""
+    current = status(config, name)
+    if current.state in ("running", "starting"):
+        raise UsageError(
+            f"VM {name!r} is already {current.state} (PID {current.pid})",
+            f"stop it first: sevtui vm stop {name}",
+        )
+    profile = vm_profile(config, name)
+    verdict = report.profiles[profile.kind]
+    if not verdict.launchable and not force:
+        raise SevtuiError(
+            f"cannot start {name!r}: this host cannot run {profile.kind} guests: {verdict.reason}",
+            "see `sevtui caps` for the full check list; --force tries anyway",
+        )
+    resolved, accel_reason = plan(config, name, report)
+    spec = resolved.spec
+    _preflight(resolved, force)
+    paths = spec.paths
+    _prepare_state_dir(paths)
+    if resolved.vars_template is not None and spec.firmware_vars is not None:
+        _copy_vars(resolved.vars_template, spec.firmware_vars)
+    argv = build_argv(spec)
+    (paths.root / "argv.json").write_text(json.dumps(argv, indent=2))
+    (paths.root / "starting").touch()
+    progress(f"starting {name} ({spec.kind}, {spec.accel}: {accel_reason})")
+    started = time.monotonic()
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "sevtui.vm.supervise", str(paths.root), "--", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+    try:
+        pid = _wait_for_qmp(paths, supervisor, started)
+        seconds_to_qmp = time.monotonic() - started
+        proc = psutil.Process(pid)
+        _write_json(
+            paths.root / "vm.json",
+            {
+                "name": name,
+                "kind": spec.kind,
+                "pid": pid,
+                "create_time": proc.create_time(),
+                "exe": proc.exe(),
+                "supervisor_pid": supervisor.pid,
+                "started_at": time.time(),
+                "accel": spec.accel,
+                "accel_reason": accel_reason,
+                "argv": argv,
+            },
+        )
+        progress(f"QEMU PID {pid}, QMP up after {seconds_to_qmp:.1f} s")
+        seconds_to_ready = None
+        if wait_ready and spec.boot is not None:
+            seconds_to_ready = _wait_for_ready(paths, supervisor, started, progress)
+    finally:
+        (paths.root / "starting").unlink(missing_ok=True)
+    return StartResult(
+        name, pid, spec.accel, accel_reason, seconds_to_qmp, seconds_to_ready, resolved.notes
+    )
+
+
+def _preflight(resolved: Resolved, force: bool) -> None:
+    spec = resolved.spec
+    longest = max(len(str(spec.paths.qmp)), len(str(spec.paths.serial)))
+    if longest > MAX_SOCKET_PATH:
+        raise SevtuiError(
+            f"state dir {spec.paths.root} is too deep for a unix socket path "
+            f"({longest} > {MAX_SOCKET_PATH} bytes)",
+            "set paths.state_dir to a shorter folder",
+        )
+    if spec.boot is not None and not (spec.boot.kernel.is_file() and spec.boot.initrd.is_file()):
+        raise SevtuiError(
+            f"the minimal guest image is not built (no {spec.boot.initrd})",
+            "build it: sevtui image build",
+        )
+    missing = [
+        (what, path)
+        for what, path in (
+            ("disk image", spec.disk),
+            ("firmware", spec.firmware),
+            ("firmware variables template", resolved.vars_template),
+            ("cloud-init seed", spec.cloud_init),
+        )
+        if path is not None and not path.is_file()
+    ]
+    if missing:
+        what, path = missing[0]
+        raise SevtuiError(
+            f"{spec.name}: {what} {path} does not exist",
+            f"set it in [vm.{spec.name}] of config.toml (Debian: apt-get install ovmf for OVMF)",
+        )
+    memory = psutil.virtual_memory()
+    if spec.memory > memory.total:
+        raise SevtuiError(
+            f"{spec.name} wants {spec.memory >> 20} MiB but the host has only "
+            f"{memory.total >> 20} MiB",
+            f"lower vm.{spec.name}.memory",
+        )
+    if spec.memory > memory.available and not force:
+        raise SevtuiError(
+            f"{spec.name} wants {spec.memory >> 20} MiB but only {memory.available >> 20} MiB "
+            "are free",
+            f"stop other VMs, lower vm.{spec.name}.memory, or pass --force",
+        )
+
+
+def _prepare_state_dir(paths: VmPaths) -> None:
+    try:
+        paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(paths.root, 0o700)
+        for stale in ("exit.json", "stop-requested", "vm.json", "qemu.pid", "stderr.log"):
+            (paths.root / stale).unlink(missing_ok=True)
+        for sock in (paths.qmp, paths.serial):
+            sock.unlink(missing_ok=True)
+        paths.serial_log.write_bytes(b"")
+        os.chmod(paths.serial_log, 0o600)
+    except OSError as exc:
+        raise SevtuiError(
+            f"cannot prepare state dir {paths.root}: {exc.strerror or exc}",
+            "check that paths.state_dir is writable and the disk is not full",
+        ) from None
+
+
+def _copy_vars(template: Path, target: Path) -> None:
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    shutil.copyfile(template, target)
+    os.chmod(target, 0o600)
+
+
+def _launch_failure(paths: VmPaths, code: int | None) -> SevtuiError:
+    try:
+        stderr = (paths.root / "stderr.log").read_text(errors="replace")
+    except OSError:
+        stderr = ""
+    explanation = diagnose.explain(stderr)
+    tail = diagnose.tail(stderr) or "(no output)"
+    how = f"exit status {code}" if code is not None else "no answer"
+    message = f"QEMU failed to start ({how}):\n{tail}"
+    if explanation:
+        message += f"\nwhy: {explanation}"
+    return SevtuiError(message, f"full log: {paths.root / 'stderr.log'}")
+
+
+def _wait_for_qmp(paths: VmPaths, supervisor: subprocess.Popen[bytes], started: float) -> int:
+    """Wait for QEMU's pidfile and a QMP greeting; fail with QEMU's own words."""
+    deadline = started + QMP_WAIT_S
+    while time.monotonic() < deadline:
+        code = supervisor.poll()
+        if code is not None:
+            record = _read_json(paths.root / "exit.json")
+            raise _launch_failure(paths, record.get("returncode") if record else code)
+        if paths.qmp.exists() and paths.pidfile.exists():
+            try:
+                with QmpClient(paths.qmp, timeout=2.0) as qmp:
+                    qmp.execute("query-status")
+                return int(paths.pidfile.read_text().strip())
+            except (QmpError, ValueError):
+                pass
+        time.sleep(0.05)
+    _kill_tree(supervisor)
+    raise _launch_failure(paths, None)
+
+
+def _wait_for_ready(
+    paths: VmPaths, supervisor: subprocess.Popen[bytes], started: float, progress: Progress
+) -> float:
+    deadline = started + READY_WAIT_S
+    while time.monotonic() < deadline:
+        if READY_MARKER.encode() in paths.serial_log.read_bytes():
+            seconds = time.monotonic() - started
+            progress(f"guest ready after {seconds:.1f} s")
+            return seconds
+        if supervisor.poll() is not None:
+            raise _launch_failure(paths, supervisor.returncode)
+        time.sleep(0.1)
+    raise SevtuiError(
+        f"the guest did not print {READY_MARKER} within {READY_WAIT_S:.0f} s",
+        f"see the console log: {paths.serial_log}; the VM is left running",
+    )
+
+
+def _kill_tree(supervisor: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(supervisor.pid, signal.SIGKILL)
+    supervisor.wait()
+
+
+# --- stop -------------------------------------------------------------------------------
+
+
+def stop(
+    config: Config,
+    name: str,
+    kill: bool = False,
+    grace_s: float = 10.0,
+    step_s: float = 3.0,
+    progress: Progress = lambda _msg: None,
+) -> StopResult:
+    """ACPI powerdown, then QMP quit, then SIGTERM, then SIGKILL; never hangs."""
+    current = status(config, name)
+    if current.state not in ("running", "starting") or current.pid is None:
+        note = f" ({current.stale})" if current.stale else ""
+        raise UsageError(f"VM {name!r} is not running: {current.state}{note}")
+    paths = vm_paths(config, name)
+    (paths.root / "stop-requested").touch()
+    pid = current.pid
+    started = time.monotonic()
+    steps: list[tuple[str, Callable[[], None], float]] = [
+        ("ACPI powerdown", lambda: _qmp(paths, "system_powerdown"), grace_s),
+        ("QMP quit", lambda: _qmp(paths, "quit"), step_s),
+        ("SIGTERM", lambda: _signal(pid, signal.SIGTERM), step_s),
+        ("SIGKILL", lambda: _signal(pid, signal.SIGKILL), step_s),
+    ]
+    if kill:
+        steps = steps[-1:]
+    for step, action, wait in steps:
+        progress(f"{name}: {step}")
+        try:
+            action()
+        except (QmpError, OSError) as exc:
+            progress(f"{name}: {step} failed: {exc}")
+        if _wait_gone(pid, wait):
+            return StopResult(name, pid, step, time.monotonic() - started)
+    raise SevtuiError(
+        f"failed to terminate {name!r}: PID {pid} survived SIGKILL",
+        f"the process may be stuck in the kernel (D state); check `ps -o stat,wchan -p {pid}`",
+    )
+
+
+def _qmp(paths: VmPaths, command: str) -> None:
+    with QmpClient(paths.qmp, timeout=2.0) as qmp:
+        qmp.execute(command)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    os.kill(pid, sig)
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False

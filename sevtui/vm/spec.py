@@ -1,0 +1,219 @@
+"""A fully resolved VM description and the pure function that turns it into QEMU's argv."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sevtui.config import VmKind, format_size
+
+SnpDialect = Literal["upstream", "amd-fork"]
+Accel = Literal["kvm", "tcg"]
+READY_MARKER = "SEVTUI-READY"
+DEFAULT_POLICY: dict[VmKind, int] = {"nosev": 0, "sev": 0x1, "sev-es": 0x5, "sev-snp": 0x30000}
+
+
+@dataclass(frozen=True)
+class DirectBoot:
+    """Kernel + initramfs booted without a disk (the minimal guest)."""
+
+    kernel: Path
+    initrd: Path
+    append: str = "console=ttyS0 quiet panic=-1"
+
+
+@dataclass(frozen=True)
+class VmPaths:
+    """Files of one VM's private state directory."""
+
+    root: Path
+
+    @property
+    def qmp(self) -> Path:
+        """QMP control socket."""
+        return self.root / "qmp.sock"
+
+    @property
+    def serial(self) -> Path:
+        """Serial console socket (the guest shell)."""
+        return self.root / "serial.sock"
+
+    @property
+    def serial_log(self) -> Path:
+        """Everything the guest printed on its console."""
+        return self.root / "serial.log"
+
+    @property
+    def pidfile(self) -> Path:
+        """QEMU's own pidfile."""
+        return self.root / "qemu.pid"
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """Everything needed to launch one VM, with no decisions left to make."""
+
+    name: str
+    kind: VmKind
+    qemu: str
+    accel: Accel
+    vcpus: int
+    memory: int
+    cpu: str
+    machine: str
+    paths: VmPaths
+    boot: DirectBoot | None = None
+    disk: Path | None = None
+    firmware: Path | None = None
+    firmware_vars: Path | None = None
+    cloud_init: Path | None = None
+    network: str = "user"
+    ssh_port: int = 0
+    policy: int = 0
+    cbitpos: int = 51
+    reduced_phys_bits: int = 1
+    host_data: str = ""
+    snp_dialect: SnpDialect = "upstream"
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def mac(self) -> str:
+        """A stable locally administered MAC derived from the VM name."""
+        digest = hashlib.sha256(self.name.encode()).digest()
+        return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
+
+    @property
+    def uses_bios(self) -> bool:
+        """Upstream SEV-SNP loads OVMF with -bios (pflash is not allowed)."""
+        return self.kind == "sev-snp" and self.snp_dialect == "upstream"
+
+
+def build_argv(spec: VmSpec) -> list[str]:
+    """QEMU's argv for SPEC: pure, so golden tests can compare it option by option."""
+    argv = [spec.qemu, "-name", f"{spec.name},process=sevtui-{spec.name}"]
+    argv += ["-accel", spec.accel]
+    if spec.cpu:
+        argv += ["-cpu", spec.cpu]
+    argv += ["-smp", str(spec.vcpus)]
+    argv += _memory_and_machine(spec)
+    argv += _firmware(spec)
+    argv += _boot_media(spec)
+    argv += _network(spec)
+    argv += _control(spec)
+    argv += list(spec.extra_args)
+    return argv
+
+
+def _memory_and_machine(spec: VmSpec) -> list[str]:
+    size = format_size(spec.memory)
+    machine = f"type={spec.machine}"
+    if spec.kind == "nosev":
+        return ["-m", size, "-machine", machine]
+    if spec.kind in ("sev", "sev-es"):
+        guest = [
+            "sev-guest,id=sev0",
+            f"policy={spec.policy:#x}",
+            f"cbitpos={spec.cbitpos}",
+            f"reduced-phys-bits={spec.reduced_phys_bits}",
+        ]
+        if spec.boot is not None:
+            guest.append("kernel-hashes=on")
+        return [
+            "-m",
+            size,
+            "-machine",
+            f"{machine},confidential-guest-support=sev0,vmport=off",
+            "-object",
+            ",".join(guest),
+        ]
+    snp = [
+        "sev-snp-guest,id=sev0",
+        f"policy={spec.policy:#x}",
+        f"cbitpos={spec.cbitpos}",
+        f"reduced-phys-bits={spec.reduced_phys_bits}",
+    ]
+    if spec.snp_dialect == "amd-fork":
+        snp.append("init-flags=0")
+        if spec.host_data:
+            snp.append(f"host-data={spec.host_data}")
+        return [
+            "-machine",
+            f"{machine},confidential-guest-support=sev0,memory-backend=ram1,"
+            "kvm-type=protected,vmport=off",
+            "-object",
+            f"memory-backend-memfd-private,id=ram1,size={size},share=true",
+            "-object",
+            ",".join(snp),
+        ]
+    if spec.host_data:
+        snp.append(f"host-data={spec.host_data}")
+    if spec.boot is not None:
+        snp.append("kernel-hashes=on")
+    return [
+        "-m",
+        size,
+        "-machine",
+        f"{machine},confidential-guest-support=sev0,memory-backend=ram1,vmport=off",
+        "-object",
+        f"memory-backend-memfd,id=ram1,size={size},share=true,prealloc=false",
+        "-object",
+        ",".join(snp),
+    ]
+
+
+def _firmware(spec: VmSpec) -> list[str]:
+    if spec.firmware is None:
+        return []
+    if spec.uses_bios:
+        return ["-bios", str(spec.firmware)]
+    argv = ["-drive", f"if=pflash,format=raw,unit=0,file={spec.firmware},readonly=on"]
+    if spec.firmware_vars is not None:
+        argv += ["-drive", f"if=pflash,format=raw,unit=1,file={spec.firmware_vars}"]
+    return argv
+
+
+def _boot_media(spec: VmSpec) -> list[str]:
+    argv: list[str] = []
+    if spec.boot is not None:
+        argv += ["-kernel", str(spec.boot.kernel), "-initrd", str(spec.boot.initrd)]
+        argv += ["-append", spec.boot.append]
+    if spec.cloud_init is not None:
+        argv += ["-drive", f"file={spec.cloud_init},media=cdrom,index=0"]
+    if spec.disk is not None:
+        disk_format = "qcow2" if spec.disk.suffix == ".qcow2" else "raw"
+        argv += ["-drive", f"file={spec.disk},if=none,id=disk0,format={disk_format}"]
+        argv += ["-device", "virtio-scsi-pci,id=scsi0,disable-legacy=on,iommu_platform=true"]
+        argv += ["-device", "scsi-hd,drive=disk0"]
+    return argv
+
+
+def _network(spec: VmSpec) -> list[str]:
+    if spec.network == "user":
+        netdev = "user,id=net0"
+        if spec.ssh_port:
+            netdev += f",hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22"
+    else:
+        netdev = f"bridge,id=net0,br={spec.network}"
+    device = (
+        f"virtio-net-pci,mac={spec.mac},netdev=net0,disable-legacy=on,iommu_platform=true,romfile="
+    )
+    return ["-netdev", netdev, "-device", device]
+
+
+def _control(spec: VmSpec) -> list[str]:
+    paths = spec.paths
+    return [
+        "-nodefaults",
+        "-display",
+        "none",
+        "-chardev",
+        f"socket,id=serial0,path={paths.serial},server=on,wait=off,logfile={paths.serial_log}",
+        "-serial",
+        "chardev:serial0",
+        "-qmp",
+        f"unix:{paths.qmp},server=on,wait=off",
+        "-pidfile",
+        str(paths.pidfile),
+    ]
