@@ -10,10 +10,10 @@ CONFIG ?= config.toml
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
 	lz4 sqlite3 mbw redis-server redis-tools gdb tmux
 
-.PHONY: help run test lint typecheck pytest system-deps venv clean
+.PHONY: help run test lint typecheck pytest system-deps venv image clean
 
 help:
-	@echo "make run    install what is missing, open sevtui with $(CONFIG)"
+	@echo "make run    install what is missing, build the demo guest, open sevtui with $(CONFIG)"
 	@echo "make test   install what is missing, then ruff, mypy and pytest"
 	@echo "make clean  remove the virtualenv and caches"
 
@@ -46,7 +46,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)
 
-run: system-deps venv
+# Build the minimal demo guest (kernel + busybox initramfs); a no-op when up to date.
+image: system-deps venv
+	$(BIN)/sevtui --config $(CONFIG) image build
+
+run: system-deps venv image
 	$(BIN)/sevtui --config $(CONFIG)
 
 lint: venv
@@ -56,7 +60,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv
+pytest: venv image
 	$(BIN)/pytest
 
 test: system-deps lint typecheck pytest

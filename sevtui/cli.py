@@ -249,9 +249,7 @@ def cmd_vm_exec(args: argparse.Namespace, ctx: Context) -> int:
     from sevtui.vm import console
     from sevtui.vm.lifecycle import status
 
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = list(args.passthrough) or list(args.command)
     if not command:
         raise UsageError("no command given", f"sevtui vm exec {args.name} -- uname -r")
     current = status(ctx.config, args.name)
@@ -405,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     exec_cmd.add_argument(
         "--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60"
     )
-    exec_cmd.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+    exec_cmd.add_argument("command", nargs="*", help="the command, after -- (e.g. -- uname -r)")
     console = vm_command(
         "console", cmd_vm_console, "attach this terminal to the guest console (Ctrl-] detaches)"
     )
@@ -439,7 +437,13 @@ def _help_for(parser: argparse.ArgumentParser) -> Handler:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run one handler, turn errors into messages and exit codes."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in words:
+        split = words.index("--")
+        words, passthrough = words[:split], words[split + 1 :]
+    args = parser.parse_args(words)
+    args.passthrough = passthrough
     ctx = Context(getattr(args, "config", None), getattr(args, "db", None))
     handler: Handler | None = getattr(args, "handler", None)
     try:

@@ -157,8 +157,10 @@ class VmConfig(_Model):
     )
     cloud_init: Path | None = Field(default=None, description="cloud-init seed ISO (cdrom).")
     network: str = Field(
-        default="user", description='"user" (NAT, ssh forward on 127.0.0.1) or a bridge name.'
+        default="user",
+        description='"user" (NAT, ssh forward on 127.0.0.1), a bridge name, or "tap:IFNAME".',
     )
+    mac: str = Field(default="", description="NIC MAC address; empty: derived from the name.")
     ssh_port: int = Field(
         default=0, ge=0, le=65535, description="Host port for ssh with network=user; 0: none."
     )
@@ -179,9 +181,18 @@ class VmConfig(_Model):
     @field_validator("network")
     @classmethod
     def _network_name(cls, value: str) -> str:
-        if value != "user" and not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value):
-            raise ValueError('use "user" or a bridge name (letters, digits, _ . -; max 15)')
+        if value != "user" and not re.fullmatch(r"(tap:)?[A-Za-z0-9_.-]{1,15}", value):
+            raise ValueError(
+                'use "user", a bridge name or "tap:IFNAME" (letters, digits, _ . -; max 15)'
+            )
         return value
+
+    @field_validator("mac")
+    @classmethod
+    def _mac_address(cls, value: str) -> str:
+        if value and not re.fullmatch(r"([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", value):
+            raise ValueError("use six hex pairs such as 52:54:00:cc:62:03")
+        return value.lower()
 
     @field_validator("extra_args")
     @classmethod

@@ -42,6 +42,8 @@ def inspect_host(
     device = facts.devices["kvm"]
     if isinstance(qemu, str):
         accel = kvm.KvmVerdict(False, f"KVM not probed: {qemu}")
+    elif config.qemu.accel == "tcg":
+        accel = kvm.KvmVerdict(False, "KVM not probed: qemu.accel = tcg in the config")
     elif not (device.present and device.readable and device.writable):
         accel = kvm.KvmVerdict(False, f"{device.path} missing or not accessible")
     else:

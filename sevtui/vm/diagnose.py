@@ -11,6 +11,11 @@ _EXPLANATIONS: tuple[tuple[str, str], ...] = (
         "not loaded, SEV is off in the BIOS, or QEMU lacks permission on /dev/sev",
     ),
     (
+        r"cbitpos check failed, host '0'",
+        "this CPU reports no C-bit (CPUID 0x8000001F is absent or zero): it has no AMD memory "
+        "encryption, so SEV guests cannot run here",
+    ),
+    (
         r"cbitpos check failed|cbitpos.*(mismatch|invalid)",
         "the C-bit position given to QEMU does not match this CPU (CPUID 0x8000001F "
         "EBX[5:0]); remove vm.NAME.cbitpos so sevtui takes the host's value",

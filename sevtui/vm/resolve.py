@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,12 @@ def vm_profile(config: Config, name: str) -> VmConfig:
             f"no VM named {name!r} in the config (configured: {known})",
             "add a [vm.NAME] table to config.toml or pick one of the configured names",
         ) from None
+
+
+def derived_mac(name: str) -> str:
+    """A stable locally administered MAC for VM NAME."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
 
 
 def vm_paths(config: Config, name: str) -> VmPaths:
@@ -113,6 +120,7 @@ def resolve(
         firmware_vars=vars_copy,
         cloud_init=profile.cloud_init,
         network=profile.network,
+        mac=profile.mac or derived_mac(name),
         ssh_port=profile.ssh_port,
         policy=profile.policy if profile.policy is not None else DEFAULT_POLICY[profile.kind],
         cbitpos=cbitpos,

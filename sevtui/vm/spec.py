@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -70,6 +69,7 @@ class VmSpec:
     firmware_vars: Path | None = None
     cloud_init: Path | None = None
     network: str = "user"
+    mac: str = "52:54:00:00:00:01"
     ssh_port: int = 0
     policy: int = 0
     cbitpos: int = 51
@@ -77,12 +77,6 @@ class VmSpec:
     host_data: str = ""
     snp_dialect: SnpDialect = "upstream"
     extra_args: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def mac(self) -> str:
-        """A stable locally administered MAC derived from the VM name."""
-        digest = hashlib.sha256(self.name.encode()).digest()
-        return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
 
     @property
     def uses_bios(self) -> bool:
@@ -194,6 +188,9 @@ def _network(spec: VmSpec) -> list[str]:
         netdev = "user,id=net0"
         if spec.ssh_port:
             netdev += f",hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22"
+    elif spec.network.startswith("tap:"):
+        tap = spec.network.removeprefix("tap:")
+        netdev = f"type=tap,script=no,downscript=no,id=net0,ifname={tap}"
     else:
         netdev = f"bridge,id=net0,br={spec.network}"
     device = (
