@@ -8,13 +8,14 @@ CONFIG ?= config.toml
 # Debian/Ubuntu packages sevtui drives: QEMU and firmware, guest-image tools, the
 # benchmark programs, gdb (gcore) for the memory probe, tmux for end-to-end tests.
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
-	lz4 sqlite3 mbw redis-server redis-tools gdb tmux
+	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client
 
-.PHONY: help run test lint typecheck pytest system-deps venv image clean
+.PHONY: help run test lint typecheck pytest system-deps venv image bench clean
 
 help:
 	@echo "make run    install what is missing, build the demo guest, open sevtui with $(CONFIG)"
 	@echo "make test   install what is missing, then ruff, mypy and pytest"
+	@echo "make bench  print sevtui's own speed and memory figures"
 	@echo "make clean  remove the virtualenv and caches"
 
 # Install missing system packages with apt-get as root; otherwise name them and stop.
@@ -54,8 +55,8 @@ run: system-deps venv image
 	$(BIN)/sevtui --config $(CONFIG)
 
 lint: venv
-	$(BIN)/ruff check sevtui tests
-	$(BIN)/ruff format --check sevtui tests
+	$(BIN)/ruff check sevtui tests bench
+	$(BIN)/ruff format --check sevtui tests bench
 
 typecheck: venv
 	$(BIN)/mypy
@@ -64,6 +65,10 @@ pytest: venv image
 	$(BIN)/pytest
 
 test: system-deps lint typecheck pytest
+
+# Performance figures of sevtui itself (printed, not asserted).
+bench: system-deps venv image
+	$(BIN)/python bench/vm_lifecycle.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

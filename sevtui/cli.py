@@ -289,6 +289,18 @@ def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
+    """Make a VM's disk, ssh key and cloud-init seed from a cloud image."""
+    from sevtui.vm.cloud import prepare_cloud
+
+    made = prepare_cloud(ctx.config, args.vm, Path(args.base), args.grow)
+    print(f"prepared {args.vm}: disk {made.disk}, cloud-init {made.seed_iso}, key {made.ssh_key}")
+    print(f"add to [vm.{args.vm}] in config.toml:")
+    print(f'  image = "{made.disk}"')
+    print(f'  cloud_init = "{made.seed_iso}"')
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -423,6 +435,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
     build.set_defaults(handler=cmd_image_build)
+    cloud = image_commands.add_parser(
+        "prepare-cloud",
+        parents=[common],
+        help="disk, ssh key and cloud-init seed for a VM from a cloud image (as in the seed)",
+        description="qemu-img convert + resize, a generated ssh key (0600, in a 0700 dir) and "
+        "a cloud-init seed ISO (cloud-localds) under DATA_DIR/vms/NAME.",
+    )
+    cloud.add_argument("--base", required=True, metavar="IMG", help="cloud image to copy")
+    cloud.add_argument("--vm", required=True, metavar="NAME", help="VM name from config.toml")
+    cloud.add_argument(
+        "--grow", default="20G", metavar="SIZE", help="grow the disk by SIZE (default 20G)"
+    )
+    cloud.set_defaults(handler=cmd_image_prepare_cloud)
     return parser
 
 
