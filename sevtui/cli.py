@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,10 @@ from sevtui.config import (
 from sevtui.errors import SevtuiError, UsageError
 
 if TYPE_CHECKING:
+    from sevtui.bench.catalog import Catalog
+    from sevtui.bench.results import ComparisonTable
     from sevtui.host.caps import CapabilityReport
+    from sevtui.store import Store
 
 Handler = Callable[[argparse.Namespace, "Context"], int]
 
@@ -301,6 +305,158 @@ def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+# --- results ----------------------------------------------------------------------------
+
+
+def _store(ctx: Context) -> Store:
+    from sevtui.store import Store
+
+    return Store(ctx.config.paths.db)
+
+
+def _catalog(ctx: Context) -> Catalog:
+    from sevtui.bench.catalog import catalog_from_config
+
+    return catalog_from_config(ctx.config)
+
+
+def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
+    """Import mbw, tinymembench, redis CSV, tinyben or long CSV files as runs."""
+    from sevtui.bench.importer import CsvColumns, import_files
+
+    columns = None
+    if args.format == "csv":
+        if not (args.benchmark_col and args.value_col):
+            raise UsageError("--format csv needs --benchmark-col and --value-col")
+        columns = CsvColumns(
+            args.benchmark_col,
+            args.value_col,
+            args.metric_col,
+            args.profile_col,
+            args.unit or "",
+            args.direction,
+        )
+    store = _store(ctx)
+    runs = import_files(
+        store, [Path(f) for f in args.files], args.label, args.profile, args.format,
+        _catalog(ctx), columns,
+    )  # fmt: skip
+    for profile, run_id in runs.items():
+        count = len(store.measurements([run_id]))
+        print(f"imported run {run_id}: label {args.label!r}, profile {profile!r}, {count} values")
+    return 0
+
+
+def cmd_results_list(args: argparse.Namespace, ctx: Context) -> int:
+    """List stored runs."""
+    runs = _store(ctx).runs()
+    if args.json:
+        emit_json([run.to_json() for run in runs])
+        return 0
+    if not runs:
+        print("no runs yet: sevtui bench run --vm demo --suite quick, or sevtui import")
+        return 0
+    print(f"{'ID':>4}  {'LABEL':<20} {'STATUS':<12} {'STARTED':<16} {'VALUES':>7}  TARGETS")
+    for run in runs:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started))
+        print(
+            f"{run.id:>4}  {run.label[:20]:<20} {run.status:<12} {started:<16} "
+            f"{run.measurements:>7}  {', '.join(run.targets)}"
+        )
+    return 0
+
+
+def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
+    """Show one run (or all runs with a label): summaries per target and metric."""
+    from sevtui.bench.results import summaries
+
+    store = _store(ctx)
+    run_ids = store.resolve(args.run)
+    measured = store.measurements(run_ids)
+    stats = summaries(measured)
+    units = {(m.target, m.benchmark, m.metric): m.unit for m in measured}
+    outcomes = [r for run_id in run_ids for r in store.results(run_id) if r["status"] != "ok"]
+    if args.json:
+        emit_json(
+            {
+                "runs": [store.run(run_id) for run_id in run_ids],
+                "metrics": [
+                    {"target": t, "benchmark": b, "metric": m, "unit": units[(t, b, m)],
+                     **summary.to_json()}
+                    for (t, b, m), summary in stats.items()
+                ],
+                "problems": outcomes,
+            }
+        )  # fmt: skip
+        return 0
+    for run_id in run_ids:
+        run = store.run(run_id)
+        print(
+            f"run {run_id} {run['label']!r}: {run['status']}, targets {', '.join(run['targets'])}"
+        )
+    for (target, bench, metric), summary in stats.items():
+        ci = f" ±{(summary.ci95[1] - summary.mean):.4g}" if summary.ci95 else ""
+        cv = f" cv {summary.cv_pct:.1f}%" if summary.cv_pct is not None else ""
+        print(
+            f"  {target:<10} {bench:<22} {metric:<38} n={summary.n:<3} "
+            f"{summary.mean:.6g}{ci} {units[(target, bench, metric)]}{cv}"
+        )
+    for outcome in outcomes:
+        print(f"  {outcome['target']:<10} {outcome['benchmark']:<22} {outcome['status']}: "
+              f"{outcome['message']}")  # fmt: skip
+    return 0
+
+
+def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
+    """Overhead of one profile relative to another, with confidence intervals."""
+    from sevtui.bench.results import build_comparison
+
+    store = _store(ctx)
+    table = build_comparison(
+        store.measurements(store.resolve(args.run)),
+        args.base,
+        args.other,
+        ctx.config.bench.cv_threshold_pct,
+    )
+    if args.json:
+        print(table.to_json_text())
+    elif args.csv:
+        sys.stdout.write(table.to_csv())
+    elif args.markdown:
+        sys.stdout.write(table.to_markdown())
+    else:
+        _print_comparison(table)
+    return 0
+
+
+def _print_comparison(table: ComparisonTable) -> None:
+    print(f"overhead of {table.other} relative to {table.base} (positive: {table.other} is worse)")
+    category = ""
+    for row in table.rows:
+        if row.category != category:
+            category = row.category
+            print(f"\n[{category}]")
+        c = row.comparison
+        ci = (
+            f"[{c.overhead_ci95[0]:+7.2f}, {c.overhead_ci95[1]:+7.2f}]"
+            if c.overhead_ci95
+            else " " * 18
+        )
+        marks = ("*" if c.significant else " ") + ("~" if row.noisy else " ")
+        print(
+            f"  {row.benchmark:<22} {row.metric[:40]:<40} {c.base.mean:>12.5g} -> "
+            f"{c.other.mean:<12.5g} {row.unit:<10} {c.overhead_pct:+8.2f} % {ci} {marks}"
+        )
+    print()
+    for name, overhead in table.categories.items():
+        print(f"{name:<8} geometric mean overhead {overhead:+.2f} %")
+    if table.overall is not None:
+        print(f"overall  geometric mean overhead {table.overall:+.2f} %")
+    print("* significant (Welch's t-test, p < 0.05)   ~ noisy (CV above bench.cv_threshold_pct)")
+    if table.only_in_one:
+        print(f"not compared (measured on one side only): {len(table.only_in_one)} metrics")
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -448,6 +604,63 @@ def build_parser() -> argparse.ArgumentParser:
         "--grow", default="20G", metavar="SIZE", help="grow the disk by SIZE (default 20G)"
     )
     cloud.set_defaults(handler=cmd_image_prepare_cloud)
+
+    importer = commands.add_parser(
+        "import",
+        parents=[common],
+        help="import results measured elsewhere (mbw, tinymembench, redis CSV, tinyben, CSV)",
+        description="Parse every file first; store one run per profile, or nothing on error.",
+    )
+    importer.add_argument("files", nargs="+", metavar="FILE")
+    importer.add_argument("--label", required=True, help="label of the imported run(s)")
+    importer.add_argument("--profile", help="profile (VM) the values belong to")
+    importer.add_argument(
+        "--format", default="auto", choices=("auto", "mbw", "tinymembench", "redis-csv",
+                                              "tinyben", "csv"),
+        help="file format (default: recognise it)",
+    )  # fmt: skip
+    importer.add_argument("--benchmark-col", help="CSV column with the benchmark name")
+    importer.add_argument("--value-col", help="CSV column with the value")
+    importer.add_argument("--metric-col", help="CSV column with the metric name")
+    importer.add_argument("--profile-col", help="CSV column with the profile (one run each)")
+    importer.add_argument("--unit", help="unit of CSV values")
+    importer.add_argument(
+        "--direction", default="lower", choices=("lower", "higher"),
+        help="whether lower or higher CSV values are better (default lower)",
+    )  # fmt: skip
+    importer.set_defaults(handler=cmd_import)
+
+    results = commands.add_parser(
+        "results", parents=[common], help="browse and compare stored runs",
+        description="Stored runs: list, show, compare.",
+    )  # fmt: skip
+    results_commands = results.add_subparsers(dest="results_command", metavar="COMMAND")
+    results.set_defaults(handler=_help_for(results))
+    rlist = results_commands.add_parser(
+        "list", parents=[common], help="stored runs", description="List stored runs."
+    )
+    rlist.add_argument("--json", action="store_true", help="print JSON rows")
+    rlist.set_defaults(handler=cmd_results_list)
+    show = results_commands.add_parser(
+        "show", parents=[common], help="one run's statistics per target and metric",
+        description="Statistics (n, mean, CI, CV) of RUN: an id, or a label (all its runs).",
+    )  # fmt: skip
+    show.add_argument("run", help="run id or label")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=cmd_results_show)
+    comp = results_commands.add_parser(
+        "compare", parents=[common], help="overhead of one profile relative to another",
+        description="Per metric: means with 95 %% CI, change and overhead %% with CI, Welch's "
+        "test; per category and overall: geometric mean. RUN is an id or a label.",
+    )  # fmt: skip
+    comp.add_argument("run", help="run id or label")
+    comp.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
+    comp.add_argument("--other", required=True, help="profile compared with it (e.g. sev-snp)")
+    fmt = comp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    fmt.add_argument("--csv", action="store_true", help="print CSV")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    comp.set_defaults(handler=cmd_results_compare)
     return parser
 
 

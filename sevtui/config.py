@@ -213,6 +213,25 @@ class BenchConfig(_Model):
         default=3.5, gt=0, description="Add repetitions while CV exceeds this (percent)."
     )
     timeout_s: float = Field(default=1800, gt=0, description="Per-benchmark timeout (s).")
+    warmup: int = Field(
+        default=1, ge=0, le=10, description="Unrecorded runs per benchmark and VM first."
+    )
+
+
+class BenchmarkConfig(_Model):
+    """A user benchmark, `[benchmark.ID]`: runs in the target's shell in $SEVTUI_WORK."""
+
+    title: str = Field(default="", description="Shown in tables; default: the id.")
+    category: Literal["cpu", "memory", "io", "other"] = Field(
+        default="other", description="cpu, memory, io or other."
+    )
+    command: str = Field(description="Shell command measured (timed inside the target).")
+    parser: Literal["elapsed", "mbw", "tinymembench", "redis-csv"] = Field(
+        default="elapsed", description="How to read the output; elapsed: wall time in seconds."
+    )
+    needs: list[str] = Field(default_factory=list, description="Commands the target must have.")
+    setup: str = Field(default="", description="Shell run once per target before measuring.")
+    timeout_s: float | None = Field(default=None, gt=0, description="Overrides bench.timeout_s.")
 
 
 def _default_vms() -> dict[str, VmConfig]:
@@ -227,6 +246,8 @@ class Config(_Model):
     image: ImageConfig = Field(default_factory=ImageConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     vm: dict[str, VmConfig] = Field(default_factory=_default_vms)
+    benchmark: dict[str, BenchmarkConfig] = Field(default_factory=dict)
+    suites: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("vm")
     @classmethod

@@ -1,0 +1,245 @@
+"""The benchmark catalog: data, not code paths. The seed's suite, a quick suite, user additions.
+
+Commands run in the target's shell with $SEVTUI_WORK as the working directory.
+The `elapsed` parser times the command inside the target (not across the console).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sevtui.config import Config
+from sevtui.errors import UsageError
+
+Category = Literal["cpu", "memory", "io", "other"]
+ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: what it needs, how to set it up, what to run, how to read it."""
+
+    id: str
+    title: str
+    category: Category
+    command: str
+    parser: ParserName = "elapsed"
+    needs: tuple[str, ...] = ()
+    setup: str = ""
+    timeout_s: float | None = None
+    notes: str = ""
+
+
+def _build(bench_id: str, title: str, needs: tuple[str, ...], clone: str, build: str) -> Benchmark:
+    return Benchmark(
+        bench_id,
+        title,
+        "cpu",
+        command=build,
+        needs=("git", *needs),
+        setup=clone,
+        notes="sources are fetched with git in the guest: it needs network access",
+    )
+
+
+_REDIS = (
+    "redis-server --port 6390 --save '' --appendonly no --daemonize yes >/dev/null && sleep 1 "
+    "&& redis-benchmark -p 6390 --csv {args}; rc=$?; "
+    "redis-cli -p 6390 shutdown nosave >/dev/null 2>&1; exit $rc"
+)
+_SQLITE_SETUP = (
+    "i=0; {{ echo 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);'; "
+    "while [ $i -lt {count} ]; do echo \"INSERT INTO t(v) VALUES('row $i');\"; "
+    "i=$((i+1)); done; }} > inserts.sql"
+)
+_SQLITE = "rm -f bench.db && sqlite3 bench.db < inserts.sql"
+
+BUILTIN: tuple[Benchmark, ...] = (
+    _build(
+        "godot-build",
+        "Godot game engine compilation",
+        ("scons", "gcc", "g++", "python3"),
+        "[ -d godot ] || git clone --depth 1 https://github.com/godotengine/godot.git",
+        "cd godot && scons -c >/dev/null 2>&1; scons -j$(nproc) platform=linuxbsd >/dev/null",
+    ),
+    _build(
+        "imagemagick-build",
+        "ImageMagick compilation (gcc)",
+        ("gcc", "make"),
+        "[ -d ImageMagick ] || git clone --depth 1 https://github.com/ImageMagick/ImageMagick.git",
+        "cd ImageMagick && (make distclean >/dev/null 2>&1; ./configure >/dev/null) "
+        "&& make -j$(nproc) >/dev/null",
+    ),
+    _build(
+        "linux-build",
+        "Linux compilation (defconfig)",
+        ("gcc", "make", "flex", "bison", "bc"),
+        "[ -d linux ] || git clone --depth 1 https://github.com/torvalds/linux.git",
+        "cd linux && make clean >/dev/null && make defconfig >/dev/null "
+        "&& make -j$(nproc) >/dev/null",
+    ),
+    _build(
+        "llvm-build",
+        "llvm-project compilation (ninja)",
+        ("cmake", "ninja", "gcc", "g++"),
+        "[ -d llvm-project ] || git clone --depth 1 https://github.com/llvm/llvm-project.git; "
+        "mkdir -p llvm-build && cd llvm-build && cmake -G Ninja ../llvm-project/llvm "
+        "-DCMAKE_BUILD_TYPE=Release >/dev/null",
+        "cd llvm-build && ninja clean >/dev/null && ninja >/dev/null",
+    ),
+    Benchmark(
+        "lz4-compress",
+        "lz4 compress of a 1 GiB file",
+        "cpu",
+        "lz4 -f -q lz4.in lz4.out",
+        needs=("lz4", "dd"),
+        setup="[ -f lz4.in ] || dd if=/dev/urandom of=lz4.in bs=1M count=1024 2>/dev/null",
+    ),
+    Benchmark(
+        "lz4-decompress",
+        "lz4 decompress of a 1 GiB file",
+        "cpu",
+        "lz4 -d -f -q lz4.out lz4.back",
+        needs=("lz4", "dd"),
+        setup="[ -f lz4.in ] || dd if=/dev/urandom of=lz4.in bs=1M count=1024 2>/dev/null; "
+        "lz4 -f -q lz4.in lz4.out",
+    ),
+    Benchmark(
+        "sqlite-insert",
+        "SQLite 2500 insertions (one transaction each)",
+        "io",
+        _SQLITE,
+        needs=("sqlite3",),
+        setup=_SQLITE_SETUP.format(count=2500),
+    ),
+    Benchmark("mbw", "mbw 1024 MiB", "memory", "mbw -n 10 1024", "mbw", needs=("mbw",)),
+    Benchmark(
+        "tinymembench",
+        "tinymembench",
+        "memory",
+        "tinymembench",
+        "tinymembench",
+        needs=("tinymembench",),
+    ),
+    Benchmark(
+        "redis",
+        "redis-benchmark",
+        "io",
+        _REDIS.format(args=""),
+        "redis-csv",
+        needs=("redis-server", "redis-benchmark", "redis-cli"),
+    ),
+    Benchmark(
+        "lz4-compress-quick",
+        "lz4 compress of 32 MiB (quick)",
+        "cpu",
+        "lz4 -f -q lz4q.in lz4q.out",
+        needs=("lz4", "dd"),
+        setup="[ -f lz4q.in ] || dd if=/dev/urandom of=lz4q.in bs=1M count=32 2>/dev/null",
+    ),
+    Benchmark(
+        "lz4-decompress-quick",
+        "lz4 decompress of 32 MiB (quick)",
+        "cpu",
+        "lz4 -d -f -q lz4q.out lz4q.back",
+        needs=("lz4", "dd"),
+        setup="[ -f lz4q.in ] || dd if=/dev/urandom of=lz4q.in bs=1M count=32 2>/dev/null; "
+        "lz4 -f -q lz4q.in lz4q.out",
+    ),
+    Benchmark(
+        "sqlite-insert-quick",
+        "SQLite 250 insertions, one transaction each (quick)",
+        "io",
+        _SQLITE,
+        needs=("sqlite3",),
+        setup=_SQLITE_SETUP.format(count=250),
+    ),
+    Benchmark("mbw-quick", "mbw 16 MiB (quick)", "memory", "mbw -n 3 16", "mbw", needs=("mbw",)),
+    Benchmark(
+        "redis-quick",
+        "redis-benchmark SET/GET, 2000 requests (quick)",
+        "io",
+        _REDIS.format(args="-n 2000 -t set,get"),
+        "redis-csv",
+        needs=("redis-server", "redis-benchmark", "redis-cli"),
+    ),
+)
+
+BUILTIN_SUITES: dict[str, tuple[str, ...]] = {
+    "seed": (
+        "godot-build",
+        "imagemagick-build",
+        "linux-build",
+        "llvm-build",
+        "lz4-compress",
+        "lz4-decompress",
+        "sqlite-insert",
+        "mbw",
+        "tinymembench",
+        "redis",
+    ),
+    "quick": (
+        "lz4-compress-quick",
+        "lz4-decompress-quick",
+        "sqlite-insert-quick",
+        "mbw-quick",
+        "redis-quick",
+    ),
+}
+
+
+@dataclass
+class Catalog:
+    """Built-in benchmarks and suites plus the user's from config.toml."""
+
+    benchmarks: dict[str, Benchmark] = field(default_factory=dict)
+    suites: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def suite(self, name: str) -> list[Benchmark]:
+        """The benchmarks of suite NAME, in order."""
+        if name not in self.suites:
+            raise UsageError(
+                f"no suite named {name!r} (suites: {', '.join(sorted(self.suites))})",
+                "pick a suite with --suite, or define one under [suites] in config.toml",
+            )
+        return [self.benchmarks[bench_id] for bench_id in self.suites[name]]
+
+    def get(self, bench_id: str) -> Benchmark | None:
+        """A benchmark by id."""
+        return self.benchmarks.get(bench_id)
+
+
+def catalog_from_config(config: Config) -> Catalog:
+    """The catalog as this config extends it."""
+    custom = {
+        bench_id: Benchmark(
+            bench_id,
+            item.title or bench_id,
+            item.category,
+            item.command,
+            item.parser,
+            tuple(item.needs),
+            item.setup,
+            item.timeout_s,
+        )
+        for bench_id, item in config.benchmark.items()
+    }
+    return build_catalog(custom, config.suites)
+
+
+def build_catalog(
+    custom: dict[str, Benchmark] | None = None, suites: dict[str, list[str]] | None = None
+) -> Catalog:
+    """The catalog with user benchmarks and suites merged over the built-ins."""
+    catalog = Catalog({b.id: b for b in BUILTIN}, dict(BUILTIN_SUITES))
+    catalog.benchmarks.update(custom or {})
+    for name, ids in (suites or {}).items():
+        unknown = [bench_id for bench_id in ids if bench_id not in catalog.benchmarks]
+        if unknown:
+            raise UsageError(
+                f"suite {name!r} names unknown benchmarks: {', '.join(unknown)}",
+                "define them under [benchmark.ID] in config.toml",
+            )
+        catalog.suites[name] = tuple(ids)
+    return catalog

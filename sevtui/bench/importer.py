@@ -1,0 +1,131 @@
+"""Import results measured elsewhere: all files parse, or nothing is stored."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from sevtui.bench.catalog import Catalog
+from sevtui.bench.parsers import PARSERS, ParseError, Value, benchmark_id, detect_format
+from sevtui.errors import UsageError
+from sevtui.store import Store
+
+FORMATS = ("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv")
+# Files of these formats hold one benchmark each.
+_SINGLE = {"mbw": "mbw", "tinymembench": "tinymembench", "redis-csv": "redis"}
+
+
+@dataclass(frozen=True)
+class CsvColumns:
+    """How to read long-format CSV (`--format csv`)."""
+
+    benchmark: str
+    value: str
+    metric: str | None = None
+    profile: str | None = None
+    unit: str = ""
+    direction: str = "lower"
+
+
+Item = tuple[str, str, str, list[Value]]
+
+
+def read_file(path: Path) -> str:
+    """A file's text, or a clear error."""
+    try:
+        return path.read_text(encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def parse_file(path: Path, fmt: str, catalog: Catalog) -> list[Item]:
+    """(benchmark, category, source, values) items of one non-CSV file."""
+    text = read_file(path)
+    try:
+        chosen = detect_format(text) if fmt == "auto" else fmt
+        values = PARSERS[chosen](text)
+    except ParseError as exc:
+        raise ParseError(f"{path}: {exc.message}", exc.hint) from None
+    by_benchmark: dict[str, list[Value]] = defaultdict(list)
+    for value in values:
+        by_benchmark[value.benchmark or _SINGLE.get(chosen, chosen)].append(value)
+    return [
+        (bench, _category(catalog, bench), str(path), group)
+        for bench, group in by_benchmark.items()
+    ]
+
+
+def _category(catalog: Catalog, bench: str) -> str:
+    known = catalog.get(bench)
+    return known.category if known else "other"
+
+
+def parse_csv(path: Path, columns: CsvColumns, catalog: Catalog) -> dict[str, list[Item]]:
+    """Long-format CSV: profile -> items (one run per distinct profile)."""
+    if columns.direction not in ("lower", "higher"):
+        raise UsageError(f"--direction {columns.direction!r}: use lower or higher")
+    reader = csv.DictReader(read_file(path).splitlines())
+    header = reader.fieldnames or []
+    wanted = [columns.benchmark, columns.value, columns.metric, columns.profile]
+    missing = [name for name in wanted if name and name not in header]
+    if missing:
+        raise ParseError(
+            f"{path}: line 1: no column {', '.join(repr(m) for m in missing)} "
+            f"(columns: {', '.join(header)})"
+        )
+    grouped: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
+    for line, row in enumerate(reader, start=2):
+        try:
+            number = float(row[columns.value])
+        except (TypeError, ValueError):
+            raise ParseError(
+                f"{path}: line {line}: {columns.value} = {row.get(columns.value)!r} is not a number"
+            ) from None
+        bench = benchmark_id(row[columns.benchmark] or "")
+        metric = row[columns.metric] if columns.metric else "value"
+        profile = row[columns.profile] if columns.profile else ""
+        grouped[profile][bench].append(
+            Value(metric, columns.unit, columns.direction, number, repetition=line)  # type: ignore[arg-type]
+        )
+    if not grouped:
+        raise ParseError(f"{path}: no data rows")
+    return {
+        profile: [(b, _category(catalog, b), str(path), vals) for b, vals in benches.items()]
+        for profile, benches in grouped.items()
+    }
+
+
+def import_files(
+    store: Store,
+    files: list[Path],
+    label: str,
+    profile: str | None,
+    fmt: str,
+    catalog: Catalog,
+    columns: CsvColumns | None = None,
+) -> dict[str, int]:
+    """Parse every file first; then store one run per profile. Returns profile -> run id."""
+    per_profile: dict[str, list[Item]] = defaultdict(list)
+    for path in files:
+        if fmt == "csv":
+            if columns is None:
+                raise UsageError("--format csv needs --benchmark-col and --value-col")
+            for found, items in parse_csv(path, columns, catalog).items():
+                name = found or profile
+                if not name:
+                    raise UsageError(
+                        f"{path}: rows have no profile", "pass --profile or --profile-col"
+                    )
+                per_profile[name].extend(items)
+        else:
+            if not profile:
+                raise UsageError("--profile is required for this format", "e.g. --profile sev-snp")
+            per_profile[profile].extend(parse_file(path, fmt, catalog))
+    sources = ", ".join(str(path) for path in files)
+    return {
+        name: store.import_run(label, name, items, sources) for name, items in per_profile.items()
+    }

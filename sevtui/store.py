@@ -1,0 +1,462 @@
+"""The results database (SQLite through sqlite-utils): schema, migrations, writes, queries.
+
+WAL and a busy timeout let two sevtui processes share one file. Each measured
+repetition is one transaction, committed the moment it is parsed, so a kill
+loses nothing that was reported stored. Open a Store in the thread that uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from sevtui.bench.parsers import Value
+from sevtui.errors import SevtuiError, UsageError
+
+BUSY_TIMEOUT_MS = 5000
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            label TEXT NOT NULL,
+            status TEXT NOT NULL,
+            suite TEXT,
+            repetitions INTEGER,
+            targets TEXT NOT NULL DEFAULT '[]',
+            started REAL NOT NULL,
+            finished REAL,
+            pid INTEGER,
+            notes TEXT NOT NULL DEFAULT '',
+            provenance TEXT NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE run_targets (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            target TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            info TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (run_id, target)
+        )""",
+        """CREATE TABLE results (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            target TEXT NOT NULL,
+            benchmark TEXT NOT NULL,
+            category TEXT NOT NULL,
+            repetition INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            seconds REAL,
+            message TEXT NOT NULL DEFAULT '',
+            output BLOB,
+            created REAL NOT NULL
+        )""",
+        """CREATE TABLE measurements (
+            id INTEGER PRIMARY KEY,
+            result_id INTEGER NOT NULL REFERENCES results(id),
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            target TEXT NOT NULL,
+            benchmark TEXT NOT NULL,
+            category TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            repetition INTEGER NOT NULL,
+            sub INTEGER NOT NULL DEFAULT 0,
+            value REAL NOT NULL
+        )""",
+        "CREATE INDEX measurements_run ON measurements(run_id, target, benchmark)",
+        "CREATE INDEX results_run ON results(run_id, target, benchmark)",
+        "CREATE INDEX runs_label ON runs(label)",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A row of `results list`."""
+
+    id: int
+    label: str
+    status: str
+    suite: str | None
+    targets: list[str]
+    started: float
+    finished: float | None
+    measurements: int
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON row."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One stored value with its context."""
+
+    run_id: int
+    target: str
+    benchmark: str
+    category: str
+    metric: str
+    unit: str
+    direction: str
+    repetition: int
+    sub: int
+    value: float
+
+
+class Store:
+    """One connection to the results database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise SevtuiError(
+                f"cannot open the results database {path}: {exc}",
+                "check paths.database / --db and that its folder is writable",
+            ) from None
+        self.db = sqlite_utils.Database(conn)
+        self._execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._execute("PRAGMA journal_mode = WAL")
+        self._execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.conn.close()
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.conn.execute(sql, tuple(params))
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise SevtuiError(
+                    f"database busy: {self.path} stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s",
+                    "another sevtui holds a long transaction; retry in a moment",
+                ) from None
+            raise SevtuiError(f"database error in {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise SevtuiError(
+                f"{self.path} is not a usable sevtui database: {exc}",
+                "pass another file with --db",
+            ) from None
+
+    def _migrate(self) -> None:
+        version = int(self._execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise SevtuiError(
+                f"{self.path} has schema version {version}, newer than this sevtui "
+                f"({SCHEMA_VERSION})",
+                "upgrade sevtui or use another --db",
+            )
+        for number in range(version, SCHEMA_VERSION):
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _MIGRATIONS[number]:
+                    self._execute(statement)
+                self._execute(f"PRAGMA user_version = {number + 1}")
+                self._execute("COMMIT")
+            except BaseException:
+                self._execute("ROLLBACK")
+                raise
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    # --- writes -------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        label: str,
+        status: str,
+        suite: str | None = None,
+        repetitions: int | None = None,
+        targets: list[str] | None = None,
+        provenance: dict[str, Any] | None = None,
+        notes: str = "",
+    ) -> int:
+        """A new run row; returns its id."""
+        with self._transaction():
+            cursor = self._execute(
+                "INSERT INTO runs (label, status, suite, repetitions, targets, started, pid, "
+                "notes, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    label,
+                    status,
+                    suite,
+                    repetitions,
+                    json.dumps(targets or []),
+                    time.time(),
+                    os.getpid(),
+                    notes,
+                    json.dumps(provenance or {}, default=str),
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def set_target(self, run_id: int, target: str, kind: str, info: dict[str, Any]) -> None:
+        """Record what one target of a run was (profile, argv, kernel, firmware hash...)."""
+        with self._transaction():
+            self._execute(
+                "INSERT OR REPLACE INTO run_targets (run_id, target, kind, info) VALUES (?,?,?,?)",
+                (run_id, target, kind, json.dumps(info, default=str)),
+            )
+
+    def record(
+        self,
+        run_id: int,
+        target: str,
+        benchmark: str,
+        category: str,
+        repetition: int,
+        status: str,
+        values: list[Value],
+        seconds: float | None = None,
+        output: str = "",
+        message: str = "",
+    ) -> int:
+        """One repetition's outcome and its values, committed together."""
+        with self._transaction():
+            return self._insert_result(
+                run_id, target, benchmark, category, repetition, status, values, seconds, output,
+                message,
+            )  # fmt: skip
+
+    def import_run(
+        self, label: str, profile: str, items: list[tuple[str, str, str, list[Value]]], notes: str
+    ) -> int:
+        """A whole imported run in one transaction: (benchmark, category, source, values)."""
+        with self._transaction():
+            cursor = self._execute(
+                "INSERT INTO runs (label, status, targets, started, finished, notes) "
+                "VALUES (?, 'imported', ?, ?, ?, ?)",
+                (label, json.dumps([profile]), time.time(), time.time(), notes),
+            )
+            run_id = cursor.lastrowid
+            assert run_id is not None
+            self._execute(
+                "INSERT INTO run_targets (run_id, target, kind, info) VALUES (?, ?, 'imported', ?)",
+                (run_id, profile, json.dumps({"imported_from": notes})),
+            )
+            for benchmark, category, source, values in items:
+                self._insert_result(run_id, profile, benchmark, category, 0, "ok", values,
+                                    None, "", f"imported from {source}")  # fmt: skip
+        return run_id
+
+    def _insert_result(
+        self,
+        run_id: int,
+        target: str,
+        benchmark: str,
+        category: str,
+        repetition: int,
+        status: str,
+        values: list[Value],
+        seconds: float | None,
+        output: str,
+        message: str,
+    ) -> int:
+        cursor = self._execute(
+            "INSERT INTO results (run_id, target, benchmark, category, repetition, status, "
+            "seconds, message, output, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                target,
+                benchmark,
+                category,
+                repetition,
+                status,
+                seconds,
+                message,
+                zlib.compress(output.encode(), 6) if output else None,
+                time.time(),
+            ),
+        )
+        result_id = cursor.lastrowid
+        self.db.conn.executemany(
+            "INSERT INTO measurements (result_id, run_id, target, benchmark, category, "
+            "metric, unit, direction, repetition, sub, value) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    result_id,
+                    run_id,
+                    target,
+                    value.benchmark or benchmark,
+                    category,
+                    value.metric,
+                    value.unit,
+                    value.direction,
+                    repetition,
+                    value.repetition,
+                    value.value,
+                )
+                for value in values
+            ],
+        )
+        assert result_id is not None
+        return result_id
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        """Mark a run done / interrupted / failed."""
+        with self._transaction():
+            self._execute(
+                "UPDATE runs SET status = ?, finished = ?, pid = NULL WHERE id = ?",
+                (status, time.time(), run_id),
+            )
+
+    def reopen_run(self, run_id: int) -> None:
+        """A resumed run is running again, owned by this process."""
+        with self._transaction():
+            self._execute(
+                "UPDATE runs SET status = 'running', finished = NULL, pid = ? WHERE id = ?",
+                (os.getpid(), run_id),
+            )
+
+    def mark_orphans(self) -> None:
+        """Runs left 'running' by a process that is gone become 'interrupted'."""
+        rows = self._execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
+        for run_id, pid in rows:
+            if pid is None or not _alive(int(pid)):
+                self.finish_run(int(run_id), "interrupted")
+
+    # --- reads --------------------------------------------------------------------------
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, newest first, with its measurement count."""
+        self.mark_orphans()
+        rows = self._execute(
+            "SELECT r.id, r.label, r.status, r.suite, r.targets, r.started, r.finished, "
+            "(SELECT COUNT(*) FROM measurements m WHERE m.run_id = r.id) "
+            "FROM runs r ORDER BY r.id DESC"
+        ).fetchall()
+        return [
+            RunInfo(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], row[7])
+            for row in rows
+        ]
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """One run row with its targets."""
+        row = self._execute(
+            "SELECT id, label, status, suite, repetitions, targets, started, finished, notes, "
+            "provenance FROM runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            raise UsageError(f"no run with id {run_id}", "see `sevtui results list`")
+        keys = ("id", "label", "status", "suite", "repetitions", "targets", "started")
+        data = dict(zip((*keys, "finished", "notes", "provenance"), row, strict=True))
+        data["targets"] = json.loads(data["targets"])
+        data["provenance"] = json.loads(data["provenance"])
+        data["target_info"] = {
+            target: {"kind": kind, **json.loads(info)}
+            for target, kind, info in self._execute(
+                "SELECT target, kind, info FROM run_targets WHERE run_id = ?", (run_id,)
+            ).fetchall()
+        }
+        return data
+
+    def resolve(self, ref: str) -> list[int]:
+        """Run ids for REF: a numeric id, or every run with that label."""
+        if ref.isdigit():
+            exists = self._execute("SELECT 1 FROM runs WHERE id = ?", (int(ref),)).fetchone()
+            if exists:
+                return [int(ref)]
+        ids = [
+            int(row[0])
+            for row in self._execute("SELECT id FROM runs WHERE label = ? ORDER BY id", (ref,))
+        ]
+        if not ids:
+            raise UsageError(
+                f"no run with id or label {ref!r}", "see `sevtui results list` for ids and labels"
+            )
+        return ids
+
+    def measurements(self, run_ids: list[int]) -> list[Measurement]:
+        """All measurements of these runs."""
+        marks = ",".join("?" * len(run_ids))
+        rows = self._execute(
+            "SELECT run_id, target, benchmark, category, metric, unit, direction, repetition, "
+            f"sub, value FROM measurements WHERE run_id IN ({marks}) ORDER BY id",
+            run_ids,
+        ).fetchall()
+        return [Measurement(*row) for row in rows]
+
+    def results(self, run_id: int) -> list[dict[str, Any]]:
+        """Per-repetition outcomes of a run (without the raw output)."""
+        rows = self._execute(
+            "SELECT id, target, benchmark, category, repetition, status, seconds, message "
+            "FROM results WHERE run_id = ? ORDER BY id",
+            (run_id,),
+        ).fetchall()
+        keys = ("id", "target", "benchmark", "category", "repetition", "status", "seconds")
+        return [dict(zip((*keys, "message"), row, strict=True)) for row in rows]
+
+    def raw_output(self, result_id: int) -> str:
+        """The kept (decompressed) raw output of one repetition."""
+        row = self._execute("SELECT output FROM results WHERE id = ?", (result_id,)).fetchone()
+        return zlib.decompress(row[0]).decode() if row and row[0] else ""
+
+    def done_repetitions(self, run_id: int) -> dict[tuple[str, str], set[int]]:
+        """(target, benchmark) -> repetitions that finished (ok or unavailable)."""
+        done: dict[tuple[str, str], set[int]] = {}
+        for target, benchmark, repetition in self._execute(
+            "SELECT target, benchmark, repetition FROM results WHERE run_id = ? "
+            "AND status IN ('ok', 'unavailable')",
+            (run_id,),
+        ):
+            done.setdefault((target, benchmark), set()).add(int(repetition))
+        return done
+
+    def last_seconds(self, target: str, benchmark: str) -> float | None:
+        """Longest successful repetition of this benchmark on this target in its last run."""
+        row = self._execute(
+            "SELECT MAX(seconds) FROM results WHERE target = ? AND benchmark = ? AND status = 'ok'"
+            " AND run_id = (SELECT MAX(run_id) FROM results WHERE target = ? AND benchmark = ? "
+            "AND status = 'ok')",
+            (target, benchmark, target, benchmark),
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def integrity_check(self) -> str:
+        """PRAGMA integrity_check ('ok' when the file is sound)."""
+        return str(self._execute("PRAGMA integrity_check").fetchone()[0])
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        self.store._execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.store._execute("COMMIT")
+        else:
+            self.store.db.conn.execute("ROLLBACK")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
