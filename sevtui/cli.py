@@ -338,9 +338,14 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         )
     store = _store(ctx)
     runs = import_files(
-        store, [Path(f) for f in args.files], args.label, args.profile, args.format,
-        _catalog(ctx), columns,
-    )  # fmt: skip
+        store,
+        [Path(f) for f in args.files],
+        args.label,
+        args.profile,
+        args.format,
+        _catalog(ctx),
+        columns,
+    )
     for profile, run_id in runs.items():
         count = len(store.measurements([run_id]))
         print(f"imported run {run_id}: label {args.label!r}, profile {profile!r}, {count} values")
@@ -381,13 +386,18 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
             {
                 "runs": [store.run(run_id) for run_id in run_ids],
                 "metrics": [
-                    {"target": t, "benchmark": b, "metric": m, "unit": units[(t, b, m)],
-                     **summary.to_json()}
+                    {
+                        "target": t,
+                        "benchmark": b,
+                        "metric": m,
+                        "unit": units[(t, b, m)],
+                        **summary.to_json(),
+                    }
                     for (t, b, m), summary in stats.items()
                 ],
                 "problems": outcomes,
             }
-        )  # fmt: skip
+        )
         return 0
     for run_id in run_ids:
         run = store.run(run_id)
@@ -402,8 +412,10 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
             f"{summary.mean:.6g}{ci} {units[(target, bench, metric)]}{cv}"
         )
     for outcome in outcomes:
-        print(f"  {outcome['target']:<10} {outcome['benchmark']:<22} {outcome['status']}: "
-              f"{outcome['message']}")  # fmt: skip
+        print(
+            f"  {outcome['target']:<10} {outcome['benchmark']:<22} {outcome['status']}: "
+            f"{outcome['message']}"
+        )
     return 0
 
 
@@ -615,25 +627,30 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--label", required=True, help="label of the imported run(s)")
     importer.add_argument("--profile", help="profile (VM) the values belong to")
     importer.add_argument(
-        "--format", default="auto", choices=("auto", "mbw", "tinymembench", "redis-csv",
-                                              "tinyben", "csv"),
+        "--format",
+        default="auto",
+        choices=("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv"),
         help="file format (default: recognise it)",
-    )  # fmt: skip
+    )
     importer.add_argument("--benchmark-col", help="CSV column with the benchmark name")
     importer.add_argument("--value-col", help="CSV column with the value")
     importer.add_argument("--metric-col", help="CSV column with the metric name")
     importer.add_argument("--profile-col", help="CSV column with the profile (one run each)")
     importer.add_argument("--unit", help="unit of CSV values")
     importer.add_argument(
-        "--direction", default="lower", choices=("lower", "higher"),
+        "--direction",
+        default="lower",
+        choices=("lower", "higher"),
         help="whether lower or higher CSV values are better (default lower)",
-    )  # fmt: skip
+    )
     importer.set_defaults(handler=cmd_import)
 
     results = commands.add_parser(
-        "results", parents=[common], help="browse and compare stored runs",
+        "results",
+        parents=[common],
+        help="browse and compare stored runs",
         description="Stored runs: list, show, compare.",
-    )  # fmt: skip
+    )
     results_commands = results.add_subparsers(dest="results_command", metavar="COMMAND")
     results.set_defaults(handler=_help_for(results))
     rlist = results_commands.add_parser(
@@ -642,17 +659,21 @@ def build_parser() -> argparse.ArgumentParser:
     rlist.add_argument("--json", action="store_true", help="print JSON rows")
     rlist.set_defaults(handler=cmd_results_list)
     show = results_commands.add_parser(
-        "show", parents=[common], help="one run's statistics per target and metric",
+        "show",
+        parents=[common],
+        help="one run's statistics per target and metric",
         description="Statistics (n, mean, CI, CV) of RUN: an id, or a label (all its runs).",
-    )  # fmt: skip
+    )
     show.add_argument("run", help="run id or label")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=cmd_results_show)
     comp = results_commands.add_parser(
-        "compare", parents=[common], help="overhead of one profile relative to another",
+        "compare",
+        parents=[common],
+        help="overhead of one profile relative to another",
         description="Per metric: means with 95 %% CI, change and overhead %% with CI, Welch's "
         "test; per category and overall: geometric mean. RUN is an id or a label.",
-    )  # fmt: skip
+    )
     comp.add_argument("run", help="run id or label")
     comp.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
     comp.add_argument("--other", required=True, help="profile compared with it (e.g. sev-snp)")

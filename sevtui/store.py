@@ -232,9 +232,17 @@ class Store:
         """One repetition's outcome and its values, committed together."""
         with self._transaction():
             return self._insert_result(
-                run_id, target, benchmark, category, repetition, status, values, seconds, output,
+                run_id,
+                target,
+                benchmark,
+                category,
+                repetition,
+                status,
+                values,
+                seconds,
+                output,
                 message,
-            )  # fmt: skip
+            )
 
     def import_run(
         self, label: str, profile: str, items: list[tuple[str, str, str, list[Value]]], notes: str
@@ -253,8 +261,18 @@ class Store:
                 (run_id, profile, json.dumps({"imported_from": notes})),
             )
             for benchmark, category, source, values in items:
-                self._insert_result(run_id, profile, benchmark, category, 0, "ok", values,
-                                    None, "", f"imported from {source}")  # fmt: skip
+                self._insert_result(
+                    run_id,
+                    profile,
+                    benchmark,
+                    category,
+                    0,
+                    "ok",
+                    values,
+                    None,
+                    "",
+                    f"imported from {source}",
+                )
         return run_id
 
     def _insert_result(

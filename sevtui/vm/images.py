@@ -258,9 +258,25 @@ def _modules(inputs: ImageInputs) -> list[Path]:
 def _pack_initramfs(inputs: ImageInputs) -> bytes:
     archive = _Cpio()
     for folder in (
-        "bin", "sbin", "usr", "usr/bin", "usr/sbin", "lib", "lib64", "lib/modules", "etc",
-        "etc/acpi", "etc/acpi/PWRF", "proc", "sys", "dev", "tmp", "root", "run", "var",
-    ):  # fmt: skip
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "lib",
+        "lib64",
+        "lib/modules",
+        "etc",
+        "etc/acpi",
+        "etc/acpi/PWRF",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "run",
+        "var",
+    ):
         archive.directory(folder)
     archive.device("dev/console", 5, 1)
     archive.device("dev/null", 1, 3)
