@@ -27,6 +27,7 @@ from sevtui.errors import SevtuiError, UsageError
 if TYPE_CHECKING:
     from sevtui.bench.catalog import Catalog
     from sevtui.bench.results import ComparisonTable
+    from sevtui.bench.runner import Event
     from sevtui.host.caps import CapabilityReport
     from sevtui.store import Store
 
@@ -302,6 +303,111 @@ def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
     print(f"add to [vm.{args.vm}] in config.toml:")
     print(f'  image = "{made.disk}"')
     print(f'  cloud_init = "{made.seed_iso}"')
+    return 0
+
+
+# --- bench ------------------------------------------------------------------------------
+
+
+class _ProgressPrinter:
+    """Renders runner events as lines with a progress count and an ETA."""
+
+    def __init__(self) -> None:
+        self.planned = 0
+        self.finished = 0
+        self.started = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        from sevtui.bench import runner
+
+        if isinstance(event, runner.RunStarted):
+            self.planned = event.planned
+            self.started = time.monotonic()
+            _progress(
+                f"run {event.run_id} {event.label!r}: {len(event.benchmarks)} benchmarks on "
+                f"{', '.join(event.targets)}, {event.planned} repetitions to measure"
+            )
+        elif isinstance(event, runner.BenchmarkStarted):
+            self.planned = event.planned or self.planned
+            what = "warm-up" if event.warmup else f"repetition {event.repetition}"
+            _progress(f"{self._bar()} {event.target}: {event.benchmark} {what}")
+        elif isinstance(event, runner.RepetitionDone):
+            self.planned = event.planned or self.planned
+            self.finished += 1
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in list(event.values.items())[:3])
+            _progress(f"{self._bar()} {event.target}: {event.benchmark} -> {shown}")
+        elif isinstance(event, runner.BenchmarkUnavailable):
+            _progress(f"{event.target}: {event.benchmark} unavailable ({event.reason})")
+        elif isinstance(event, runner.BenchmarkError):
+            self.finished += 1
+            _progress(f"{event.target}: {event.benchmark} {event.status}: {event.message}")
+        elif isinstance(event, runner.RunFinished):
+            _progress(
+                f"run {event.run_id} {event.status} after {event.seconds:.0f} s, "
+                f"{event.measured} repetitions stored"
+            )
+
+    def _bar(self) -> str:
+        total = max(self.planned, self.finished, 1)
+        elapsed = time.monotonic() - self.started
+        eta = ""
+        if self.finished:
+            remaining = elapsed / self.finished * (total - self.finished)
+            eta = f" ETA {remaining:.0f}s"
+        return f"[{self.finished}/{total}{eta}]"
+
+
+def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
+    """Run a suite on VMs (and/or host), interleaved, storing every value as it is parsed."""
+    from sevtui.bench.runner import RunPlan, run_suite
+
+    config = ctx.config
+    plan = RunPlan(
+        targets=list(dict.fromkeys(args.vm)),
+        suite=args.suite,
+        repetitions=args.repetitions or config.bench.repetitions,
+        label=args.label or f"{args.suite}-{time.strftime('%Y%m%d-%H%M%S')}",
+        warmup=config.bench.warmup if args.warmup is None else args.warmup,
+        max_repetitions=max(config.bench.max_repetitions, args.repetitions or 0),
+        cv_threshold_pct=config.bench.cv_threshold_pct,
+    )
+    run_id = run_suite(
+        config, _store(ctx), _catalog(ctx), plan, _host_report(ctx), _ProgressPrinter()
+    )
+    print(f"run {run_id} done: sevtui results show {run_id}")
+    return 0
+
+
+def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
+    """Run only what an interrupted run is missing."""
+    from sevtui.bench.runner import plan_from_run, run_suite
+
+    store = _store(ctx)
+    store.mark_orphans()
+    run_ids = store.resolve(args.run)
+    if len(run_ids) != 1:
+        raise UsageError(f"{args.run!r} names {len(run_ids)} runs", "resume one run id")
+    plan = plan_from_run(store, run_ids[0], ctx.config)
+    run_suite(ctx.config, store, _catalog(ctx), plan, _host_report(ctx), _ProgressPrinter())
+    print(f"run {run_ids[0]} complete: sevtui results show {run_ids[0]}")
+    return 0
+
+
+def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
+    """List benchmarks and suites."""
+    catalog = _catalog(ctx)
+    if args.json:
+        emit_json(
+            {
+                "benchmarks": [vars(b) for b in catalog.benchmarks.values()],
+                "suites": {name: list(ids) for name, ids in catalog.suites.items()},
+            }
+        )
+        return 0
+    for bench in catalog.benchmarks.values():
+        print(f"{bench.id:<22} {bench.category:<7} {bench.parser:<13} {bench.title}")
+    for name, ids in catalog.suites.items():
+        print(f"suite {name}: {', '.join(ids)}")
     return 0
 
 
@@ -682,6 +788,49 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
     comp.set_defaults(handler=cmd_results_compare)
+
+    bench = commands.add_parser(
+        "bench",
+        parents=[common],
+        help="run benchmark suites in VMs and on the host",
+        description="Benchmarks: run, resume, list.",
+    )
+    bench_commands = bench.add_subparsers(dest="bench_command", metavar="COMMAND")
+    bench.set_defaults(handler=_help_for(bench))
+    brun = bench_commands.add_parser(
+        "run",
+        parents=[common],
+        help="run a suite on one or more VMs (and/or host)",
+        description="Starts VMs that are not running, runs the suite on each, interleaving "
+        "targets per repetition, and stores every value as it is parsed. `host` is the "
+        "bare-metal baseline.",
+    )
+    brun.add_argument(
+        "--vm", action="append", required=True, metavar="NAME", help="VM name or host (repeatable)"
+    )
+    brun.add_argument("--suite", default="quick", help="suite name (default quick)")
+    brun.add_argument(
+        "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
+    )
+    brun.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)")
+    brun.add_argument("--label", help="run label (default SUITE-DATE)")
+    brun.set_defaults(handler=cmd_bench_run)
+    bresume = bench_commands.add_parser(
+        "resume",
+        parents=[common],
+        help="run only what an interrupted run is missing",
+        description="Continue an interrupted run: measures only the missing repetitions.",
+    )
+    bresume.add_argument("run", help="run id")
+    bresume.set_defaults(handler=cmd_bench_resume)
+    blist = bench_commands.add_parser(
+        "list",
+        parents=[common],
+        help="benchmarks and suites",
+        description="The catalog: built-in and config.toml benchmarks and suites.",
+    )
+    blist.add_argument("--json", action="store_true", help="print JSON")
+    blist.set_defaults(handler=cmd_bench_list)
     return parser
 
 

@@ -29,6 +29,8 @@ class Benchmark:
     setup: str = ""
     timeout_s: float | None = None
     notes: str = ""
+    primary: str = ""
+    """Regex of the metrics the dynamic run count watches (empty: all)."""
 
 
 def _build(bench_id: str, title: str, needs: tuple[str, ...], clone: str, build: str) -> Benchmark:
@@ -129,6 +131,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         _REDIS.format(args=""),
         "redis-csv",
         needs=("redis-server", "redis-benchmark", "redis-cli"),
+        primary=" rps$",
     ),
     Benchmark(
         "lz4-compress-quick",
@@ -163,6 +166,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         _REDIS.format(args="-n 2000 -t set,get"),
         "redis-csv",
         needs=("redis-server", "redis-benchmark", "redis-cli"),
+        primary=" rps$",
     ),
 )
 

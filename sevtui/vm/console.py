@@ -31,6 +31,14 @@ DETACH_KEY = b"\x1d"  # Ctrl-]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+class GuestTimeout(SevtuiError):
+    """A guest command overran its timeout; it was interrupted with Ctrl-C."""
+
+    def __init__(self, message: str, partial_output: str) -> None:
+        super().__init__(message, "raise the timeout, or check the guest console log")
+        self.partial_output = partial_output
+
+
 @dataclass(frozen=True)
 class ExecResult:
     """A command's output (\\r removed) and exit status in the guest."""
@@ -100,9 +108,11 @@ def run(
             output = _ANSI.sub("", child.before or "").replace("\r", "")
             status = int(child.match.group(1))
         except pexpect.TIMEOUT:
-            raise SevtuiError(
+            partial = _ANSI.sub("", str(child.before or "")).replace("\r", "")
+            child.send("\x03")
+            raise GuestTimeout(
                 f"the guest command did not finish within {timeout:g} s: {command[:80]}",
-                "raise --timeout, or check the guest console log",
+                partial,
             ) from None
         except pexpect.EOF:
             raise SevtuiError("the guest console closed (did the VM stop?)") from None

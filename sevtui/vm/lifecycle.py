@@ -123,6 +123,11 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def vm_record(config: Config, name: str) -> dict[str, Any]:
+    """What was recorded when VM NAME was last started (empty when never)."""
+    return _read_json(vm_paths(config, name).root / "vm.json") or {}
+
+
 def identity_matches(record: dict[str, Any]) -> tuple[bool, str]:
     """Is the recorded PID still the same QEMU process? (False, why) when it is not."""
     pid = record.get("pid")
