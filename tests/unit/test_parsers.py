@@ -1,0 +1,103 @@
+"""Parsers on the seed's real outputs (exact values) and on mangled input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sevtui.bench.parsers import (
+    PARSERS,
+    ParseError,
+    detect_format,
+    parse_elapsed,
+    parse_mbw,
+    parse_redis_csv,
+    parse_tinyben,
+    parse_tinymembench,
+)
+from tests.sysroots import DATA
+
+SEED = DATA / "seed"
+
+
+def test_mbw_seed_values_and_the_prompt_line_is_ignored() -> None:
+    values = parse_mbw((SEED / "sev/mbw.txt").read_text())
+    assert len(values) == 30
+    memcpy = [v.value for v in values if v.metric == "MEMCPY"]
+    assert memcpy[0] == 17737.437 and memcpy[9] == 18491.431
+    # mbw's AVG line is total MiB / total time, close to (not equal to) the mean rate.
+    assert sum(memcpy) / 10 == pytest.approx(18394.207, rel=1e-3)
+    assert {v.unit for v in values} == {"MiB/s"} and {v.direction for v in values} == {"higher"}
+
+
+def test_tinymembench_every_bandwidth_line_and_both_latency_tables() -> None:
+    values = parse_tinymembench((SEED / "nosev/tinymembench.txt").read_text())
+    bandwidth = {v.metric: v.value for v in values if v.unit == "MB/s"}
+    latency = {v.metric: v.value for v in values if v.unit == "ns"}
+    assert len(bandwidth) == 33 and len(latency) == 68
+    assert bandwidth["C copy backwards"] == 14610.2
+    assert bandwidth["SSE2 nontemporal fill"] == 25077.5
+    assert bandwidth["SSE2 2-pass copy (from framebuffer)"] == 137.9
+    assert latency["latency single random read 67108864 B [nohugepage]"] == 83.9
+    assert latency["latency dual random read 67108864 B [hugepage]"] == 83.8
+
+
+def test_redis_csv_every_column() -> None:
+    values = parse_redis_csv((SEED / "sev/redis.csv").read_text())
+    assert len(values) == 20 * 7
+    by_metric = {v.metric: v for v in values}
+    assert by_metric["PING_INLINE rps"].value == 102774.92
+    assert by_metric["MSET (10 keys) p99 latency"].value == 0.503
+    assert by_metric["SET rps"].direction == "higher"
+    assert by_metric["SET max latency"].direction == "lower"
+
+
+def test_tinyben_both_forms() -> None:
+    lines = {v.benchmark: v.value for v in parse_tinyben((SEED / "sev/tinyben.txt").read_text())}
+    table = {
+        v.benchmark: v.value for v in parse_tinyben((SEED / "nosev/tinyben-table.txt").read_text())
+    }
+    assert lines["linux-build"] == 357.29826259613037
+    assert table["linux-build"] == 319.93260073661804
+    assert set(lines) == set(table) == {
+        "godot-build", "imagemagick-build", "linux-build", "llvm-build", "lz4-compress",
+        "lz4-decompress", "sqlite-insert",
+    }  # fmt: skip
+
+
+def test_formats_are_recognised() -> None:
+    expected = {
+        "sev/mbw.txt": "mbw",
+        "sev/tinymembench.txt": "tinymembench",
+        "sev/redis.csv": "redis-csv",
+        "sev/tinyben.txt": "tinyben",
+        "nosev/tinyben-table.txt": "tinyben",
+    }
+    for name, fmt in expected.items():
+        assert detect_format((SEED / name).read_text()) == fmt
+
+
+def test_elapsed() -> None:
+    assert parse_elapsed("noise\nSEVTUI-ELAPSED-NS 1500000000\n")[0].value == 1.5
+    with pytest.raises(ParseError):
+        parse_elapsed("no timing here")
+
+
+def test_redis_csv_with_a_bad_cell_names_the_line() -> None:
+    text = '"test","rps"\n"SET","fast"\n'
+    with pytest.raises(ParseError, match="line 2: rps = 'fast' is not a number"):
+        parse_redis_csv(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(PARSERS)), st.text(max_size=400), st.integers(0, 2000))
+def test_mangled_input_gives_a_parse_error_or_values(name: str, junk: str, cut: int) -> None:
+    seeds = [p.read_text() for p in sorted(SEED.glob("*/*"))]
+    text = seeds[cut % len(seeds)]
+    mangled = text[: cut % (len(text) + 1)] + junk
+    try:
+        values = PARSERS[name](mangled)
+    except ParseError:
+        return
+    assert values and all(isinstance(v.value, float) for v in values)
