@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def listing(config: Path) -> dict[str, dict[str, object]]:
     done = sevtui(config, "vm", "list", "--json")
     assert done.returncode == 0, done.stderr
-    return {row["name"]: row for row in json.loads(done.stdout)}
+    return {row["name"]: row for row in json.loads(done.stdout) if not row["external"]}
 
 
 def test_start_list_exec_stop(vm_config_file: Path) -> None:
@@ -35,7 +35,7 @@ def test_start_list_exec_stop(vm_config_file: Path) -> None:
     assert Path(psutil.Process(pid).exe()).name.startswith("qemu-system")
     assert row["state"] == "running" and row["accel"] == "tcg"
     assert isinstance(row["rss_bytes"], int) and row["rss_bytes"] > 50 << 20
-    assert row["qmp_status"] == "running"
+    assert row["qmp_status"] == "running", row["sev"]
 
     kernel = sevtui(vm_config_file, "vm", "exec", "demo", "--", "uname", "-r")
     assert kernel.returncode == 0
