@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from functools import cache
 
 from sevtui.errors import SevtuiError
+from sevtui.proc import run_checked
 
 QEMU_PACKAGE_HINT = "install QEMU (Debian/Ubuntu: sudo apt-get install qemu-system-x86)"
 
@@ -40,28 +40,19 @@ def find_binary(name: str, what: str, hint: str) -> str:
 def probe_qemu(binary: str) -> QemuInfo:
     """Run `BINARY --version` and `BINARY -object help` once per process."""
     path = find_binary(binary, "QEMU", QEMU_PACKAGE_HINT)
-    version_text = _run([path, "--version"]).splitlines()[0]
+    version_text = run_checked([path, "--version"], "qemu --version", QEMU_PACKAGE_HINT, timeout=20)
+    version_text = version_text.splitlines()[0]
     match = re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", version_text)
     if not match:
         raise SevtuiError(f"cannot tell QEMU's version from {version_text!r}", QEMU_PACKAGE_HINT)
     major, minor, micro = (int(part or 0) for part in match.groups())
-    objects_text = _run([path, "-machine", "none", "-object", "help"])
+    objects_text = run_checked(
+        [path, "-machine", "none", "-object", "help"],
+        "qemu -object help",
+        QEMU_PACKAGE_HINT,
+        timeout=20,
+    )
     objects = frozenset(
         line.strip() for line in objects_text.splitlines()[1:] if line.startswith("  ")
     )
     return QemuInfo(path, (major, minor, micro), version_text, objects)
-
-
-def _run(argv: list[str]) -> str:
-    try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SevtuiError(f"running {argv[0]} failed: {exc}", QEMU_PACKAGE_HINT) from None
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip()[-300:]
-        raise SevtuiError(
-            f"{' '.join(argv)} exited with {done.returncode}: {tail}", QEMU_PACKAGE_HINT
-        )
-    return done.stdout

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from sevtui.config import Config, parse_size
-from sevtui.errors import SevtuiError, UsageError
+from sevtui.errors import UsageError
 from sevtui.host.qemu import find_binary
+from sevtui.proc import run_checked
 from sevtui.vm.resolve import derived_mac, vm_profile
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "assets" / "cloud-init"
@@ -45,11 +45,12 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str) -> CloudVm:
     old_mask = os.umask(0o077)
     try:
         disk = root / "disk.img"
-        _run([qemu_img, "convert", "-O", "raw", str(base), str(disk)], "qemu-img convert")
-        _run([qemu_img, "resize", "-f", "raw", str(disk), f"+{grow}"], "qemu-img resize")
+        convert = [qemu_img, "convert", "-O", "raw", str(base), str(disk)]
+        run_checked(convert, "qemu-img convert", timeout=3600)
+        run_checked([qemu_img, "resize", "-f", "raw", str(disk), f"+{grow}"], "qemu-img resize")
         key = ssh_dir / "id_ed25519"
         if not key.exists():
-            _run(
+            run_checked(
                 [keygen, "-q", "-t", "ed25519", "-N", "", "-C", f"sevtui-{name}", "-f", str(key)],
                 "ssh-keygen",
             )
@@ -60,7 +61,7 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str) -> CloudVm:
         user_data.write_text((TEMPLATES / "user-data.yaml").read_text().format(**values))
         network.write_text((TEMPLATES / "network-config.yaml").read_text().format(**values))
         seed = root / "seed.iso"
-        _run([localds, "-N", str(network), str(seed), str(user_data)], "cloud-localds")
+        run_checked([localds, "-N", str(network), str(seed), str(user_data)], "cloud-localds")
     finally:
         os.umask(old_mask)
     for path in (disk, seed, user_data, network, key):
@@ -71,19 +72,3 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str) -> CloudVm:
 def _private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
-
-
-def _run(argv: list[str], what: str) -> None:
-    try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=1800,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SevtuiError(f"{what} failed: {exc}") from None
-    if done.returncode != 0:
-        raise SevtuiError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")

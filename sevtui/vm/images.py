@@ -10,13 +10,13 @@ import platform
 import re
 import shutil
 import stat
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sevtui.errors import SevtuiError
+from sevtui.proc import run_checked
 
 BUILDER_VERSION = "1"
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "guest"
@@ -35,6 +35,7 @@ GUEST_MODULES = ("kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko
 _LDD_RE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
 
 Progress = Callable[[str], None]
+_KERNEL_HINT = "run `sudo apt-get update`, or set image.kernel in config.toml to a vmlinuz file"
 
 
 @dataclass(frozen=True)
@@ -169,12 +170,14 @@ def _debian_kernel(cache: Path, progress: Progress) -> tuple[Path, str, Path | N
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             os.chmod(tmp, 0o755)
-            _run(["apt-get", "download", package], cwd=Path(tmp), what="apt-get download")
+            run_checked(
+                ["apt-get", "download", package], "apt-get download", _KERNEL_HINT, Path(tmp)
+            )
             debs = list(Path(tmp).glob("*.deb"))
             if not debs:
                 raise SevtuiError(f"apt-get download {package} produced no .deb")
             staging = Path(tmp) / "x"
-            _run(["dpkg-deb", "-x", str(debs[0]), str(staging)], what="dpkg-deb -x")
+            run_checked(["dpkg-deb", "-x", str(debs[0]), str(staging)], "dpkg-deb -x", _KERNEL_HINT)
             if unpacked.exists():
                 shutil.rmtree(unpacked)
             staging.replace(unpacked)
@@ -186,7 +189,9 @@ def _debian_kernel(cache: Path, progress: Progress) -> tuple[Path, str, Path | N
 
 
 def _debian_kernel_package() -> str:
-    out = _run(["apt-cache", "depends", "linux-image-amd64"], what="apt-cache depends")
+    out = run_checked(
+        ["apt-cache", "depends", "linux-image-amd64"], "apt-cache depends", _KERNEL_HINT
+    )
     match = re.search(r"Depends:\s+(linux-image-\d\S*)", out)
     if not match:
         raise SevtuiError(
@@ -194,27 +199,6 @@ def _debian_kernel_package() -> str:
             "run `sudo apt-get update`, or set image.kernel in config.toml to a vmlinuz file",
         )
     return match.group(1)
-
-
-def _run(argv: list[str], what: str, cwd: Path | None = None) -> str:
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=600,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SevtuiError(f"{what} failed: {exc}", "set image.kernel in config.toml") from None
-    if done.returncode != 0:
-        raise SevtuiError(
-            f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}",
-            "run `sudo apt-get update`, or set image.kernel in config.toml to a vmlinuz file",
-        )
-    return done.stdout
 
 
 def _is_static(path: Path) -> bool:
@@ -230,7 +214,7 @@ def _libraries(binaries: Iterable[Path]) -> list[Path]:
     """Shared libraries (and the loader) the binaries need, from `ldd`."""
     found: set[Path] = set()
     for binary in binaries:
-        out = _run(["ldd", str(binary)], what=f"ldd {binary}")
+        out = run_checked(["ldd", str(binary)], f"ldd {binary}")
         for match in _LDD_RE.finditer(out):
             found.add(Path(match.group(1)))
     return sorted(found)
