@@ -411,6 +411,65 @@ def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+# --- probe ------------------------------------------------------------------------------
+
+
+def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
+    """Plant a canary in a running guest and search QEMU's memory for it from the host."""
+    from sevtui import probe
+    from sevtui.vm import console
+    from sevtui.vm.inventory import inventory
+    from sevtui.vm.resolve import vm_paths
+
+    rows = [
+        r for r in inventory(ctx.config, interval=0, with_qmp=False) if r.status.name == args.name
+    ]
+    configured = [r for r in rows if not r.status.external]
+    candidates = configured or rows
+    if not candidates or candidates[0].status.state != "running" or not candidates[0].status.pid:
+        state = candidates[0].status.state if candidates else "not found"
+        raise UsageError(f"VM {args.name!r} is not running ({state})", "start it first")
+    row = candidates[0]
+    if row.status.external and not args.secret:
+        raise UsageError(
+            f"{args.name!r} is not managed by sevtui: sevtui cannot plant a canary in it",
+            "write a text into the guest yourself and pass it with --secret TEXT",
+        )
+    canary = args.secret or probe.new_canary()
+    if not args.secret:
+        planted = console.run(vm_paths(ctx.config, args.name), probe.plant_command(canary), 60)
+        if planted.status != 0:
+            raise SevtuiError(f"planting the canary in the guest failed: {planted.output[-200:]}")
+    assert row.status.pid is not None
+    needle = canary.encode()
+    if args.method == "gcore":
+        result = probe.gcore(row.status.pid, needle)
+    else:
+        areas = probe.regions(row.status.pid, None if args.all else row.status.memory, args.all)
+        result = probe.scan(row.status.pid, needle, areas)
+    _store(ctx).record_probe(
+        args.name,
+        row.status.kind,
+        result.method,
+        result.found,
+        result.hits,
+        result.bytes_scanned,
+        result.seconds,
+        result.throughput_gbps,
+    )
+    if args.json:
+        emit_json({"vm": args.name, "kind": row.status.kind, **result.to_json()})
+        return 0
+    print(f"{args.name} ({row.status.kind}), method {result.method}: {result.verdict}")
+    print(
+        f"  hits {result.hits}, scanned {result.bytes_scanned / 2**20:.0f} MiB in "
+        f"{result.seconds:.3f} s ({result.throughput_gbps:.2f} GB/s)"
+    )
+    for location in result.locations[:5]:
+        print(f"  at {location['mapping']} + {location['offset']:#x}")
+    return 0
+
+
 # --- results ----------------------------------------------------------------------------
 
 
@@ -831,6 +890,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     blist.add_argument("--json", action="store_true", help="print JSON")
     blist.set_defaults(handler=cmd_bench_list)
+
+    probe = commands.add_parser(
+        "probe",
+        parents=[common],
+        help="can the host read this guest's memory? (plant a canary, search QEMU)",
+        description="Plant a random canary in the running guest and search the QEMU "
+        "process's memory for it from the host, like the seed's gcore | grep demo.",
+    )
+    probe.add_argument("name", help="VM name (or an external QEMU's name with --secret)")
+    probe.add_argument(
+        "--method",
+        choices=("scan", "gcore"),
+        default="scan",
+        help="scan: read guest RAM via /proc/PID/mem (default); gcore: the seed's way",
+    )
+    probe.add_argument("--secret", metavar="TEXT", help="search for TEXT you planted yourself")
+    probe.add_argument("--all", action="store_true", help="scan every readable mapping")
+    probe.add_argument("--json", action="store_true", help="print JSON")
+    probe.set_defaults(handler=cmd_probe)
     return parser
 
 

@@ -77,6 +77,20 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX results_run ON results(run_id, target, benchmark)",
         "CREATE INDEX runs_label ON runs(label)",
     ),
+    (
+        """CREATE TABLE probes (
+            id INTEGER PRIMARY KEY,
+            vm TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            method TEXT NOT NULL,
+            found INTEGER NOT NULL,
+            hits INTEGER NOT NULL,
+            bytes_scanned INTEGER NOT NULL,
+            seconds REAL NOT NULL,
+            throughput_gbps REAL NOT NULL,
+            created REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -327,6 +341,45 @@ class Store:
         )
         assert result_id is not None
         return result_id
+
+    def record_probe(
+        self,
+        vm: str,
+        kind: str,
+        method: str,
+        found: bool,
+        hits: int,
+        scanned: int,
+        seconds: float,
+        throughput_gbps: float,
+    ) -> None:
+        """Store one memory-exposure probe (never the canary itself)."""
+        with self._transaction():
+            self._execute(
+                "INSERT INTO probes (vm, kind, method, found, hits, bytes_scanned, seconds, "
+                "throughput_gbps, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    vm,
+                    kind,
+                    method,
+                    int(found),
+                    hits,
+                    scanned,
+                    seconds,
+                    throughput_gbps,
+                    time.time(),
+                ),
+            )
+
+    def last_probe(self, vm: str) -> dict[str, Any] | None:
+        """The newest probe of VM."""
+        row = self._execute(
+            "SELECT method, found, hits, bytes_scanned, seconds, throughput_gbps, created "
+            "FROM probes WHERE vm = ? ORDER BY id DESC LIMIT 1",
+            (vm,),
+        ).fetchone()
+        keys = ("method", "found", "hits", "bytes_scanned", "seconds", "throughput_gbps")
+        return dict(zip((*keys, "created"), row, strict=True)) if row else None
 
     def finish_run(self, run_id: int, status: str) -> None:
         """Mark a run done / interrupted / failed."""
