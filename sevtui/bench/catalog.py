@@ -45,6 +45,29 @@ def _build(bench_id: str, title: str, needs: tuple[str, ...], clone: str, build:
     )
 
 
+def _lz4(suffix: str, stem: str, mib: int, what: str) -> tuple[Benchmark, Benchmark]:
+    """lz4 compress and decompress of MIB MiB of random data (made once per target)."""
+    make = f"[ -f {stem}.in ] || dd if=/dev/urandom of={stem}.in bs=1M count={mib} 2>/dev/null"
+    return (
+        Benchmark(
+            f"lz4-compress{suffix}",
+            f"lz4 compress of {what}",
+            "cpu",
+            f"lz4 -f -q {stem}.in {stem}.out",
+            needs=("lz4", "dd"),
+            setup=make,
+        ),
+        Benchmark(
+            f"lz4-decompress{suffix}",
+            f"lz4 decompress of {what}",
+            "cpu",
+            f"lz4 -d -f -q {stem}.out {stem}.back",
+            needs=("lz4", "dd"),
+            setup=f"{make}; lz4 -f -q {stem}.in {stem}.out",
+        ),
+    )
+
+
 _REDIS = (
     "redis-server --port 6390 --save '' --appendonly no --daemonize yes >/dev/null && sleep 1 "
     "&& redis-benchmark -p 6390 --csv {args}; rc=$?; "
@@ -90,23 +113,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "-DCMAKE_BUILD_TYPE=Release >/dev/null",
         "cd llvm-build && ninja clean >/dev/null && ninja >/dev/null",
     ),
-    Benchmark(
-        "lz4-compress",
-        "lz4 compress of a 1 GiB file",
-        "cpu",
-        "lz4 -f -q lz4.in lz4.out",
-        needs=("lz4", "dd"),
-        setup="[ -f lz4.in ] || dd if=/dev/urandom of=lz4.in bs=1M count=1024 2>/dev/null",
-    ),
-    Benchmark(
-        "lz4-decompress",
-        "lz4 decompress of a 1 GiB file",
-        "cpu",
-        "lz4 -d -f -q lz4.out lz4.back",
-        needs=("lz4", "dd"),
-        setup="[ -f lz4.in ] || dd if=/dev/urandom of=lz4.in bs=1M count=1024 2>/dev/null; "
-        "lz4 -f -q lz4.in lz4.out",
-    ),
+    *_lz4("", "lz4", 1024, "a 1 GiB file"),
     Benchmark(
         "sqlite-insert",
         "SQLite 2500 insertions (one transaction each)",
@@ -133,23 +140,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         needs=("redis-server", "redis-benchmark", "redis-cli"),
         primary=" rps$",
     ),
-    Benchmark(
-        "lz4-compress-quick",
-        "lz4 compress of 32 MiB (quick)",
-        "cpu",
-        "lz4 -f -q lz4q.in lz4q.out",
-        needs=("lz4", "dd"),
-        setup="[ -f lz4q.in ] || dd if=/dev/urandom of=lz4q.in bs=1M count=32 2>/dev/null",
-    ),
-    Benchmark(
-        "lz4-decompress-quick",
-        "lz4 decompress of 32 MiB (quick)",
-        "cpu",
-        "lz4 -d -f -q lz4q.out lz4q.back",
-        needs=("lz4", "dd"),
-        setup="[ -f lz4q.in ] || dd if=/dev/urandom of=lz4q.in bs=1M count=32 2>/dev/null; "
-        "lz4 -f -q lz4q.in lz4q.out",
-    ),
+    *_lz4("-quick", "lz4q", 32, "32 MiB (quick)"),
     Benchmark(
         "sqlite-insert-quick",
         "SQLite 250 insertions, one transaction each (quick)",
