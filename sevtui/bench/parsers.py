@@ -7,7 +7,6 @@ text is not what it claims to be; none raises anything else on bad input.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,7 +99,10 @@ _REDIS_COLUMNS = {
 
 def parse_redis_csv(text: str) -> list[Value]:
     """redis-benchmark --csv: rps and every latency column, per test."""
-    rows = list(csv.reader(io.StringIO(text.strip())))
+    try:
+        rows = list(csv.reader(text.strip().splitlines()))
+    except csv.Error as exc:
+        raise ParseError(f"not valid CSV: {exc}") from None
     header_at = next((i for i, row in enumerate(rows) if row[:1] == ["test"]), None)
     if header_at is None:
         raise ParseError('no redis-benchmark CSV header ("test","rps",...)')
