@@ -33,32 +33,30 @@ class Value:
     repetition: int = 0
 
 
+_NUM = r"(\d+(?:\.\d+)?)"
 _MBW_RE = re.compile(
-    r"^(\d+|AVG)\s+Method:\s+(\w+)\s+Elapsed:\s+([\d.]+)\s+MiB:\s+([\d.]+)\s+Copy:\s+([\d.]+)\s+MiB/s"
+    rf"^(\d+|AVG)\s+Method:\s+(\w+)\s+Elapsed:\s+{_NUM}\s+MiB:\s+{_NUM}\s+Copy:\s+{_NUM}"
+    r"\s+MiB/s"
 )
 
 
 def parse_mbw(text: str) -> list[Value]:
-    """mbw: one MiB/s value per iteration and method (the AVG line is checked, not kept)."""
+    """mbw: one MiB/s value per iteration and method (AVG is derived from them: skipped)."""
     values: list[Value] = []
-    averages: dict[str, float] = {}
     for line in text.splitlines():
         match = _MBW_RE.match(line.strip())
-        if not match:
+        if not match or match.group(1) == "AVG":
             continue
         index, method, _elapsed, _mib, copy = match.groups()
-        if index == "AVG":
-            averages[method] = float(copy)
-            continue
         values.append(Value(method, "MiB/s", "higher", float(copy), repetition=int(index)))
     if not values:
         raise ParseError("no mbw result lines ('N Method: X Elapsed: ... Copy: ... MiB/s')")
     return values
 
 
-_TMB_BW_RE = re.compile(r"^\s*([A-Za-z0-9][^:]*?)\s*:\s*([\d.]+)\s+MB/s(?:\s+\(([\d.]+)%\))?\s*$")
+_TMB_BW_RE = re.compile(rf"^\s*([A-Za-z0-9][^:]*?)\s*:\s*{_NUM}\s+MB/s(?:\s+\({_NUM}%\))?\s*$")
 _TMB_LAT_HEAD_RE = re.compile(r"block size : single random read / dual random read, \[(\w+)\]")
-_TMB_LAT_RE = re.compile(r"^\s*(\d+)\s*:\s*([\d.]+)\s*ns\s*/\s*([\d.]+)\s*ns\s*$")
+_TMB_LAT_RE = re.compile(rf"^\s*(\d+)\s*:\s*{_NUM}\s*ns\s*/\s*{_NUM}\s*ns\s*$")
 
 
 def parse_tinymembench(text: str) -> list[Value]:
@@ -129,7 +127,7 @@ def parse_redis_csv(text: str) -> list[Value]:
     return values
 
 
-_SECONDS_RE = re.compile(r"^\s*(.+?):\s*([\d.]+)\s*s\s*$", re.MULTILINE)
+_SECONDS_RE = re.compile(r"^\s*(.+?):\s*(\d+(?:\.\d+)?)\s*s\s*$", re.MULTILINE)
 _TABLE_ROW_RE = re.compile(r"^\s*(.*?)\s*│\s*(.*?)\s*│\s*(.*?)\s*$")
 
 
@@ -164,7 +162,7 @@ def _parse_tinyben_table(text: str) -> list[Value]:
             rows[-1][2] = f"{rows[-1][2]}{result}"
     values: list[Value] = []
     for name, _status, result in rows:
-        seconds = re.fullmatch(r"([\d.]+)\s*s", result.strip())
+        seconds = re.fullmatch(r"(\d+(?:\.\d+)?)\s*s", result.strip())
         if seconds:
             values.append(
                 Value("time", "s", "lower", float(seconds.group(1)), benchmark=benchmark_id(name))
