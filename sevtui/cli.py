@@ -920,6 +920,17 @@ def _help_for(parser: argparse.ArgumentParser) -> Handler:
     return show
 
 
+def open_tui(ctx: Context) -> int:
+    """`sevtui` with no command: the terminal app."""
+    from sevtui.tui.app import SevtuiApp
+    from sevtui.tui.sources import LiveSources
+
+    if not sys.stdout.isatty():
+        raise UsageError("the sevtui app needs a terminal", "run a command instead: sevtui --help")
+    SevtuiApp(LiveSources(ctx.config), repetitions=ctx.config.bench.repetitions).run()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run one handler, turn errors into messages and exit codes."""
     parser = build_parser()
@@ -934,8 +945,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler | None = getattr(args, "handler", None)
     try:
         if handler is None:
-            parser.print_help()
-            return 0
+            return open_tui(ctx)
         return handler(args, ctx)
     except SevtuiError as exc:
         print(f"sevtui: error: {exc.message}", file=sys.stderr)

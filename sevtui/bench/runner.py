@@ -76,10 +76,6 @@ class RepetitionDone:
     values: dict[str, float]
     planned: int = 0
 
-    def can_replace(self, other: object) -> bool:
-        """A burst of progress collapses to the newest (Textual message hook)."""
-        return isinstance(other, RepetitionDone)
-
 
 @dataclass(frozen=True)
 class BenchmarkUnavailable:

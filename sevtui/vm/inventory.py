@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from sevtui.config import Config
 from sevtui.vm.lifecycle import VmStatus, list_configured
-from sevtui.vm.monitor import ProcessSample, find_qemu_processes, sample
+from sevtui.vm.monitor import ProcessSample, find_qemu_processes, sample, sample_now
 from sevtui.vm.qmp import QmpClient, QmpError
 from sevtui.vm.resolve import vm_paths
 
@@ -48,8 +51,8 @@ def query_qmp(config: Config, name: str) -> tuple[str, dict[str, Any] | str]:
         return "", f"QMP unavailable: {exc.message}"
 
 
-def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> list[VmRow]:
-    """Configured VMs (with state) and external QEMU processes, sampled over INTERVAL."""
+def discover(config: Config) -> list[VmRow]:
+    """Configured VMs with their state, then external QEMU processes (no samples yet)."""
     rows = [VmRow(status) for status in list_configured(config)]
     ours = {row.status.pid for row in rows if row.status.pid}
     for found in find_qemu_processes(exclude=ours):
@@ -68,6 +71,12 @@ def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> l
                 sev="external: QMP not managed by sevtui",
             )
         )
+    return rows
+
+
+def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> list[VmRow]:
+    """Configured VMs (with state) and external QEMU processes, sampled over INTERVAL."""
+    rows = discover(config)
     samples = sample([row.status.pid for row in rows if row.status.pid], interval)
     for row in rows:
         if row.status.pid:
@@ -75,3 +84,43 @@ def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> l
         if with_qmp and row.status.state == "running" and not row.status.external:
             row.qmp_status, row.sev = query_qmp(config, row.status.name)
     return rows
+
+
+class InventoryWatcher:
+    """Inventories for a live view: CPU % since the previous poll, QMP asked every few s."""
+
+    def __init__(self, config: Config, qmp_every_s: float = 10.0) -> None:
+        self.config = config
+        self.qmp_every_s = qmp_every_s
+        self._procs: dict[int, psutil.Process] = {}
+        self._qmp: dict[int, tuple[float, str, dict[str, Any] | str]] = {}
+
+    def poll(self) -> list[VmRow]:
+        """One refresh: state, RSS, CPU %, uptime, and (cached) QMP facts."""
+        rows = discover(self.config)
+        live = {row.status.pid for row in rows if row.status.pid is not None}
+        for gone in set(self._procs) - live:
+            del self._procs[gone]
+            self._qmp.pop(gone, None)
+        for new in live - set(self._procs):
+            try:
+                proc = psutil.Process(new)
+                proc.cpu_percent(None)
+                self._procs[new] = proc
+            except psutil.Error:
+                continue
+        samples = sample_now(self._procs)
+        now = time.monotonic()
+        for row in rows:
+            pid = row.status.pid
+            if not pid:
+                continue
+            row.sample = samples.get(pid)
+            if row.status.external or row.status.state != "running":
+                continue
+            cached = self._qmp.get(pid)
+            if cached is None or now - cached[0] > self.qmp_every_s:
+                cached = (now, *query_qmp(self.config, row.status.name))
+                self._qmp[pid] = cached
+            row.qmp_status, row.sev = cached[1], cached[2]
+        return rows

@@ -1,0 +1,346 @@
+"""The sevtui app: live dashboard, keyboard-driven VMs and benchmarks, results browser."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header
+from textual.worker import Worker, WorkerState
+
+from sevtui.bench.runner import Event, RunFinished, RunPlan
+from sevtui.errors import SevtuiError
+from sevtui.tui.dashboard import BenchPane, Dashboard, HostPane, VmTable
+from sevtui.tui.dialogs import BenchDialog, BenchRequest, ConfirmScreen, ExecDialog
+from sevtui.tui.messages import (
+    ActionDone,
+    BenchFinished,
+    BenchProgress,
+    CapsReady,
+    ProbeDone,
+    VmsUpdated,
+)
+from sevtui.tui.results import ResultsScreen
+from sevtui.tui.screens import ChecksScreen, VmDetailScreen
+
+if TYPE_CHECKING:
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.tui.sources import Sources
+
+REFRESH_S = 1.0
+
+
+class SevtuiApp(App[None]):
+    """Host capabilities, VMs and benchmarks at a glance; every action on a key."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "sevtui"
+    BINDINGS = [
+        Binding("q", "quit_app", "quit"),
+        Binding("c", "checks", "checks"),
+        Binding("s", "start_vm", "start"),
+        Binding("x", "stop_vm", "stop"),
+        Binding("k", "kill_vm", "kill"),
+        Binding("e", "exec_vm", "console"),
+        Binding("p", "probe_vm", "probe"),
+        Binding("b", "bench", "benchmark"),
+        Binding("t", "stop_bench", "stop bench", show=False),
+        Binding("r", "results", "results"),
+        Binding("question_mark", "help", "keys"),
+        Binding("d", "toggle_dark", "theme", show=False),
+    ]
+
+    def __init__(self, sources: Sources, poll: bool = True, repetitions: int = 3) -> None:
+        super().__init__()
+        self.sources = sources
+        self.poll = poll
+        self.default_repetitions = repetitions
+        self.report: CapabilityReport | None = None
+        self.bench_stop: threading.Event | None = None
+        self.bench_targets: set[str] = set()
+        self.sub_title = f"{sources.host_name} · data {sources.data_dir}"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Dashboard()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(VmTable).focus()
+        self.load_caps()
+        self.refresh_vms()
+
+    # --- workers: blocking work off the UI thread, results come back as messages --------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="caps")
+    def load_caps(self) -> None:
+        """Read the host capability report."""
+        self.post_message(CapsReady(self.sources.capabilities()))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="vms")
+    def refresh_vms(self) -> None:
+        """One VM table refresh; the next is scheduled when this one has landed."""
+        self.post_message(VmsUpdated(self.sources.vms()))
+
+    @work(thread=True, exit_on_error=False, group="vm-action")
+    def run_vm_action(self, label: str, name: str, kind: str) -> None:
+        """Start / stop / kill a VM."""
+        self.call_from_thread(self.notify, f"{label} {name}...", timeout=3)
+        if kind == "start":
+            text = self.sources.start_vm(name)
+        else:
+            text = self.sources.stop_vm(name, kill=kind == "kill")
+        self.post_message(ActionDone(text))
+
+    @work(thread=True, exit_on_error=False, group="probe")
+    def run_probe(self, name: str) -> None:
+        """Plant a canary and scan the QEMU process."""
+        self.post_message(ProbeDone(name, self.sources.probe_vm(name)))
+
+    @work(thread=True, exit_on_error=False, group="exec")
+    def run_exec(self, name: str, command: str) -> None:
+        """Run a command in the guest."""
+        output, status = self.sources.exec_vm(name, command)
+        tail = "\n".join(output.strip().splitlines()[-8:])
+        self.post_message(ActionDone(f"{name}$ {command} (exit {status})\n{tail}"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="bench")
+    def run_bench(self, plan: RunPlan, stop: threading.Event) -> None:
+        """Run a suite; every event becomes a BenchProgress message."""
+
+        def emit(event: Event) -> None:
+            self.post_message(BenchProgress(event))
+
+        try:
+            run_id = self.sources.run_bench(plan, emit, stop)
+            self.post_message(BenchFinished(run_id, f"run {run_id} done: [r] to read it"))
+        except SevtuiError as exc:
+            self.post_message(BenchFinished(None, f"{exc.message}\n{exc.hint}".strip()))
+
+    # --- messages ----------------------------------------------------------------------
+
+    def on_caps_ready(self, message: CapsReady) -> None:
+        self.report = message.report
+        self.query_one(HostPane).show(message.report)
+
+    def on_vms_updated(self, message: VmsUpdated) -> None:
+        self.query_one(VmTable).show(message.rows)
+        if self.poll:
+            self.set_timer(REFRESH_S, self.refresh_vms)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.notify(message.text, timeout=6)
+        self.refresh_vms()
+
+    def on_probe_done(self, message: ProbeDone) -> None:
+        table = self.query_one(VmTable)
+        table.probes[message.name] = (message.result, time.time())
+        r = message.result
+        self.notify(
+            f"{message.name}: {r.verdict} ({r.hits} hits, {r.bytes_scanned / 2**20:.0f} MiB "
+            f"in {r.seconds:.2f} s)",
+            severity="error" if r.found else "information",
+            timeout=8,
+        )
+        self.refresh_vms()
+
+    def on_bench_progress(self, message: BenchProgress) -> None:
+        self.query_one(BenchPane).apply(message.event)
+        if isinstance(message.event, RunFinished):
+            self.bench_targets = set()
+
+    def on_bench_finished(self, message: BenchFinished) -> None:
+        self.bench_stop = None
+        self.bench_targets = set()
+        self.notify(message.text, severity="information" if message.run_id else "warning")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where a failing worker becomes a visible message, never a crash."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "bench":
+            self.bench_stop = None
+            self.bench_targets = set()
+        if isinstance(error, SevtuiError):
+            text = error.message + (f"\nhint: {error.hint}" if error.hint else "")
+        else:
+            text = f"{type(error).__name__}: {error}"
+        self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10)
+        if event.worker.group == "vms" and self.poll:
+            self.set_timer(REFRESH_S * 3, self.refresh_vms)
+
+    # --- actions -----------------------------------------------------------------------
+
+    def _selected_vm(self, configured_only: bool = True) -> str | None:
+        table = self.query_one(VmTable)
+        name = table.row_name()
+        if name is None:
+            self.notify("no VM selected", severity="warning")
+            return None
+        if configured_only and name.startswith("ext:"):
+            self.notify("external QEMU processes are not managed by sevtui", severity="warning")
+            return None
+        return name
+
+    def action_checks(self) -> None:
+        """Open the full check tree."""
+        if self.report is None:
+            self.notify("the host report is still being read", severity="warning")
+            return
+        self.push_screen(ChecksScreen(self.report))
+
+    def action_start_vm(self) -> None:
+        """Start the selected VM."""
+        name = self._selected_vm()
+        if name:
+            self.run_vm_action("starting", name, "start")
+
+    def action_stop_vm(self) -> None:
+        """Stop the selected VM (asks when a benchmark uses it)."""
+        name = self._selected_vm()
+        if not name:
+            return
+        if name in self.bench_targets:
+            self._confirm(
+                f"A benchmark is running on {name}. Stop {name} anyway?",
+                lambda: self.run_vm_action("stopping", name, "stop"),
+            )
+        else:
+            self.run_vm_action("stopping", name, "stop")
+
+    def action_kill_vm(self) -> None:
+        """Kill the selected VM after a confirmation."""
+        name = self._selected_vm()
+        if name:
+            self._confirm(
+                f"Kill {name} (SIGKILL, like pulling the plug)?",
+                lambda: self.run_vm_action("killing", name, "kill"),
+            )
+
+    def action_probe_vm(self) -> None:
+        """Can the host read the selected VM's memory?"""
+        name = self._selected_vm()
+        if name:
+            self.notify(f"probing {name}: planting a canary, scanning QEMU's memory...")
+            self.run_probe(name)
+
+    def action_exec_vm(self) -> None:
+        """Console log and a command prompt for the selected VM."""
+        name = self._selected_vm()
+        if name:
+            self._open_exec(name)
+
+    @work(thread=True, exit_on_error=False, group="details")
+    def _open_exec(self, name: str) -> None:
+        details = self.sources.vm_details(name)
+
+        def chosen(command: str | None) -> None:
+            if command:
+                self.run_exec(name, command)
+
+        self.call_from_thread(self.push_screen, ExecDialog(name, details.console_tail), chosen)
+
+    @on(DataTable.RowSelected, "#vms")
+    def _vm_chosen(self) -> None:
+        self.action_vm_details()
+
+    def action_vm_details(self) -> None:
+        """Details of the selected VM."""
+        name = self._selected_vm()
+        if name:
+            self._open_details(name)
+
+    @work(thread=True, exit_on_error=False, group="details")
+    def _open_details(self, name: str) -> None:
+        details = self.sources.vm_details(name)
+        table = self.query_one(VmTable)
+        probe = table.probes.get(name)
+        line = "not checked yet  [p] probes"
+        if probe is not None:
+            result, when = probe
+            line = f"{'exposed' if result.found else 'not readable'} " + time.strftime(
+                "at %H:%M:%S", time.localtime(when)
+            )
+        self.call_from_thread(self.push_screen, VmDetailScreen(details, line))
+
+    def action_bench(self) -> None:
+        """Ask what to run, then run it."""
+        if self.bench_stop is not None:
+            self.notify("a benchmark is already running ([t] stops it)", severity="warning")
+            return
+        targets = ["host", *self.sources.vm_names]
+
+        def chosen(request: BenchRequest | None) -> None:
+            if request is None:
+                return
+            plan = RunPlan(
+                targets=request.targets,
+                suite=request.suite,
+                repetitions=request.repetitions,
+                label=request.label or f"{request.suite}-{time.strftime('%Y%m%d-%H%M%S')}",
+            )
+            self.bench_stop = threading.Event()
+            self.bench_targets = set(request.targets)
+            self.run_bench(plan, self.bench_stop)
+
+        self.push_screen(
+            BenchDialog(targets, self.sources.suites, self.default_repetitions), chosen
+        )
+
+    def action_stop_bench(self) -> None:
+        """Stop the running benchmark after a confirmation; measured values are kept."""
+        stop = self.bench_stop
+        if stop is None:
+            self.notify("no benchmark is running", severity="warning")
+            return
+        self._confirm("Stop the running benchmark? What was measured is kept.", stop.set)
+
+    def action_results(self) -> None:
+        """Open the results browser."""
+        self.push_screen(ResultsScreen(self.sources))
+
+    def action_help(self) -> None:
+        """Show every key binding."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_quit_app(self) -> None:
+        """Quit without stopping VMs; asks while a benchmark runs."""
+        stop = self.bench_stop
+        if stop is None:
+            self.exit()
+            return
+
+        def leave() -> None:
+            stop.set()
+            self.exit()
+
+        self._confirm("A benchmark is running. Stop it (measurements are kept) and quit?", leave)
+
+    def _confirm(self, question: str, then: object) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes and callable(then):
+                then()
+
+        self.push_screen(ConfirmScreen(question), answered)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Every action in the command palette (Ctrl+P)."""
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.action not in ("quit_app", "help"):
+                action = binding.action
+                yield SystemCommand(
+                    binding.description.capitalize(),
+                    f"{binding.description} (key {binding.key})",
+                    lambda action=action: self.run_action(action),
+                )

@@ -1,0 +1,186 @@
+"""The dashboard's three live panes: Host, VMs and Benchmarks."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, ProgressBar, Static
+
+from sevtui.bench import runner
+from sevtui.config import format_size
+from sevtui.host.caps import CapabilityReport
+from sevtui.probe import ProbeResult
+from sevtui.vm.inventory import VmRow
+
+VM_COLUMNS = ("name", "mode", "state", "PID", "RSS", "CPU%", "uptime", "SEV", "memory probe")
+STATE_STYLE = {
+    "running": "green",
+    "starting": "yellow",
+    "stopped": "dim",
+    "shutoff": "dim",
+    "crashed": "bold red",
+}
+
+
+class HostPane(Static):
+    """One-glance verdict, key CPUID facts, accel and which modes can launch."""
+
+    def on_mount(self) -> None:
+        self.border_title = "Host"
+        self.update("reading host capabilities...")
+
+    def show(self, report: CapabilityReport) -> None:
+        """Render a capability report."""
+        text = Text()
+        ready = report.verdict.endswith("ready") or report.verdict.startswith("confidential")
+        text.append(report.verdict + "\n", style="bold green" if ready else "bold yellow")
+        text.append(f"{report.model}\n", style="dim")
+        if report.leaf is not None:
+            leaf = report.leaf
+            facts = f"C-bit {leaf.cbitpos}  ASIDs {leaf.max_encrypted_guests}"
+            text.append(f"{facts}  VMPLs {leaf.vmpl_count}\n")
+        else:
+            text.append("no CPUID 0x8000001F\n", style="dim")
+        accel = "KVM" if report.accel.usable else "TCG (KVM not usable)"
+        text.append(f"accel: {accel}\n")
+        for kind, verdict in report.profiles.items():
+            mark, style = ("✔", "green") if verdict.launchable else ("✘", "red")
+            text.append(f"{mark} {kind}  ", style=style)
+        text.append("\n[c] checks", style="dim")
+        self.update(text)
+
+
+class BenchPane(Vertical):
+    """The current run: progress with ETA, what runs where, last values, errors."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("no benchmark running  [b] start one"), id="bench-status")
+        yield ProgressBar(total=None, show_eta=True, id="bench-progress")
+        yield Static("", id="bench-last")
+
+    def on_mount(self) -> None:
+        self.border_title = "Benchmarks"
+        self.query_one("#bench-progress", ProgressBar).display = False
+        self.finished = 0
+        self.errors: list[str] = []
+
+    def apply(self, event: runner.Event) -> None:
+        """Fold one runner event into the pane."""
+        status = self.query_one("#bench-status", Static)
+        bar = self.query_one("#bench-progress", ProgressBar)
+        last = self.query_one("#bench-last", Static)
+        if isinstance(event, runner.RunStarted):
+            self.finished, self.errors = 0, []
+            bar.display = True
+            bar.update(total=max(event.planned, 1), progress=0)
+            status.update(f"run {event.run_id} {event.label!r} on {', '.join(event.targets)}")
+        elif isinstance(event, runner.BenchmarkStarted):
+            bar.update(total=max(event.planned, self.finished, 1))
+            what = "warm-up" if event.warmup else f"rep {event.repetition}"
+            status.update(f"running {event.benchmark} on {event.target} ({what})")
+        elif isinstance(event, runner.RepetitionDone):
+            self.finished += 1
+            bar.update(total=max(event.planned, self.finished), progress=self.finished)
+            shown = "\n".join(
+                f"  {metric[:34]}: {value:.4g}" for metric, value in list(event.values.items())[:4]
+            )
+            last.update(f"{event.target} {event.benchmark} rep {event.repetition}\n{shown}")
+        elif isinstance(event, (runner.BenchmarkError, runner.BenchmarkUnavailable)):
+            if isinstance(event, runner.BenchmarkError):
+                self.finished += 1
+                bar.update(progress=self.finished)
+                self.errors.append(f"{event.target} {event.benchmark}: {event.status}")
+            else:
+                self.errors.append(f"{event.target} {event.benchmark}: unavailable")
+            last.update(Text("\n".join(self.errors[-4:]), style="red"))
+        elif isinstance(event, runner.RunFinished):
+            bar.update(total=max(self.finished, 1), progress=self.finished)
+            status.update(
+                f"run {event.run_id} {event.status}: {event.measured} repetitions stored "
+                f"in {event.seconds:.0f} s  (r: results)"
+            )
+
+
+class VmTable(DataTable[Text | str]):
+    """Configured and external QEMU VMs, updated in place once a second."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for column in VM_COLUMNS:
+            self.add_column(column, key=column)
+        self.probes: dict[str, tuple[ProbeResult, float]] = {}
+
+    def row_name(self) -> str | None:
+        """The VM name of the highlighted row."""
+        if self.row_count == 0:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return str(key.value) if key.value is not None else None
+
+    def show(self, rows: list[VmRow]) -> None:
+        """Add, update or remove rows by key; the cursor stays where it was."""
+        wanted: dict[str, tuple[Text | str, ...]] = {}
+        for row in rows:
+            key = f"ext:{row.status.pid}" if row.status.external else row.status.name
+            wanted[key] = self._cells(row)
+        with self.app.batch_update():
+            for key in [str(k.value) for k in self.rows if str(k.value) not in wanted]:
+                self.remove_row(key)
+            existing = {str(k.value) for k in self.rows}
+            for key, cells in wanted.items():
+                if key in existing:
+                    for column, cell in zip(VM_COLUMNS, cells, strict=True):
+                        self.update_cell(key, column, cell, update_width=True)
+                else:
+                    self.add_row(*cells, key=key)
+
+    def _cells(self, row: VmRow) -> tuple[Text | str, ...]:
+        st, smp = row.status, row.sample
+        name = f"{st.name} (ext)" if st.external else st.name
+        state = Text(st.state, style=STATE_STYLE.get(st.state, ""))
+        sev: str
+        if isinstance(row.sev, dict):
+            sev = "on" if row.sev.get("enabled") else "off"
+        else:
+            sev = "-" if not row.sev else ("ext" if st.external else "n/a")
+        probe = Text("-")
+        if st.name in self.probes and not st.external:
+            result, when = self.probes[st.name]
+            label = "exposed" if result.found else "not readable"
+            probe = Text(
+                f"{label} {time.strftime('%H:%M', time.localtime(when))}",
+                style="bold red" if result.found else "bold green",
+            )
+        return (
+            name,
+            st.kind,
+            state,
+            str(st.pid) if st.pid else "-",
+            format_size(smp.rss_bytes // (1 << 20) << 20) if smp and smp.rss_bytes else "-",
+            f"{smp.cpu_percent:.1f}" if smp else "-",
+            _uptime(smp.uptime_s) if smp else "-",
+            sev,
+            probe,
+        )
+
+
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Dashboard(Vertical):
+    """Host and Benchmarks side by side above the VMs table."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield HostPane(id="host")
+            yield BenchPane(id="bench")
+        table = VmTable(id="vms")
+        table.border_title = "VMs"
+        yield table

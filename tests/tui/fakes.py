@@ -1,0 +1,180 @@
+"""Deterministic data sources for TUI tests: recorded machines, the seed's results."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sevtui.bench import runner
+from sevtui.bench.catalog import build_catalog
+from sevtui.bench.importer import parse_file
+from sevtui.bench.results import ComparisonTable, build_comparison
+from sevtui.errors import SevtuiError
+from sevtui.host.caps import CapabilityReport, assess
+from sevtui.host.facts import gather
+from sevtui.host.kvm import KvmVerdict
+from sevtui.host.qemu import QemuInfo
+from sevtui.probe import ProbeResult
+from sevtui.store import Measurement, RunInfo
+from sevtui.tui.sources import VmDetails
+from sevtui.vm.inventory import VmRow
+from sevtui.vm.lifecycle import VmStatus
+from sevtui.vm.monitor import ProcessSample
+from tests.sysroots import DATA, seed_host
+
+ROOT = Path("/tmp/sevtui-fake-host")
+STARTED = 1795940000.0
+
+
+def seed_measurements() -> list[Measurement]:
+    """The seed's sev and nosev outputs as stored measurements."""
+    catalog = build_catalog()
+    measured: list[Measurement] = []
+    for profile, folder in (("sev-snp", "sev"), ("nosev", "nosev")):
+        for path in sorted((DATA / "seed" / folder).iterdir()):
+            for bench, category, _source, values in parse_file(path, "auto", catalog):
+                measured += [
+                    Measurement(
+                        1,
+                        profile,
+                        bench,
+                        category,
+                        v.metric,
+                        v.unit,
+                        v.direction,
+                        0,
+                        v.repetition,
+                        v.value,
+                    )
+                    for v in values
+                ]
+    return measured
+
+
+class FakeSources:
+    """Everything the app needs, without QEMU, psutil or a database."""
+
+    host_name = "epyc-7713p"
+    data_dir = "/var/lib/sevtui"
+    vm_names = ["demo", "nosev", "sev-snp"]
+    suites = ["quick", "seed"]
+    cv_threshold_pct = 3.5
+
+    def __init__(self) -> None:
+        self.running = {"demo"}
+        self.fail_vms = False
+        self.bench_events: list[runner.Event] = []
+        self.measured = seed_measurements()
+
+    def capabilities(self) -> CapabilityReport:
+        if not ROOT.exists():
+            seed_host().build(ROOT)
+        qemu = QemuInfo(
+            "/usr/bin/qemu-system-x86_64",
+            (9, 2, 0),
+            "QEMU emulator version 9.2.0",
+            frozenset({"sev-guest", "sev-snp-guest"}),
+        )
+        return assess(
+            gather(ROOT), qemu, KvmVerdict(True, "KVM booted the minimal guest kernel", 1.2)
+        )
+
+    def vms(self) -> list[VmRow]:
+        if self.fail_vms:
+            raise SevtuiError("database busy: r.db stayed locked for 5 s", "retry in a moment")
+        rows = []
+        for index, name in enumerate(self.vm_names):
+            kind = "sev-snp" if name == "sev-snp" else "nosev"
+            up = name in self.running
+            status = VmStatus(
+                name,
+                kind,
+                "running" if up else "stopped",  # type: ignore[arg-type]
+                pid=4242 + index if up else None,
+                accel="kvm",
+                vcpus=16,
+                memory=16 << 30,
+            )
+            sample = ProcessSample(4242 + index, 300 << 20, 1.5, 65.0, 4) if up else None
+            rows.append(
+                VmRow(status, sample, "running" if up else "", {"enabled": False} if up else "")
+            )
+        external = VmStatus(
+            "hand-made",
+            "sev",
+            "running",
+            pid=999,
+            external=True,
+            accel="kvm",
+            vcpus=2,
+            memory=1 << 30,
+        )
+        rows.append(VmRow(external, ProcessSample(999, 100 << 20, 0.5, 3600.0, 2), "", "external"))
+        return rows
+
+    def start_vm(self, name: str) -> str:
+        self.running.add(name)
+        return f"{name}: running, PID 4242 (kvm), ready after 1.0 s"
+
+    def stop_vm(self, name: str, kill: bool) -> str:
+        if name not in self.running:
+            raise SevtuiError(f"VM {name!r} is not running: stopped")
+        self.running.discard(name)
+        return f"{name}: stopped by {'SIGKILL' if kill else 'ACPI powerdown'} after 0.1 s"
+
+    def probe_vm(self, name: str) -> ProbeResult:
+        result = ProbeResult("scan", True, 2, 512 << 20, 0.05)
+        result.locations.append({"mapping": "7f00-7fff [anon]", "offset": 4096})
+        return result
+
+    def exec_vm(self, name: str, command: str) -> tuple[str, int]:
+        return f"ran {command}\n", 0
+
+    def vm_details(self, name: str) -> VmDetails:
+        return VmDetails(
+            name,
+            ["qemu-system-x86_64", "-name", name],
+            f"/run/sevtui/vms/{name}",
+            "",
+            "SEVTUI-READY",
+            {"pid": 4242, "accel": "kvm"},
+        )
+
+    def runs(self) -> list[RunInfo]:
+        return [
+            RunInfo(2, "seed", "imported", None, ["nosev"], STARTED, STARTED, 278),
+            RunInfo(1, "seed", "imported", None, ["sev-snp"], STARTED, STARTED, 278),
+        ]
+
+    def profiles(self, run_ids: list[int]) -> list[str]:
+        return ["nosev", "sev-snp"]
+
+    def comparison(self, run_ids: list[int], base: str, other: str) -> ComparisonTable:
+        return build_comparison(self.measured, base, other, self.cv_threshold_pct)
+
+    def metric_values(
+        self, run_ids: list[int], benchmark: str, metric: str
+    ) -> dict[str, list[float]]:
+        values: dict[str, list[float]] = {}
+        for m in self.measured:
+            if m.benchmark == benchmark and m.metric == metric:
+                values.setdefault(m.target, []).append(m.value)
+        return values
+
+    def run_bench(
+        self, plan: runner.RunPlan, emit: Callable[[runner.Event], None], stop: threading.Event
+    ) -> int:
+        events: list[runner.Event] = [
+            runner.RunStarted(7, plan.label, tuple(plan.targets), ("mbw-quick",), 2),
+            runner.BenchmarkStarted(plan.targets[0], "mbw-quick", 1, planned=2),
+            runner.RepetitionDone(plan.targets[0], "mbw-quick", 1, 1.0, {"MEMCPY": 5000.0}, 2),
+            runner.BenchmarkError(
+                plan.targets[0], "redis-quick", 1, "timeout", "killed after 60 s"
+            ),
+            runner.RunFinished(7, "done", 2.0, 1),
+        ]
+        for event in events:
+            self.bench_events.append(event)
+            emit(event)
+        return 7

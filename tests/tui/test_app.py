@@ -1,0 +1,237 @@
+"""Pilot tests of every key path, against fake data sources (fast, deterministic)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+from textual_plotext import PlotextPlot
+
+from sevtui.tui.app import SevtuiApp
+from sevtui.tui.dashboard import BenchPane, HostPane, VmTable
+from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
+from sevtui.tui.results import ResultsScreen
+from sevtui.tui.screens import ChecksScreen, VmDetailScreen
+from tests.tui.fakes import FakeSources
+
+Scenario = Callable[[SevtuiApp, Pilot[None]], Awaitable[None]]
+
+
+def drive(
+    scenario: Scenario, sources: FakeSources | None = None, size: tuple[int, int] = (100, 32)
+) -> SevtuiApp:
+    app = SevtuiApp(sources or FakeSources(), poll=False)
+
+    async def run() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await scenario(app, pilot)
+
+    asyncio.run(run())
+    return app
+
+
+async def settle(app: SevtuiApp, pilot: Pilot[None]) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def cell(table: DataTable[object], row: str, column: str) -> str:
+    return str(table.get_cell(row, column))
+
+
+def test_dashboard_shows_the_three_panes() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        assert app.query_one(HostPane).border_title == "Host"
+        assert app.query_one(BenchPane).border_title == "Benchmarks"
+        table = app.query_one(VmTable)
+        assert table.border_title == "VMs"
+        assert "SEV-SNP ready" in str(app.query_one(HostPane).render())
+        assert cell(table, "demo", "state") == "running"
+        assert cell(table, "demo", "PID") == "4242"
+        assert cell(table, "ext:999", "name") == "hand-made (ext)"
+        assert app.sub_title == "epyc-7713p · data /var/lib/sevtui"
+
+    drive(check)
+
+
+def test_start_and_stop_from_the_vms_pane() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        table = app.query_one(VmTable)
+        await pilot.press("down")
+        assert table.row_name() == "nosev"
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert cell(table, "nosev", "state") == "running"
+        await pilot.press("x")
+        await settle(app, pilot)
+        assert cell(table, "nosev", "state") == "stopped"
+        await pilot.press("up", "k")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert "demo" in sources.running
+        await pilot.press("k", "y")
+        await settle(app, pilot)
+        assert "demo" not in sources.running
+
+    drive(check, sources)
+
+
+def test_stopping_a_stopped_vm_shows_the_error_and_the_app_lives_on() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("down", "x")
+        await settle(app, pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("is not running" in m for m in messages)
+        assert app.is_running
+
+    drive(check)
+
+
+def test_probe_shows_the_verdict_on_the_row() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert cell(app.query_one(VmTable), "demo", "memory probe").startswith("exposed")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, VmDetailScreen)
+        assert app.screen.probe_line.startswith("exposed at")
+
+    drive(check)
+
+
+def test_benchmark_dialog_validates_cancels_and_runs() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, BenchDialog)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "pick at least one target" in str(app.screen.query_one("#error", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, BenchDialog)
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("space")
+        app.screen.query_one("#repetitions", Input).value = "zero"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "whole number" in str(app.screen.query_one("#error", Static).render())
+        app.screen.query_one("#repetitions", Input).value = "2"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert [type(e).__name__ for e in sources.bench_events][-1] == "RunFinished"
+        pane = app.query_one(BenchPane)
+        assert "run 7 done" in str(pane.query_one("#bench-status", Static).render())
+        assert "timeout" in str(pane.query_one("#bench-last", Static).render())
+
+    drive(check, sources)
+
+
+def test_ctrl_c_cancels_the_benchmark_dialog() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not isinstance(app.screen, BenchDialog) and app.is_running
+
+    drive(check)
+
+
+def test_checks_tree_opens_and_closes() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ChecksScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ChecksScreen)
+
+    drive(check)
+
+
+def test_results_compare_charts_and_export(tmp_path: Path) -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("r")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await settle(app, pilot)
+        assert screen.table is not None
+        rows = {(r.benchmark, r.metric): r for r in screen.table.rows}
+        assert round(rows[("linux-build", "time")].comparison.overhead_pct, 2) == 11.68
+        assert screen.query_one("#comparison", DataTable).row_count == len(screen.table.rows)
+        await pilot.press("g")
+        await pilot.pause()
+        assert screen.query_one("#views").current == "chart"
+        assert screen.query_one(PlotextPlot).display
+        await pilot.press("t", "v")
+        await settle(app, pilot)
+        assert screen.query_one("#views").current == "chart"
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportDialog)
+        app.screen.query_one("#path", Input).value = str(tmp_path / "missing" / "x.md")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "does not exist" in str(app.screen.query_one("#error", Static).render())
+        app.screen.query_one("#path", Input).value = str(tmp_path / "out.md")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "| cpu | linux-build | time |" in (tmp_path / "out.md").read_text()
+        assert any("written to" in n.message for n in app._notifications)
+        await pilot.press("slash")
+        await pilot.press(*"zzz")
+        await pilot.pause()
+        assert screen.query_one("#runs", DataTable).row_count == 0
+
+    drive(check)
+
+
+def test_a_failing_worker_is_a_message_and_resizes_survive() -> None:
+    sources = FakeSources()
+    sources.fail_vms = True
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        assert any("database busy" in n.message for n in app._notifications)
+        await pilot.resize_terminal(40, 12)
+        await pilot.pause()
+        await pilot.resize_terminal(100, 32)
+        await pilot.pause()
+        assert app.is_running
+
+    drive(check, sources)
+
+
+def test_quit_with_q() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("q")
+        await pilot.pause()
+
+    app = drive(check)
+    assert app.return_code == 0
+
+
+def test_overhead_bars_group_by_category() -> None:
+    from sevtui.bench.results import build_comparison
+    from sevtui.tui.results import overhead_bars
+    from tests.tui.fakes import seed_measurements
+
+    labels, values = overhead_bars(build_comparison(seed_measurements(), "nosev", "sev-snp", 3.5))
+    assert labels[0].startswith("cpu: ") and labels[-1].startswith("io: ")
+    assert values[labels.index("cpu: linux-build")] == 11.68
