@@ -280,11 +280,11 @@ class SevtuiApp(App[None]):
         def chosen(request: BenchRequest | None) -> None:
             if request is None:
                 return
-            plan = RunPlan(
-                targets=request.targets,
-                suite=request.suite,
-                repetitions=request.repetitions,
-                label=request.label or f"{request.suite}-{time.strftime('%Y%m%d-%H%M%S')}",
+            plan = self.sources.make_plan(
+                request.targets,
+                request.suite,
+                request.repetitions,
+                request.label or f"{request.suite}-{time.strftime('%Y%m%d-%H%M%S')}",
             )
             self.bench_stop = threading.Event()
             self.bench_targets = set(request.targets)

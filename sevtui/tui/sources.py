@@ -57,6 +57,9 @@ class Sources(Protocol):
     def metric_values(
         self, run_ids: list[int], benchmark: str, metric: str
     ) -> dict[str, list[float]]: ...
+    def make_plan(
+        self, targets: list[str], suite: str, repetitions: int, label: str
+    ) -> RunPlan: ...
     def run_bench(
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event
     ) -> int: ...
@@ -215,6 +218,19 @@ class LiveSources:
 
         result: dict[str, list[float]] = self._with_store(collect)
         return result
+
+    def make_plan(self, targets: list[str], suite: str, repetitions: int, label: str) -> RunPlan:
+        """A run plan with the config's warm-up, cap and noise threshold."""
+        bench = self.config.bench
+        return RunPlan(
+            targets=targets,
+            suite=suite,
+            repetitions=repetitions,
+            label=label,
+            warmup=bench.warmup,
+            max_repetitions=max(bench.max_repetitions, repetitions),
+            cv_threshold_pct=bench.cv_threshold_pct,
+        )
 
     def run_bench(self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event) -> int:
         """Run a suite (blocking); STOP interrupts it, keeping what was measured."""

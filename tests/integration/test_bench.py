@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import sevtui
+from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sevtui.config import Config
-from tests.integration.conftest import sevtui
+from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 from sevtui import probe
 from sevtui.errors import SevtuiError
-from tests.integration.conftest import sevtui
+from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 
 from sevtui.config import Config
 from sevtui.vm.lifecycle import status
-from tests.integration.conftest import sevtui
+from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
 

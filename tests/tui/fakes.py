@@ -162,6 +162,11 @@ class FakeSources:
                 values.setdefault(m.target, []).append(m.value)
         return values
 
+    def make_plan(
+        self, targets: list[str], suite: str, repetitions: int, label: str
+    ) -> runner.RunPlan:
+        return runner.RunPlan(targets, suite, repetitions, label, warmup=0)
+
     def run_bench(
         self, plan: runner.RunPlan, emit: Callable[[runner.Event], None], stop: threading.Event
     ) -> int:
