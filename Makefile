@@ -69,6 +69,7 @@ test: system-deps lint typecheck pytest
 # Performance figures of sevtui itself (printed, not asserted).
 bench: system-deps venv image
 	$(BIN)/python bench/vm_lifecycle.py
+	$(BIN)/python bench/tui_startup.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

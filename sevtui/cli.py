@@ -13,21 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sevtui import __version__
-from sevtui.config import (
-    VM_KINDS,
-    Config,
-    LoadedConfig,
-    VmKind,
-    dump_config,
-    format_size,
-    load_config,
-)
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.kinds import VM_KINDS, VmKind
 
 if TYPE_CHECKING:
     from sevtui.bench.catalog import Catalog
+    from sevtui.bench.events import Event
     from sevtui.bench.results import ComparisonTable
-    from sevtui.bench.runner import Event
+    from sevtui.config import Config, LoadedConfig
     from sevtui.host.caps import CapabilityReport
     from sevtui.store import Store
 
@@ -46,6 +39,8 @@ class Context:
     def loaded(self) -> LoadedConfig:
         """The validated config (loaded on first use)."""
         if self._loaded is None:
+            from sevtui.config import load_config
+
             self._loaded = load_config(self.config_path)
             if self.db_path is not None:
                 self._loaded.config.paths.database = self.db_path.resolve()
@@ -127,6 +122,8 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
     """Validate the config and print the effective values."""
     loaded = ctx.loaded
     source = str(loaded.source) if loaded.source else "built-in defaults"
+    from sevtui.config import dump_config
+
     data = dump_config(loaded.config)
     if args.json:
         emit_json({"source": source, "config": data})
@@ -207,6 +204,7 @@ def cmd_vm_stop(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_vm_list(args: argparse.Namespace, ctx: Context) -> int:
     """List configured VMs and every other QEMU process on this host."""
+    from sevtui.config import format_size
     from sevtui.vm.inventory import inventory
 
     rows = inventory(ctx.config)
@@ -318,30 +316,30 @@ class _ProgressPrinter:
         self.started = time.monotonic()
 
     def __call__(self, event: Event) -> None:
-        from sevtui.bench import runner
+        from sevtui.bench import events
 
-        if isinstance(event, runner.RunStarted):
+        if isinstance(event, events.RunStarted):
             self.planned = event.planned
             self.started = time.monotonic()
             _progress(
                 f"run {event.run_id} {event.label!r}: {len(event.benchmarks)} benchmarks on "
                 f"{', '.join(event.targets)}, {event.planned} repetitions to measure"
             )
-        elif isinstance(event, runner.BenchmarkStarted):
+        elif isinstance(event, events.BenchmarkStarted):
             self.planned = event.planned or self.planned
             what = "warm-up" if event.warmup else f"repetition {event.repetition}"
             _progress(f"{self._bar()} {event.target}: {event.benchmark} {what}")
-        elif isinstance(event, runner.RepetitionDone):
+        elif isinstance(event, events.RepetitionDone):
             self.planned = event.planned or self.planned
             self.finished += 1
             shown = ", ".join(f"{k} {v:.4g}" for k, v in list(event.values.items())[:3])
             _progress(f"{self._bar()} {event.target}: {event.benchmark} -> {shown}")
-        elif isinstance(event, runner.BenchmarkUnavailable):
+        elif isinstance(event, events.BenchmarkUnavailable):
             _progress(f"{event.target}: {event.benchmark} unavailable ({event.reason})")
-        elif isinstance(event, runner.BenchmarkError):
+        elif isinstance(event, events.BenchmarkError):
             self.finished += 1
             _progress(f"{event.target}: {event.benchmark} {event.status}: {event.message}")
-        elif isinstance(event, runner.RunFinished):
+        elif isinstance(event, events.RunFinished):
             _progress(
                 f"run {event.run_id} {event.status} after {event.seconds:.0f} s, "
                 f"{event.measured} repetitions stored"
@@ -359,7 +357,8 @@ class _ProgressPrinter:
 
 def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on VMs (and/or host), interleaved, storing every value as it is parsed."""
-    from sevtui.bench.runner import RunPlan, run_suite
+    from sevtui.bench.events import RunPlan
+    from sevtui.bench.runner import run_suite
 
     config = ctx.config
     plan = RunPlan(
@@ -927,8 +926,9 @@ def open_tui(ctx: Context) -> int:
 
     if not sys.stdout.isatty():
         raise UsageError("the sevtui app needs a terminal", "run a command instead: sevtui --help")
-    SevtuiApp(LiveSources(ctx.config), repetitions=ctx.config.bench.repetitions).run()
-    return 0
+    app = SevtuiApp(lambda: LiveSources(ctx.config))
+    app.run()
+    return app.return_code or 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

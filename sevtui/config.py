@@ -21,9 +21,10 @@ from pydantic import (
 )
 
 from sevtui.errors import ConfigError
+from sevtui.kinds import VM_KINDS, VmKind
 
-VmKind = Literal["nosev", "sev", "sev-es", "sev-snp"]
-VM_KINDS: tuple[VmKind, ...] = ("nosev", "sev", "sev-es", "sev-snp")
+__all__ = ["VM_KINDS", "Config", "VmConfig", "VmKind", "load_config"]
+
 VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 RESERVED_VM_NAMES = frozenset({"host"})
 

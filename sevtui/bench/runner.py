@@ -22,6 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from sevtui.bench.catalog import Benchmark, Catalog
+from sevtui.bench.events import (
+    BenchmarkError,
+    BenchmarkStarted,
+    BenchmarkUnavailable,
+    Event,
+    RepetitionDone,
+    RunFinished,
+    RunPlan,
+    RunStarted,
+)
 from sevtui.bench.parsers import PARSERS, ParseError, Value
 from sevtui.bench.stats import summarize
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, TargetTimeout, wrap
@@ -43,93 +53,7 @@ _CLOCK = (
 DERIVED_TIMEOUT_FACTOR = 5.0
 
 
-@dataclass(frozen=True)
-class RunStarted:
-    """A run began (or resumed); `planned` repetitions are to be measured."""
-
-    run_id: int
-    label: str
-    targets: tuple[str, ...]
-    benchmarks: tuple[str, ...]
-    planned: int
-
-
-@dataclass(frozen=True)
-class BenchmarkStarted:
-    """One repetition (or a warm-up) of a benchmark began on a target."""
-
-    target: str
-    benchmark: str
-    repetition: int
-    warmup: bool = False
-    planned: int = 0
-
-
-@dataclass(frozen=True)
-class RepetitionDone:
-    """A repetition was measured and stored."""
-
-    target: str
-    benchmark: str
-    repetition: int
-    seconds: float
-    values: dict[str, float]
-    planned: int = 0
-
-
-@dataclass(frozen=True)
-class BenchmarkUnavailable:
-    """The target cannot run this benchmark (not a failure of the run)."""
-
-    target: str
-    benchmark: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class BenchmarkError:
-    """A repetition failed or timed out; it is recorded with its output tail."""
-
-    target: str
-    benchmark: str
-    repetition: int
-    status: str
-    message: str
-
-
-@dataclass(frozen=True)
-class RunFinished:
-    """The run ended: done, interrupted or failed."""
-
-    run_id: int
-    status: str
-    seconds: float
-    measured: int
-
-
-Event = (
-    RunStarted
-    | BenchmarkStarted
-    | RepetitionDone
-    | BenchmarkUnavailable
-    | BenchmarkError
-    | RunFinished
-)
 Emit = Callable[[Event], None]
-
-
-@dataclass
-class RunPlan:
-    """What to run."""
-
-    targets: list[str]
-    suite: str
-    repetitions: int
-    label: str
-    warmup: int = 1
-    max_repetitions: int = 10
-    cv_threshold_pct: float = 3.5
-    resume_run: int | None = None
 
 
 @dataclass

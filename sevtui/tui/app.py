@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
-from sevtui.bench.runner import Event, RunFinished, RunPlan
+from sevtui.bench.events import Event, RunFinished, RunPlan
 from sevtui.errors import SevtuiError
 from sevtui.tui.dashboard import BenchPane, Dashboard, HostPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, BenchRequest, ConfirmScreen, ExecDialog
@@ -24,9 +24,9 @@ from sevtui.tui.messages import (
     BenchProgress,
     CapsReady,
     ProbeDone,
+    SourcesReady,
     VmsUpdated,
 )
-from sevtui.tui.results import ResultsScreen
 from sevtui.tui.screens import ChecksScreen, VmDetailScreen
 
 if TYPE_CHECKING:
@@ -56,15 +56,25 @@ class SevtuiApp(App[None]):
         Binding("d", "toggle_dark", "theme", show=False),
     ]
 
-    def __init__(self, sources: Sources, poll: bool = True, repetitions: int = 3) -> None:
+    def __init__(
+        self,
+        sources: Sources | Callable[[], Sources],
+        poll: bool = True,
+    ) -> None:
         super().__init__()
-        self.sources = sources
+        self._make_sources = sources if callable(sources) else None
+        self._sources = None if callable(sources) else sources
         self.poll = poll
-        self.default_repetitions = repetitions
         self.report: CapabilityReport | None = None
         self.bench_stop: threading.Event | None = None
         self.bench_targets: set[str] = set()
-        self.sub_title = f"{sources.host_name} · data {sources.data_dir}"
+
+    @property
+    def sources(self) -> Sources:
+        """The data sources (ready once SourcesReady has arrived)."""
+        if self._sources is None:
+            raise SevtuiError("still loading the configuration", "try again in a moment")
+        return self._sources
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,6 +83,22 @@ class SevtuiApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one(VmTable).focus()
+        if self._make_sources is not None:
+            self.load_sources(self._make_sources)
+        else:
+            self.post_message(SourcesReady(self.sources))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="config")
+    def load_sources(self, make: Callable[[], Sources]) -> None:
+        """Load the config and the core after the first frame; a bad config ends the app."""
+        try:
+            self.post_message(SourcesReady(make()))
+        except SevtuiError as exc:
+            self.call_from_thread(self.exit, None, exc.exit_code, str(exc))
+
+    def on_sources_ready(self, message: SourcesReady) -> None:
+        self._sources = message.sources
+        self.sub_title = f"{message.sources.host_name} · data {message.sources.data_dir}"
         self.load_caps()
         self.refresh_vms()
 
@@ -291,7 +317,7 @@ class SevtuiApp(App[None]):
             self.run_bench(plan, self.bench_stop)
 
         self.push_screen(
-            BenchDialog(targets, self.sources.suites, self.default_repetitions), chosen
+            BenchDialog(targets, self.sources.suites, self.sources.default_repetitions), chosen
         )
 
     def action_stop_bench(self) -> None:
@@ -303,7 +329,9 @@ class SevtuiApp(App[None]):
         self._confirm("Stop the running benchmark? What was measured is kept.", stop.set)
 
     def action_results(self) -> None:
-        """Open the results browser."""
+        """Open the results browser (its chart and statistics modules load on first use)."""
+        from sevtui.tui.results import ResultsScreen
+
         self.push_screen(ResultsScreen(self.sources))
 
     def action_help(self) -> None:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
-from sevtui.bench import runner
+from sevtui.bench import events
 from sevtui.config import format_size
-from sevtui.host.caps import CapabilityReport
-from sevtui.probe import ProbeResult
-from sevtui.vm.inventory import VmRow
+
+if TYPE_CHECKING:
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.probe import ProbeResult
+    from sevtui.vm.inventory import VmRow
 
 VM_COLUMNS = ("name", "mode", "state", "PID", "RSS", "CPU%", "uptime", "SEV", "memory probe")
 STATE_STYLE = {
@@ -67,36 +70,36 @@ class BenchPane(Vertical):
         self.finished = 0
         self.errors: list[str] = []
 
-    def apply(self, event: runner.Event) -> None:
+    def apply(self, event: events.Event) -> None:
         """Fold one runner event into the pane."""
         status = self.query_one("#bench-status", Static)
         bar = self.query_one("#bench-progress", ProgressBar)
         last = self.query_one("#bench-last", Static)
-        if isinstance(event, runner.RunStarted):
+        if isinstance(event, events.RunStarted):
             self.finished, self.errors = 0, []
             bar.display = True
             bar.update(total=max(event.planned, 1), progress=0)
             status.update(f"run {event.run_id} {event.label!r} on {', '.join(event.targets)}")
-        elif isinstance(event, runner.BenchmarkStarted):
+        elif isinstance(event, events.BenchmarkStarted):
             bar.update(total=max(event.planned, self.finished, 1))
             what = "warm-up" if event.warmup else f"rep {event.repetition}"
             status.update(f"running {event.benchmark} on {event.target} ({what})")
-        elif isinstance(event, runner.RepetitionDone):
+        elif isinstance(event, events.RepetitionDone):
             self.finished += 1
             bar.update(total=max(event.planned, self.finished), progress=self.finished)
             shown = "\n".join(
                 f"  {metric[:34]}: {value:.4g}" for metric, value in list(event.values.items())[:4]
             )
             last.update(f"{event.target} {event.benchmark} rep {event.repetition}\n{shown}")
-        elif isinstance(event, (runner.BenchmarkError, runner.BenchmarkUnavailable)):
-            if isinstance(event, runner.BenchmarkError):
+        elif isinstance(event, (events.BenchmarkError, events.BenchmarkUnavailable)):
+            if isinstance(event, events.BenchmarkError):
                 self.finished += 1
                 bar.update(progress=self.finished)
                 self.errors.append(f"{event.target} {event.benchmark}: {event.status}")
             else:
                 self.errors.append(f"{event.target} {event.benchmark}: unavailable")
             last.update(Text("\n".join(self.errors[-4:]), style="red"))
-        elif isinstance(event, runner.RunFinished):
+        elif isinstance(event, events.RunFinished):
             bar.update(total=max(self.finished, 1), progress=self.finished)
             status.update(
                 f"run {event.run_id} {event.status}: {event.measured} repetitions stored "
@@ -113,6 +116,7 @@ class VmTable(DataTable[Text | str]):
         for column in VM_COLUMNS:
             self.add_column(column, key=column)
         self.probes: dict[str, tuple[ProbeResult, float]] = {}
+        self.shown: dict[str, tuple[Text | str, ...]] = {}
 
     def row_name(self) -> str | None:
         """The VM name of the highlighted row."""
@@ -130,13 +134,17 @@ class VmTable(DataTable[Text | str]):
         with self.app.batch_update():
             for key in [str(k.value) for k in self.rows if str(k.value) not in wanted]:
                 self.remove_row(key)
-            existing = {str(k.value) for k in self.rows}
+                self.shown.pop(key, None)
             for key, cells in wanted.items():
-                if key in existing:
-                    for column, cell in zip(VM_COLUMNS, cells, strict=True):
-                        self.update_cell(key, column, cell, update_width=True)
-                else:
+                before = self.shown.get(key)
+                if before is None:
                     self.add_row(*cells, key=key)
+                else:
+                    for column, old, new in zip(VM_COLUMNS, before, cells, strict=True):
+                        if old != new:
+                            wider = len(str(new)) > len(str(old))
+                            self.update_cell(key, column, new, update_width=wider)
+                self.shown[key] = cells
 
     def _cells(self, row: VmRow) -> tuple[Text | str, ...]:
         st, smp = row.status, row.sample

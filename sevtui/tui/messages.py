@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from sevtui.bench.runner import Event
-from sevtui.host.caps import CapabilityReport
-from sevtui.probe import ProbeResult
-from sevtui.vm.inventory import VmRow
+if TYPE_CHECKING:
+    from sevtui.bench.events import Event
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.probe import ProbeResult
+    from sevtui.tui.sources import Sources
+    from sevtui.vm.inventory import VmRow
+
+
+class SourcesReady(Message):
+    """The config is loaded and the data sources are ready."""
+
+    def __init__(self, sources: Sources) -> None:
+        super().__init__()
+        self.sources = sources
 
 
 class CapsReady(Message):

@@ -17,10 +17,10 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, S
 from textual_plotext import PlotextPlot
 
 from sevtui.bench.results import CATEGORY_ORDER, ComparisonTable
-from sevtui.store import RunInfo
 from sevtui.tui.dialogs import ExportDialog
 
 if TYPE_CHECKING:
+    from sevtui.store import RunInfo
     from sevtui.tui.sources import Sources
 
 
@@ -197,7 +197,9 @@ class ResultsScreen(Screen[None]):
             base.set_options(options)
             other.set_options(options)
             if len(message.names) >= 2:
-                base.value, other.value = message.names[0], message.names[1]
+                first = baseline(message.names)
+                base.value = first
+                other.value = next(name for name in message.names if name != first)
         summary = self.query_one("#summary", Static)
         if len(message.names) < 2:
             summary.update(
@@ -317,6 +319,14 @@ class ResultsScreen(Screen[None]):
             self.notify(f"comparison written to {path}")
 
         self.app.push_screen(ExportDialog(default), write)
+
+
+def baseline(names: list[str]) -> str:
+    """The natural base of a comparison: bare metal, else a normal VM, else the first."""
+    for wanted in ("host", "nosev"):
+        if wanted in names:
+            return wanted
+    return next((name for name in names if "nosev" in name), names[0])
 
 
 def overhead_bars(table: ComparisonTable) -> tuple[list[str], list[float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,8 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from sevtui.host.caps import CapabilityReport
-from sevtui.tui.sources import VmDetails
+if TYPE_CHECKING:
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.tui.sources import VmDetails
 
 _MARK = {
     "pass": ("✔", "green"),

@@ -12,15 +12,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sevtui.bench.results import ComparisonTable, build_comparison, profiles
-from sevtui.bench.runner import Event, RunPlan
-from sevtui.config import Config
-from sevtui.host.caps import CapabilityReport
-from sevtui.probe import ProbeResult
-from sevtui.store import RunInfo
-from sevtui.vm.inventory import InventoryWatcher, VmRow
+from sevtui.bench.events import Event, RunPlan
+
+if TYPE_CHECKING:
+    from sevtui.bench.results import ComparisonTable
+    from sevtui.config import Config
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.probe import ProbeResult
+    from sevtui.store import RunInfo
+    from sevtui.vm.inventory import InventoryWatcher, VmRow
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Sources(Protocol):
     vm_names: list[str]
     suites: list[str]
     cv_threshold_pct: float
+    default_repetitions: int
 
     def capabilities(self) -> CapabilityReport: ...
     def vms(self) -> list[VmRow]: ...
@@ -74,10 +77,11 @@ class LiveSources:
         self.data_dir = str(config.paths.data_dir)
         self.vm_names = list(config.vm)
         self.cv_threshold_pct = config.bench.cv_threshold_pct
+        self.default_repetitions = config.bench.repetitions
         from sevtui.bench.catalog import catalog_from_config
 
         self.suites = sorted(catalog_from_config(config).suites)
-        self._watcher = InventoryWatcher(config)
+        self._watcher: InventoryWatcher | None = None
         self._report: CapabilityReport | None = None
 
     def capabilities(self) -> CapabilityReport:
@@ -90,6 +94,10 @@ class LiveSources:
 
     def vms(self) -> list[VmRow]:
         """One refresh of the VM table."""
+        if self._watcher is None:
+            from sevtui.vm.inventory import InventoryWatcher
+
+            self._watcher = InventoryWatcher(self.config)
         return self._watcher.poll()
 
     def start_vm(self, name: str) -> str:
@@ -192,11 +200,15 @@ class LiveSources:
 
     def profiles(self, run_ids: list[int]) -> list[str]:
         """Profiles measured in these runs."""
+        from sevtui.bench.results import profiles
+
         result: list[str] = self._with_store(lambda store: profiles(store.measurements(run_ids)))
         return result
 
     def comparison(self, run_ids: list[int], base: str, other: str) -> ComparisonTable:
         """The comparison table of two profiles."""
+        from sevtui.bench.results import build_comparison
+
         result: ComparisonTable = self._with_store(
             lambda store: build_comparison(
                 store.measurements(run_ids), base, other, self.cv_threshold_pct

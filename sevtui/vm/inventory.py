@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,23 +57,27 @@ def discover(config: Config) -> list[VmRow]:
     """Configured VMs with their state, then external QEMU processes (no samples yet)."""
     rows = [VmRow(status) for status in list_configured(config)]
     ours = {row.status.pid for row in rows if row.status.pid}
-    for found in find_qemu_processes(exclude=ours):
-        rows.append(
-            VmRow(
-                VmStatus(
-                    name=found.name,
-                    kind=found.kind,
-                    state="running",
-                    pid=found.pid,
-                    external=True,
-                    accel=found.accel,
-                    vcpus=found.vcpus,
-                    memory=found.memory,
-                ),
-                sev="external: QMP not managed by sevtui",
-            )
+    return rows + external_rows(ours)
+
+
+def external_rows(ours: Iterable[int | None]) -> list[VmRow]:
+    """Rows for QEMU processes sevtui did not start."""
+    return [
+        VmRow(
+            VmStatus(
+                name=found.name,
+                kind=found.kind,
+                state="running",
+                pid=found.pid,
+                external=True,
+                accel=found.accel,
+                vcpus=found.vcpus,
+                memory=found.memory,
+            ),
+            sev="external: QMP not managed by sevtui",
         )
-    return rows
+        for found in find_qemu_processes(exclude={pid for pid in ours if pid})
+    ]
 
 
 def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> list[VmRow]:
@@ -89,15 +95,25 @@ def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> l
 class InventoryWatcher:
     """Inventories for a live view: CPU % since the previous poll, QMP asked every few s."""
 
-    def __init__(self, config: Config, qmp_every_s: float = 10.0) -> None:
+    def __init__(
+        self, config: Config, qmp_every_s: float = 10.0, external_every_s: float = 5.0
+    ) -> None:
         self.config = config
         self.qmp_every_s = qmp_every_s
+        self.external_every_s = external_every_s
         self._procs: dict[int, psutil.Process] = {}
         self._qmp: dict[int, tuple[float, str, dict[str, Any] | str]] = {}
+        self._external: tuple[float, list[VmRow]] = (-math.inf, [])
 
     def poll(self) -> list[VmRow]:
-        """One refresh: state, RSS, CPU %, uptime, and (cached) QMP facts."""
-        rows = discover(self.config)
+        """One refresh: state, RSS, CPU %, uptime; the process scan and QMP less often."""
+        rows = [VmRow(status) for status in list_configured(self.config)]
+        scanned_at, external = self._external
+        if time.monotonic() - scanned_at > self.external_every_s:
+            external = external_rows({row.status.pid for row in rows})
+            self._external = (time.monotonic(), external)
+        ours = {row.status.pid for row in rows}
+        rows += [VmRow(row.status, sev=row.sev) for row in external if row.status.pid not in ours]
         live = {row.status.pid for row in rows if row.status.pid is not None}
         for gone in set(self._procs) - live:
             del self._procs[gone]

@@ -71,18 +71,32 @@ def sample_now(procs: dict[int, psutil.Process]) -> dict[int, ProcessSample]:
 
 
 def find_qemu_processes(exclude: Iterable[int] = ()) -> list[ExternalQemu]:
-    """Every qemu-system-* process on the host except EXCLUDE, with its SEV mode."""
+    """Every qemu-system-* process on the host except EXCLUDE, with its SEV mode.
+
+    Only processes whose name mentions qemu have their command line read, which
+    keeps a scan of a busy host cheap.
+    """
     skip = set(exclude)
     found: list[ExternalQemu] = []
-    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "name"]):
         info = proc.info
-        argv = info.get("cmdline") or []
-        if info["pid"] in skip or not argv:
+        if info["pid"] in skip or "qemu" not in (info.get("name") or ""):
+            continue
+        try:
+            argv = proc.cmdline()
+        except psutil.Error:
+            continue
+        if not argv or _is_tool_run(argv):
             continue
         if not os.path.basename(argv[0]).startswith("qemu-system"):
             continue
         found.append(describe_argv(info["pid"], argv))
     return found
+
+
+def _is_tool_run(argv: list[str]) -> bool:
+    """QEMU asked a question (--version, -object help) or sevtui's own KVM probe: not a VM."""
+    return any(arg in ("--version", "help", "-version") or "sevtui-kvm-" in arg for arg in argv)
 
 
 def describe_argv(pid: int, argv: list[str]) -> ExternalQemu:

@@ -6,8 +6,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sevtui.bench import runner
+from sevtui.bench import events
 from sevtui.bench.catalog import build_catalog
+from sevtui.bench.events import RunPlan
 from sevtui.bench.importer import parse_file
 from sevtui.bench.results import ComparisonTable, build_comparison
 from sevtui.errors import SevtuiError
@@ -60,11 +61,12 @@ class FakeSources:
     vm_names = ["demo", "nosev", "sev-snp"]
     suites = ["quick", "seed"]
     cv_threshold_pct = 3.5
+    default_repetitions = 3
 
     def __init__(self) -> None:
         self.running = {"demo"}
         self.fail_vms = False
-        self.bench_events: list[runner.Event] = []
+        self.bench_events: list[events.Event] = []
         self.measured = seed_measurements()
 
     def capabilities(self) -> CapabilityReport:
@@ -162,24 +164,22 @@ class FakeSources:
                 values.setdefault(m.target, []).append(m.value)
         return values
 
-    def make_plan(
-        self, targets: list[str], suite: str, repetitions: int, label: str
-    ) -> runner.RunPlan:
-        return runner.RunPlan(targets, suite, repetitions, label, warmup=0)
+    def make_plan(self, targets: list[str], suite: str, repetitions: int, label: str) -> RunPlan:
+        return RunPlan(targets, suite, repetitions, label, warmup=0)
 
     def run_bench(
-        self, plan: runner.RunPlan, emit: Callable[[runner.Event], None], stop: threading.Event
+        self, plan: RunPlan, emit: Callable[[events.Event], None], stop: threading.Event
     ) -> int:
-        events: list[runner.Event] = [
-            runner.RunStarted(7, plan.label, tuple(plan.targets), ("mbw-quick",), 2),
-            runner.BenchmarkStarted(plan.targets[0], "mbw-quick", 1, planned=2),
-            runner.RepetitionDone(plan.targets[0], "mbw-quick", 1, 1.0, {"MEMCPY": 5000.0}, 2),
-            runner.BenchmarkError(
+        script: list[events.Event] = [
+            events.RunStarted(7, plan.label, tuple(plan.targets), ("mbw-quick",), 2),
+            events.BenchmarkStarted(plan.targets[0], "mbw-quick", 1, planned=2),
+            events.RepetitionDone(plan.targets[0], "mbw-quick", 1, 1.0, {"MEMCPY": 5000.0}, 2),
+            events.BenchmarkError(
                 plan.targets[0], "redis-quick", 1, "timeout", "killed after 60 s"
             ),
-            runner.RunFinished(7, "done", 2.0, 1),
+            events.RunFinished(7, "done", 2.0, 1),
         ]
-        for event in events:
+        for event in script:
             self.bench_events.append(event)
             emit(event)
         return 7
