@@ -235,3 +235,24 @@ def test_overhead_bars_group_by_category() -> None:
     labels, values = overhead_bars(build_comparison(seed_measurements(), "nosev", "sev-snp", 3.5))
     assert labels[0].startswith("cpu: ") and labels[-1].startswith("io: ")
     assert values[labels.index("cpu: linux-build")] == 11.68
+
+
+def test_theme_palette_and_help() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        before = app.theme
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.theme != before
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"results")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ResultsScreen)
+
+    drive(check)
