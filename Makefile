@@ -70,6 +70,7 @@ test: system-deps lint typecheck pytest
 bench: system-deps venv image
 	$(BIN)/python bench/vm_lifecycle.py
 	$(BIN)/python bench/tui_startup.py
+	$(BIN)/python bench/probe_scan.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sevtui import memscan
 from sevtui.errors import SevtuiError
 
 Method = Literal["scan", "gcore"]
-CHUNK = 64 << 20
 EXPOSED = "host can read this guest's memory"
 HIDDEN = "canary not found in plaintext: memory is encrypted or not resident"
 PTRACE_HINT = (
@@ -93,7 +93,8 @@ def plant_command(canary: str) -> str:
 
 
 def regions(pid: int, memory: int | None, everything: bool) -> list[Region]:
-    """QEMU's guest RAM (anonymous rw mappings of at least the guest's size), or all readable."""
+    """QEMU's guest RAM: the anonymous mapping of exactly the guest's size when there is one,
+    else every anonymous mapping at least that big; with EVERYTHING, all readable mappings."""
     maps = Path(f"/proc/{pid}/maps")
     try:
         lines = maps.read_text().splitlines()
@@ -114,47 +115,33 @@ def regions(pid: int, memory: int | None, everything: bool) -> list[Region]:
         big_enough = memory is None or region.size >= memory
         if everything or (anonymous and big_enough):
             found.append(region)
-    return found
+    exact = [region for region in found if memory is not None and region.size == memory]
+    return found if everything or not exact else exact
 
 
-def scan(pid: int, needle: bytes, areas: list[Region], chunk: int = CHUNK) -> ProbeResult:
-    """Search AREAS of process PID for NEEDLE through /proc/PID/mem, CHUNK bytes at a time."""
+def scan(pid: int, needle: bytes, areas: list[Region], chunk: int = memscan.CHUNK) -> ProbeResult:
+    """Search the resident pages of AREAS of process PID for NEEDLE (see sevtui.memscan)."""
     started = time.monotonic()
+    targets = [
+        memscan.Area(a.start, a.end, f"{a.start:x}-{a.end:x} {a.name or '[anon]'}") for a in areas
+    ]
     try:
-        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+        found = memscan.search(pid, needle, targets, chunk)
     except PermissionError:
         raise SevtuiError(
             f"cannot read the memory of PID {pid}: permission denied", PTRACE_HINT
         ) from None
-    except FileNotFoundError:
-        raise SevtuiError(f"process {pid} is gone") from None
-    buffer = bytearray(chunk + len(needle))
-    view = memoryview(buffer)
-    result = ProbeResult("scan", False, 0, 0, 0.0)
-    overlap = len(needle) - 1
-    try:
-        for area in areas:
-            carried = 0
-            offset = area.start
-            while offset < area.end:
-                size = min(chunk, area.end - offset)
-                try:
-                    got = os.preadv(fd, [view[carried : carried + size]], offset)
-                except OSError:
-                    result.unreadable_bytes += size
-                    offset += size
-                    carried = 0
-                    continue
-                window = carried + got
-                _find_all(buffer, window, needle, offset - carried, area, result)
-                result.bytes_scanned += got
-                offset += size
-                carried = min(overlap, window)
-                buffer[:carried] = buffer[window - carried : window]
-    finally:
-        os.close(fd)
-    result.seconds = time.monotonic() - started
-    result.found = result.hits > 0
+    except (ProcessLookupError, FileNotFoundError):
+        raise SevtuiError(f"process {pid} is gone", "is the VM running? sevtui vm list") from None
+    result = ProbeResult(
+        "scan",
+        found.hits > 0,
+        found.hits,
+        found.bytes_read,
+        time.monotonic() - started,
+        [{"mapping": area.name, "offset": offset} for area, offset in found.locations],
+        found.unreadable,
+    )
     return result
 
 
@@ -202,7 +189,7 @@ def gcore(pid: int, needle: bytes) -> ProbeResult:
         with core.open("rb") as handle:
             carried = b""
             offset = 0
-            while chunk := handle.read(CHUNK):
+            while chunk := handle.read(memscan.CHUNK):
                 data = carried + chunk
                 buffer = bytearray(data)
                 _find_all(buffer, len(buffer), needle, offset - len(carried), area, result)
