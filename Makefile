@@ -10,12 +10,14 @@ CONFIG ?= config.toml
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
 	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client
 
-.PHONY: help run test lint typecheck pytest system-deps venv image bench clean
+.PHONY: help run test lint typecheck pytest system-deps venv image bench fuzz soak clean
 
 help:
 	@echo "make run    install what is missing, build the demo guest, open sevtui with $(CONFIG)"
 	@echo "make test   install what is missing, then ruff, mypy and pytest"
 	@echo "make bench  print sevtui's own speed and memory figures"
+	@echo "make fuzz   config and parser fuzzing with many more examples"
+	@echo "make soak   50 rounds of kill -9 during measurement writes"
 	@echo "make clean  remove the virtualenv and caches"
 
 # Install missing system packages with apt-get as root; otherwise name them and stop.
@@ -71,6 +73,13 @@ bench: system-deps venv image
 	$(BIN)/python bench/vm_lifecycle.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/probe_scan.py
+
+# Longer fault runs than `make test` does: config fuzzing and kill -9 during writes.
+fuzz: venv
+	SEVTUI_FUZZ_EXAMPLES=2000 $(BIN)/pytest tests/unit/test_faults.py tests/unit/test_parsers.py -k "fuzz or mangled"
+
+soak: venv image
+	SEVTUI_SOAK_REPS=50 $(BIN)/pytest tests/integration/test_faults.py -k sigkill
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def test_probe_finds_the_canary_in_a_normal_guest(vm_config_file: Path) -> None:
     assert json.loads(missing.stdout)["found"] is False
     state = vm_config_file.parent / "st" / "vms" / "demo"
     assert "SEVTUI-CANARY-" not in (state / "serial.log").read_text(errors="replace")
+    gcore = json.loads(
+        sevtui(vm_config_file, "probe", "demo", "--method", "gcore", "--json").stdout
+    )
+    assert gcore["found"] is True and gcore["method"] == "gcore"
+    assert not list(Path(tempfile.gettempdir()).glob("sevtui-gcore-*")), "a core file was left"
 
 
 HOLDER = textwrap.dedent(

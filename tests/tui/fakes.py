@@ -65,6 +65,7 @@ class FakeSources:
 
     def __init__(self) -> None:
         self.running = {"demo"}
+        self.crashed: set[str] = set()
         self.fail_vms = False
         self.bench_events: list[events.Event] = []
         self.measured = seed_measurements()
@@ -89,10 +90,11 @@ class FakeSources:
         for index, name in enumerate(self.vm_names):
             kind = "sev-snp" if name == "sev-snp" else "nosev"
             up = name in self.running
+            state = "crashed" if name in self.crashed else "running" if up else "stopped"
             status = VmStatus(
                 name,
                 kind,
-                "running" if up else "stopped",  # type: ignore[arg-type]
+                state,  # type: ignore[arg-type]
                 pid=4242 + index if up else None,
                 accel="kvm",
                 vcpus=16,

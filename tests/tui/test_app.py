@@ -256,3 +256,17 @@ def test_theme_palette_and_help() -> None:
         assert isinstance(app.screen, ResultsScreen)
 
     drive(check)
+
+
+def test_a_crashing_vm_shows_as_crashed() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        sources.running.discard("demo")
+        sources.crashed.add("demo")
+        app.refresh_vms()
+        await settle(app, pilot)
+        assert cell(app.query_one(VmTable), "demo", "state") == "crashed"
+        assert app.is_running
+
+    drive(check, sources)

@@ -131,3 +131,16 @@ def test_long_csv_one_run_per_profile(tmp_path: Path, capsys: pytest.CaptureFixt
     row = json.loads(capsys.readouterr().out)["rows"][0]
     assert row["benchmark"] == "linux-build" and row["base"]["n"] == 2
     assert row["overhead_pct"] == pytest.approx((12.5 - 10.5) / 10.5 * 100)
+
+
+def test_noisy_metrics_are_flagged() -> None:
+    from sevtui.bench.results import build_comparison
+    from sevtui.store import Measurement
+
+    def m(target: str, value: float) -> Measurement:
+        return Measurement(1, target, "b", "cpu", "time", "s", "lower", 0, 0, value)
+
+    steady = [m("a", 10.0), m("a", 10.01), m("b", 11.0), m("b", 11.02)]
+    jumpy = [m("a", 10.0), m("a", 14.0), m("b", 11.0), m("b", 11.02)]
+    assert build_comparison(steady, "a", "b", 3.5).rows[0].noisy is False
+    assert build_comparison(jumpy, "a", "b", 3.5).rows[0].noisy is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -90,7 +92,7 @@ def test_redis_csv_with_a_bad_cell_names_the_line() -> None:
         parse_redis_csv(text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=int(os.environ.get("SEVTUI_FUZZ_EXAMPLES", "100")), deadline=None)
 @given(st.sampled_from(sorted(PARSERS)), st.text(max_size=400), st.integers(0, 2000))
 def test_mangled_input_gives_a_parse_error_or_values(name: str, junk: str, cut: int) -> None:
     seeds = [p.read_text() for p in sorted(SEED.glob("*/*"))]
