@@ -212,7 +212,7 @@ def test_noisy_metric_gets_repetitions_up_to_the_cap(vm_config_file: Path) -> No
             "[qemu]", "[bench]\nwarmup = 0\nmax_repetitions = 5\ncv_threshold_pct = 0.5\n[qemu]"
         )
         + '\n[benchmark.jitter]\ncategory = "cpu"\n'
-        "command = \"sleep $(awk 'BEGIN { srand(); print 0.01 + rand() / 10 }')\"\n"
+        'command = "sleep 0.0$(od -An -N2 -tu2 /dev/urandom | tr -dc 0-9)"\n'
         '[suites]\nnoisy = ["jitter"]\n'
     )
     done = sevtui(
