@@ -354,9 +354,9 @@ class SevtuiApp(App[None]):
 
         self._confirm("A benchmark is running. Stop it (measurements are kept) and quit?", leave)
 
-    def _confirm(self, question: str, then: object) -> None:
+    def _confirm(self, question: str, then: Callable[[], object]) -> None:
         def answered(yes: bool | None) -> None:
-            if yes and callable(then):
+            if yes:
                 then()
 
         self.push_screen(ConfirmScreen(question), answered)
