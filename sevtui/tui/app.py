@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState
 
@@ -68,6 +69,7 @@ class SevtuiApp(App[None]):
         self.report: CapabilityReport | None = None
         self.bench_stop: threading.Event | None = None
         self.bench_targets: set[str] = set()
+        self._refresh_timer: Timer | None = None
 
     @property
     def sources(self) -> Sources:
@@ -157,8 +159,15 @@ class SevtuiApp(App[None]):
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
         self.query_one(VmTable).show(message.rows)
-        if self.poll:
-            self.set_timer(REFRESH_S, self.refresh_vms)
+        self._schedule_refresh(REFRESH_S)
+
+    def _schedule_refresh(self, delay: float) -> None:
+        """One pending refresh at most: an action's extra refresh must not start a 2nd chain."""
+        if not self.poll:
+            return
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+        self._refresh_timer = self.set_timer(delay, self.refresh_vms)
 
     def on_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, timeout=6)
@@ -199,8 +208,8 @@ class SevtuiApp(App[None]):
         else:
             text = f"{type(error).__name__}: {error}"
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10)
-        if event.worker.group == "vms" and self.poll:
-            self.set_timer(REFRESH_S * 3, self.refresh_vms)
+        if event.worker.group == "vms":
+            self._schedule_refresh(REFRESH_S * 3)
 
     # --- actions -----------------------------------------------------------------------
 

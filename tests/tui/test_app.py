@@ -270,3 +270,29 @@ def test_a_crashing_vm_shows_as_crashed() -> None:
         assert app.is_running
 
     drive(check, sources)
+
+
+def test_actions_do_not_multiply_the_refresh_chain() -> None:
+    sources = FakeSources()
+    calls: list[float] = []
+    original = sources.vms
+
+    def counted() -> list[object]:
+        calls.append(0.0)
+        return original()  # type: ignore[return-value]
+
+    sources.vms = counted  # type: ignore[method-assign]
+    app = SevtuiApp(sources, poll=True)
+
+    async def run() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.pause()
+            for _ in range(5):
+                await pilot.press("s")
+                await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            calls.clear()
+            await pilot.pause(3.2)
+
+    asyncio.run(run())
+    assert len(calls) <= 4, f"{len(calls)} refreshes in 3.2 s: the poll chain multiplied"
