@@ -22,40 +22,20 @@ from pydantic import (
 
 from sevtui.errors import ConfigError
 from sevtui.kinds import VM_KINDS, VmKind
+from sevtui.sizes import format_size, parse_size
 
-__all__ = ["VM_KINDS", "Config", "VmConfig", "VmKind", "load_config"]
+__all__ = [
+    "VM_KINDS",
+    "Config",
+    "VmConfig",
+    "VmKind",
+    "format_size",
+    "load_config",
+    "parse_size",
+]
 
 VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 RESERVED_VM_NAMES = frozenset({"host"})
-
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def parse_size(value: object) -> int:
-    """Turn '512M', '16G', '1.5GiB' or a byte count into bytes."""
-    if isinstance(value, bool):
-        raise ValueError("not a size: use a number with K, M, G or T (e.g. 512M, 16G)")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("a size must be positive")
-        return value
-    if isinstance(value, str):
-        match = _SIZE_RE.match(value)
-        if match:
-            number, unit = match.groups()
-            size = int(float(number) * _SIZE_UNITS[unit.upper()])
-            if size > 0:
-                return size
-    raise ValueError("not a size: use a number with K, M, G or T (e.g. 512M, 16G)")
-
-
-def format_size(size: int) -> str:
-    """Bytes back to the shortest exact '16G' / '512M' form."""
-    for unit in ("T", "G", "M", "K"):
-        if size % _SIZE_UNITS[unit] == 0:
-            return f"{size // _SIZE_UNITS[unit]}{unit}"
-    return str(size)
 
 
 def parse_int(value: object) -> int:

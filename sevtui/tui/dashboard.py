@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
 from sevtui.bench import events
-from sevtui.config import format_size
+from sevtui.sizes import format_size
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
