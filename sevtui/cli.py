@@ -665,14 +665,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"sevtui {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    top = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
 
-    caps = commands.add_parser(
+    caps = top.command(
         "caps",
-        parents=[common],
-        help="what this host can do for confidential VMs, and why not",
-        description="Check CPU, firmware, kernel, KVM and QEMU for SEV / SEV-ES / SEV-SNP, "
-        "like `snphost ok`, and say which VM kinds can launch here.",
+        cmd_caps,
+        "what this host can do for confidential VMs, and why not",
+        "Check CPU, firmware, kernel, KVM and QEMU for SEV / SEV-ES / SEV-SNP, like "
+        "`snphost ok`, and say which VM kinds can launch here.",
     )
     caps.add_argument("--json", action="store_true", help="print JSON")
     caps.add_argument(
@@ -689,40 +689,87 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         help="exit 1 unless KIND (nosev, sev, sev-es, sev-snp) can launch here",
     )
-    caps.set_defaults(handler=cmd_caps)
 
-    config = commands.add_parser(
-        "config", parents=[common], help="inspect the configuration", description="Config tools."
-    )
-    config_commands = config.add_subparsers(dest="config_command", metavar="COMMAND")
-    check = config_commands.add_parser(
+    config = top.group("config", "inspect the configuration", "Config tools.")
+    check = config.command(
         "check",
-        parents=[common],
-        help="validate config.toml and print the effective config",
-        description="Validate the config (exit 2 on problems) and print the effective values.",
+        cmd_config_check,
+        "validate config.toml and print the effective config",
+        "Validate the config (exit 2 on problems) and print the effective values.",
     )
     check.add_argument("--json", action="store_true", help="print JSON")
-    check.set_defaults(handler=cmd_config_check)
-    config.set_defaults(handler=_help_for(config))
 
-    vm = commands.add_parser(
-        "vm",
-        parents=[common],
-        help="start, stop, list and use VMs",
-        description="VM lifecycle: each VM runs detached from sevtui with a private state dir.",
+    _vm_commands(
+        top.group(
+            "vm",
+            "start, stop, list and use VMs",
+            "VM lifecycle: each VM runs detached from sevtui with a private state dir.",
+        )
     )
-    vm_commands = vm.add_subparsers(dest="vm_command", metavar="COMMAND")
-    vm.set_defaults(handler=_help_for(vm))
+    _image_commands(top.group("image", "guest images", "Build guest images."))
+    _import_command(top)
+    _results_commands(
+        top.group("results", "browse and compare stored runs", "Stored runs: list, show, compare.")
+    )
+    _bench_commands(
+        top.group(
+            "bench", "run benchmark suites in VMs and on the host", "Benchmarks: run, resume, list."
+        )
+    )
 
-    def vm_command(name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
-        sub = vm_commands.add_parser(name, parents=[common], help=summary, description=summary)
-        sub.set_defaults(handler=handler)
-        return sub
+    probe = top.command(
+        "probe",
+        cmd_probe,
+        "can the host read this guest's memory? (plant a canary, search QEMU)",
+        "Plant a random canary in the running guest and search the QEMU process's memory "
+        "for it from the host, like the seed's gcore | grep demo.",
+    )
+    probe.add_argument("name", help="VM name (or an external QEMU's name with --secret)")
+    probe.add_argument(
+        "--method",
+        choices=("scan", "gcore"),
+        default="scan",
+        help="scan: read the resident guest RAM (default); gcore: the seed's way",
+    )
+    probe.add_argument("--secret", metavar="TEXT", help="search for TEXT you planted yourself")
+    probe.add_argument("--all", action="store_true", help="scan every readable mapping")
+    probe.add_argument("--json", action="store_true", help="print JSON")
+    return parser
 
-    argv_cmd = vm_command("argv", cmd_vm_argv, "print the QEMU argv of a VM without starting it")
+
+class _Commands:
+    """Adds commands (and groups of them) that all take the global options."""
+
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser) -> None:
+        self.subparsers = subparsers
+        self.common = common
+
+    def command(
+        self, name: str, handler: Handler, summary: str, description: str = ""
+    ) -> argparse.ArgumentParser:
+        """A command with --help, the global options and its handler."""
+        parser: argparse.ArgumentParser = self.subparsers.add_parser(
+            name, parents=[self.common], help=summary, description=description or summary
+        )
+        parser.set_defaults(handler=handler)
+        return parser
+
+    def group(self, name: str, summary: str, description: str) -> _Commands:
+        """A command that holds commands; on its own it prints its help."""
+        parser: argparse.ArgumentParser = self.subparsers.add_parser(
+            name, parents=[self.common], help=summary, description=description
+        )
+        parser.set_defaults(handler=_help_for(parser))
+        return _Commands(
+            parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND"), self.common
+        )
+
+
+def _vm_commands(vm: _Commands) -> None:
+    argv_cmd = vm.command("argv", cmd_vm_argv, "print the QEMU argv of a VM without starting it")
     argv_cmd.add_argument("name", help="VM name from config.toml")
     argv_cmd.add_argument("--json", action="store_true", help='print {"argv": [...]}')
-    start = vm_command("start", cmd_vm_start, "start a VM (it keeps running after sevtui exits)")
+    start = vm.command("start", cmd_vm_start, "start a VM (it keeps running after sevtui exits)")
     start.add_argument("name", help="VM name from config.toml")
     start.add_argument(
         "--force", action="store_true", help="start even if the host check says it cannot run"
@@ -730,7 +777,7 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--no-wait", action="store_true", help="return once QMP answers; do not wait for the guest"
     )
-    stop = vm_command("stop", cmd_vm_stop, "stop a VM: ACPI powerdown, then quit, SIGTERM, SIGKILL")
+    stop = vm.command("stop", cmd_vm_stop, "stop a VM: ACPI powerdown, then quit, SIGTERM, SIGKILL")
     stop.add_argument("name", help="VM name")
     stop.add_argument("--kill", action="store_true", help="SIGKILL at once (like virsh destroy)")
     stop.add_argument(
@@ -740,52 +787,48 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long the guest gets to power off before escalation (default 10)",
     )
-    listing = vm_command("list", cmd_vm_list, "configured VMs and other QEMU processes here")
+    listing = vm.command("list", cmd_vm_list, "configured VMs and other QEMU processes here")
     listing.add_argument("--json", action="store_true", help="print JSON rows")
-    exec_cmd = vm_command("exec", cmd_vm_exec, "run a command in the guest (serial console)")
+    exec_cmd = vm.command("exec", cmd_vm_exec, "run a command in the guest (serial console)")
     exec_cmd.add_argument("name", help="VM name")
     exec_cmd.add_argument(
         "--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60"
     )
     exec_cmd.add_argument("command", nargs="*", help="the command, after -- (e.g. -- uname -r)")
-    console = vm_command(
+    console = vm.command(
         "console", cmd_vm_console, "attach this terminal to the guest console (Ctrl-] detaches)"
     )
     console.add_argument("name", help="VM name")
 
-    image = commands.add_parser(
-        "image", parents=[common], help="guest images", description="Build guest images."
-    )
-    image_commands = image.add_subparsers(dest="image_command", metavar="COMMAND")
-    image.set_defaults(handler=_help_for(image))
-    build = image_commands.add_parser(
+
+def _image_commands(image: _Commands) -> None:
+    build = image.command(
         "build",
-        parents=[common],
-        help="build the minimal guest (kernel + busybox initramfs with the benchmark tools)",
-        description="Build the minimal guest under IMAGE_DIR; reused while its inputs are "
-        "unchanged.",
+        cmd_image_build,
+        "build the minimal guest (kernel + busybox initramfs with the benchmark tools)",
+        "Build the minimal guest under IMAGE_DIR; reused while its inputs are unchanged.",
     )
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    build.set_defaults(handler=cmd_image_build)
-    cloud = image_commands.add_parser(
+    cloud = image.command(
         "prepare-cloud",
-        parents=[common],
-        help="disk, ssh key and cloud-init seed for a VM from a cloud image (as in the seed)",
-        description="qemu-img convert + resize, a generated ssh key (0600, in a 0700 dir) and "
-        "a cloud-init seed ISO (cloud-localds) under DATA_DIR/vms/NAME.",
+        cmd_image_prepare_cloud,
+        "disk, ssh key and cloud-init seed for a VM from a cloud image (as in the seed)",
+        "qemu-img convert + resize, a generated ssh key (0600, in a 0700 dir) and a "
+        "cloud-init seed ISO (cloud-localds) under DATA_DIR/vms/NAME.",
     )
     cloud.add_argument("--base", required=True, metavar="IMG", help="cloud image to copy")
     cloud.add_argument("--vm", required=True, metavar="NAME", help="VM name from config.toml")
     cloud.add_argument(
         "--grow", default="20G", metavar="SIZE", help="grow the disk by SIZE (default 20G)"
     )
-    cloud.set_defaults(handler=cmd_image_prepare_cloud)
 
-    importer = commands.add_parser(
+
+def _import_command(top: _Commands) -> None:
+    importer = top.command(
         "import",
-        parents=[common],
-        help="import results measured elsewhere (mbw, tinymembench, redis CSV, tinyben, CSV)",
-        description="Parse every file first; store one run per profile, or nothing on error.",
+        cmd_import,
+        "import results measured elsewhere (mbw, tinymembench, redis CSV, tinyben, CSV)",
+        "Parse every file first; store one run per profile, or nothing on error.",
     )
     importer.add_argument("files", nargs="+", metavar="FILE")
     importer.add_argument("--label", required=True, help="label of the imported run(s)")
@@ -807,36 +850,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("lower", "higher"),
         help="whether lower or higher CSV values are better (default lower)",
     )
-    importer.set_defaults(handler=cmd_import)
 
-    results = commands.add_parser(
-        "results",
-        parents=[common],
-        help="browse and compare stored runs",
-        description="Stored runs: list, show, compare.",
-    )
-    results_commands = results.add_subparsers(dest="results_command", metavar="COMMAND")
-    results.set_defaults(handler=_help_for(results))
-    rlist = results_commands.add_parser(
-        "list", parents=[common], help="stored runs", description="List stored runs."
-    )
-    rlist.add_argument("--json", action="store_true", help="print JSON rows")
-    rlist.set_defaults(handler=cmd_results_list)
-    show = results_commands.add_parser(
+
+def _results_commands(results: _Commands) -> None:
+    listing = results.command("list", cmd_results_list, "stored runs", "List stored runs.")
+    listing.add_argument("--json", action="store_true", help="print JSON rows")
+    show = results.command(
         "show",
-        parents=[common],
-        help="one run's statistics per target and metric",
-        description="Statistics (n, mean, CI, CV) of RUN: an id, or a label (all its runs).",
+        cmd_results_show,
+        "one run's statistics per target and metric",
+        "Statistics (n, mean, CI, CV) of RUN: an id, or a label (all its runs).",
     )
     show.add_argument("run", help="run id or label")
     show.add_argument("--json", action="store_true", help="print JSON")
-    show.set_defaults(handler=cmd_results_show)
-    comp = results_commands.add_parser(
+    comp = results.command(
         "compare",
-        parents=[common],
-        help="overhead of one profile relative to another",
-        description="Per metric: means with 95 %% CI, change and overhead %% with CI, Welch's "
-        "test; per category and overall: geometric mean. RUN is an id or a label.",
+        cmd_results_compare,
+        "overhead of one profile relative to another",
+        "Per metric: means with 95 %% CI, change and overhead %% with CI, Welch's test; per "
+        "category and overall: geometric mean. RUN is an id or a label.",
     )
     comp.add_argument("run", help="run id or label")
     comp.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
@@ -845,70 +877,39 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    comp.set_defaults(handler=cmd_results_compare)
 
-    bench = commands.add_parser(
-        "bench",
-        parents=[common],
-        help="run benchmark suites in VMs and on the host",
-        description="Benchmarks: run, resume, list.",
-    )
-    bench_commands = bench.add_subparsers(dest="bench_command", metavar="COMMAND")
-    bench.set_defaults(handler=_help_for(bench))
-    brun = bench_commands.add_parser(
+
+def _bench_commands(bench: _Commands) -> None:
+    run = bench.command(
         "run",
-        parents=[common],
-        help="run a suite on one or more VMs (and/or host)",
-        description="Starts VMs that are not running, runs the suite on each, interleaving "
-        "targets per repetition, and stores every value as it is parsed. `host` is the "
-        "bare-metal baseline.",
+        cmd_bench_run,
+        "run a suite on one or more VMs (and/or host)",
+        "Starts VMs that are not running, runs the suite on each, interleaving targets per "
+        "repetition, and stores every value as it is parsed. `host` is the bare-metal baseline.",
     )
-    brun.add_argument(
+    run.add_argument(
         "--vm", action="append", required=True, metavar="NAME", help="VM name or host (repeatable)"
     )
-    brun.add_argument("--suite", default="quick", help="suite name (default quick)")
-    brun.add_argument(
+    run.add_argument("--suite", default="quick", help="suite name (default quick)")
+    run.add_argument(
         "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
     )
-    brun.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)")
-    brun.add_argument("--label", help="run label (default SUITE-DATE)")
-    brun.set_defaults(handler=cmd_bench_run)
-    bresume = bench_commands.add_parser(
+    run.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)")
+    run.add_argument("--label", help="run label (default SUITE-DATE)")
+    resume = bench.command(
         "resume",
-        parents=[common],
-        help="run only what an interrupted run is missing",
-        description="Continue an interrupted run: measures only the missing repetitions.",
+        cmd_bench_resume,
+        "run only what an interrupted run is missing",
+        "Continue an interrupted run: measures only the missing repetitions.",
     )
-    bresume.add_argument("run", help="run id")
-    bresume.set_defaults(handler=cmd_bench_resume)
-    blist = bench_commands.add_parser(
+    resume.add_argument("run", help="run id")
+    listing = bench.command(
         "list",
-        parents=[common],
-        help="benchmarks and suites",
-        description="The catalog: built-in and config.toml benchmarks and suites.",
+        cmd_bench_list,
+        "benchmarks and suites",
+        "The catalog: built-in and config.toml benchmarks and suites.",
     )
-    blist.add_argument("--json", action="store_true", help="print JSON")
-    blist.set_defaults(handler=cmd_bench_list)
-
-    probe = commands.add_parser(
-        "probe",
-        parents=[common],
-        help="can the host read this guest's memory? (plant a canary, search QEMU)",
-        description="Plant a random canary in the running guest and search the QEMU "
-        "process's memory for it from the host, like the seed's gcore | grep demo.",
-    )
-    probe.add_argument("name", help="VM name (or an external QEMU's name with --secret)")
-    probe.add_argument(
-        "--method",
-        choices=("scan", "gcore"),
-        default="scan",
-        help="scan: read guest RAM via /proc/PID/mem (default); gcore: the seed's way",
-    )
-    probe.add_argument("--secret", metavar="TEXT", help="search for TEXT you planted yourself")
-    probe.add_argument("--all", action="store_true", help="scan every readable mapping")
-    probe.add_argument("--json", action="store_true", help="print JSON")
-    probe.set_defaults(handler=cmd_probe)
-    return parser
+    listing.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _help_for(parser: argparse.ArgumentParser) -> Handler:
