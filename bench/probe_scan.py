@@ -10,67 +10,58 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-from sevtui.config import Config
+from harness import scratch_config, sevtui_argv
+
+CASES = (
+    ("512 MiB idle", "small", None),
+    ("4 GiB idle", "big", None),
+    (
+        "4 GiB, 3 GiB touched",
+        "big",
+        "mount -o remount,size=3600M /tmp && dd if=/dev/zero of=/tmp/fill bs=1M count=3072",
+    ),
+)
+Row = tuple[str, dict[str, list[float]], dict[str, int]]
+
+
+def measure(base: list[str], runs: int) -> list[Row]:
+    """Both methods on each guest case, RUNS times."""
+
+    def cli(*args: str) -> str:
+        return subprocess.run([*base, *args], capture_output=True, text=True, check=True).stdout
+
+    rows: list[Row] = []
+    for title, vm, touch in CASES:
+        listing = json.loads(cli("vm", "list", "--json"))
+        if not any(r["name"] == vm and r["state"] == "running" for r in listing):
+            for other in ("small", "big"):
+                subprocess.run(
+                    [*base, "vm", "stop", other, "--kill"], capture_output=True, check=False
+                )
+            cli("vm", "start", vm)
+        if touch:
+            cli("vm", "exec", vm, "--timeout", "600", "--", "sh", "-c", f"{touch} 2>/dev/null")
+        times: dict[str, list[float]] = {"scan": [], "gcore": []}
+        scanned: dict[str, int] = {}
+        for _ in range(runs):
+            for method in ("scan", "gcore"):
+                result = json.loads(cli("probe", vm, "--method", method, "--json"))
+                assert result["found"], f"{method} did not find the canary"
+                times[method].append(result["seconds"])
+                scanned[method] = result["bytes_scanned"]
+        rows.append((title, times, scanned))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
-    root = Path(tempfile.mkdtemp(prefix="svp", dir="/tmp"))
-    config = root / "config.toml"
-    config.write_text(
-        f'[paths]\nstate_dir = "{root}/st"\ndata_dir = "{root}/data"\n'
-        f'image_dir = "{Config().paths.images}"\n[qemu]\naccel = "tcg"\n'
-        '[vm.small]\nmemory = "512M"\n[vm.big]\nmemory = "4G"\n'
-    )
-    base = [sys.executable, "-m", "sevtui", "--config", str(config)]
-
-    def cli(*args: str) -> str:
-        done = subprocess.run([*base, *args], capture_output=True, text=True, check=True)
-        return done.stdout
-
-    cases = (
-        ("512 MiB idle", "small", None),
-        ("4 GiB idle", "big", None),
-        (
-            "4 GiB, 3 GiB touched",
-            "big",
-            "mount -o remount,size=3600M /tmp && "
-            "dd if=/dev/zero of=/tmp/fill bs=1M count=3072 2>/dev/null",
-        ),
-    )
-    rows = []
-    try:
-        for title, vm, touch in cases:
-            status = json.loads(cli("vm", "list", "--json"))
-            if not any(r["name"] == vm and r["state"] == "running" for r in status):
-                for other in ("small", "big"):
-                    subprocess.run(
-                        [*base, "vm", "stop", other, "--kill"], capture_output=True, check=False
-                    )
-                cli("vm", "start", vm)
-            if touch:
-                cli("vm", "exec", vm, "--timeout", "600", "--", "sh", "-c", touch)
-            times: dict[str, list[float]] = {"scan": [], "gcore": []}
-            scanned: dict[str, int] = {}
-            for _ in range(runs):
-                for method in ("scan", "gcore"):
-                    result = json.loads(cli("probe", vm, "--method", method, "--json"))
-                    assert result["found"], f"{method} did not find the canary"
-                    times[method].append(result["seconds"])
-                    scanned[method] = result["bytes_scanned"]
-            rows.append((title, times, scanned))
-    finally:
-        subprocess.run(["pkill", "-9", "-f", str(root)], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+    with scratch_config({"small": "512M", "big": "4G"}) as config:
+        rows = measure(sevtui_argv(config), runs)
     print(
         f"{'guest':<24} {'scan s':>8} {'scan MiB':>9} {'gcore s':>8} {'core MiB':>9} {'ratio':>7}"
     )

@@ -9,17 +9,14 @@ Usage: python bench/tui_startup.py [--runs N] [--idle-seconds S]
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
-
-from sevtui.config import Config
+from harness import scratch_config, sevtui_argv
 
 
 def tmux(*args: str) -> str:
@@ -47,40 +44,34 @@ def app_process(session: str) -> psutil.Process:
     )
 
 
+def measure(config: Path, runs: int, idle_seconds: float) -> tuple[list[float], float, float]:
+    """First-frame times; then, with two VMs running, CPU seconds used idle and RSS (MiB)."""
+    frames = []
+    for index in range(runs):
+        session = f"svtui-{index}"
+        frames.append(launch(config, session))
+        tmux("kill-session", "-t", session)
+    for name in ("demo", "demo2"):
+        subprocess.run([*sevtui_argv(config), "vm", "start", name], capture_output=True, check=True)
+    session = "svtui-idle"
+    launch(config, session)
+    time.sleep(5)
+    proc = app_process(session)
+    before = proc.cpu_times()
+    time.sleep(idle_seconds)
+    after = proc.cpu_times()
+    rss = proc.memory_info().rss / 2**20
+    tmux("kill-session", "-t", session)
+    return frames, (after.user - before.user) + (after.system - before.system), rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="svtui", dir="/tmp"))
-    config = root / "config.toml"
-    config.write_text(
-        f'[paths]\nstate_dir = "{root}/st"\ndata_dir = "{root}/data"\n'
-        f'image_dir = "{Config().paths.images}"\n[qemu]\naccel = "tcg"\n'
-        '[vm.demo]\nmemory = "256M"\n[vm.demo2]\nmemory = "256M"\n'
-    )
-    sevtui = [sys.executable, "-m", "sevtui", "--config", str(config)]
-    try:
-        frames = []
-        for index in range(args.runs):
-            session = f"svtui-{index}"
-            frames.append(launch(config, session))
-            tmux("kill-session", "-t", session)
-        for name in ("demo", "demo2"):
-            subprocess.run([*sevtui, "vm", "start", name], capture_output=True, check=True)
-        session = "svtui-idle"
-        launch(config, session)
-        time.sleep(5)
-        proc = app_process(session)
-        before = proc.cpu_times()
-        time.sleep(args.idle_seconds)
-        after = proc.cpu_times()
-        used = (after.user - before.user) + (after.system - before.system)
-        rss = proc.memory_info().rss / 2**20
-        tmux("kill-session", "-t", session)
-    finally:
-        subprocess.run(["pkill", "-9", "-f", str(root)], check=False)
-        shutil.rmtree(root, ignore_errors=True)
+    with scratch_config({"demo": "256M", "demo2": "256M"}) as config:
+        frames, used, rss = measure(config, args.runs, args.idle_seconds)
     print(
         f"first frame (launch -> panes drawn): median {statistics.median(frames):.3f} s, "
         f"min {min(frames):.3f} s over {args.runs} runs"

@@ -9,26 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psutil
-
-from sevtui.config import Config
+from harness import scratch_config, sevtui_argv
 
 
 def sevtui(config: Path, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "sevtui", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        check=False,
+        [*sevtui_argv(config), *args], capture_output=True, text=True, check=False
     )
     return time.monotonic() - started, done
 
@@ -37,15 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
-    root = Path(tempfile.mkdtemp(prefix="svb", dir="/tmp"))
-    config = root / "config.toml"
-    config.write_text(
-        f'[paths]\nstate_dir = "{root}/st"\ndata_dir = "{root}/data"\n'
-        f'image_dir = "{Config().paths.images}"\n[qemu]\naccel = "tcg"\n'
-        '[vm.demo]\nmemory = "512M"\n'
-    )
     ready, stops, lists, execs, supervisor_rss, qemu_rss = [], [], [], [], [], []
-    try:
+    with scratch_config({"demo": "512M"}) as config:
         for _ in range(runs):
             _, started = sevtui(config, "vm", "start", "demo")
             match = re.search(r"ready after ([\d.]+) s", started.stdout)
@@ -62,9 +48,6 @@ def main() -> None:
             execs.append(seconds)
             seconds, _ = sevtui(config, "vm", "stop", "demo")
             stops.append(seconds)
-    finally:
-        subprocess.run(["pkill", "-9", "-f", str(root)], check=False)
-        shutil.rmtree(root, ignore_errors=True)
     med = statistics.median
     print(f"runs: {runs} (demo guest, 512M, TCG)")
     print(f"boot to ready (start -> ready marker): median {med(ready):.2f} s")
