@@ -8,7 +8,7 @@ CONFIG ?= config.toml
 # Debian/Ubuntu packages sevtui drives: QEMU and firmware, guest-image tools, the
 # benchmark programs, gdb (gcore) for the memory probe, tmux for end-to-end tests.
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
-	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client
+	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server
 
 .PHONY: help run test lint typecheck pytest system-deps venv image bench fuzz soak clean
 

@@ -248,8 +248,8 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_vm_exec(args: argparse.Namespace, ctx: Context) -> int:
-    """Run a command in the guest over its serial console."""
-    from sevtui.vm import console
+    """Run a command in the guest: over ssh for cloud guests, else the serial console."""
+    from sevtui.vm import remote
     from sevtui.vm.lifecycle import status
 
     command = list(args.passthrough) or list(args.command)
@@ -258,11 +258,9 @@ def cmd_vm_exec(args: argparse.Namespace, ctx: Context) -> int:
     current = status(ctx.config, args.name)
     if current.state != "running":
         raise UsageError(f"VM {args.name!r} is not running: {current.state}")
-    from sevtui.vm.resolve import vm_paths
-
-    result = console.run(vm_paths(ctx.config, args.name), shlex.join(command), args.timeout)
-    sys.stdout.write(result.output)
-    return result.status
+    output, exit_status = remote.runner(ctx.config, args.name)(shlex.join(command), args.timeout)
+    sys.stdout.write(output)
+    return exit_status
 
 
 def cmd_vm_console(args: argparse.Namespace, ctx: Context) -> int:
@@ -416,9 +414,8 @@ def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
     """Plant a canary in a running guest and search QEMU's memory for it from the host."""
     from sevtui import probe
-    from sevtui.vm import console
+    from sevtui.vm import remote
     from sevtui.vm.inventory import inventory
-    from sevtui.vm.resolve import vm_paths
 
     rows = [
         r for r in inventory(ctx.config, interval=0, with_qmp=False) if r.status.name == args.name
@@ -436,9 +433,9 @@ def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
         )
     canary = args.secret or probe.new_canary()
     if not args.secret:
-        planted = console.run(vm_paths(ctx.config, args.name), probe.plant_command(canary), 60)
-        if planted.status != 0:
-            raise SevtuiError(f"planting the canary in the guest failed: {planted.output[-200:]}")
+        output, exit_status = remote.runner(ctx.config, args.name)(probe.plant_command(canary), 60)
+        if exit_status != 0:
+            raise SevtuiError(f"planting the canary in the guest failed: {output[-200:]}")
     assert row.status.pid is not None
     needle = canary.encode()
     if args.method == "gcore":

@@ -145,6 +145,11 @@ class VmConfig(_Model):
     ssh_port: int = Field(
         default=0, ge=0, le=65535, description="Host port for ssh with network=user; 0: none."
     )
+    ssh_user: str = Field(
+        default="sevtui",
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="Guest user for ssh (cloud guests; prepare-cloud creates 'sevtui').",
+    )
     policy: HexInt | None = Field(
         default=None, description="SEV guest policy; default 0x1 sev, 0x5 sev-es, 0x30000 snp."
     )

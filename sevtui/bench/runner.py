@@ -40,8 +40,8 @@ from sevtui.errors import SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
 from sevtui.store import Store
-from sevtui.vm import lifecycle
-from sevtui.vm.resolve import vm_paths, vm_profile
+from sevtui.vm import lifecycle, remote
+from sevtui.vm.resolve import vm_profile
 
 MIN_DERIVED_TIMEOUT_S = 60.0
 # Nanosecond clock inside the target: GNU date, else the kernel's /proc/timer_list
@@ -154,7 +154,7 @@ def _open_target(
         status = lifecycle.status(config, name)
         if status.state != "running":
             lifecycle.start(config, name, report)
-        target = GuestTarget(name, vm_paths(config, name))
+        target = GuestTarget(name, remote.runner(config, name))
         info = _guest_info(config, name)
     facts = target.run(
         "uname -r; cat /sys/devices/system/clocksource/clocksource0/current_clocksource", 60

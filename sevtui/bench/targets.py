@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sevtui.errors import SevtuiError
-from sevtui.vm import console
-from sevtui.vm.spec import VmPaths
+from sevtui.vm.remote import RemoteTimeout, Runner
 
 HOST = "host"
 
@@ -89,22 +88,22 @@ class HostTarget:
 
 
 class GuestTarget:
-    """A running VM, driven over its serial console."""
+    """A running VM, driven over ssh (cloud guests) or its serial console."""
 
     kind = "vm"
     work_dir = "/tmp/sevtui-bench"
 
-    def __init__(self, name: str, paths: VmPaths) -> None:
+    def __init__(self, name: str, run: Runner) -> None:
         self.name = name
-        self.paths = paths
+        self._run = run
 
     def run(self, script: str, timeout: float) -> Outcome:
-        """Run SCRIPT on the guest console (interrupted with Ctrl-C on timeout)."""
+        """Run SCRIPT in the guest (interrupted on timeout)."""
         try:
-            result = console.run(self.paths, script, timeout=timeout)
-        except console.GuestTimeout as exc:
+            output, status = self._run(script, timeout)
+        except RemoteTimeout as exc:
             raise TargetTimeout(f"timed out after {timeout:g} s", exc.partial_output) from None
-        return Outcome(result.output, result.status)
+        return Outcome(output, status)
 
     def close(self) -> None:
         """Nothing to release: the guest's /tmp goes with the guest."""

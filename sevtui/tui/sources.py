@@ -120,15 +120,16 @@ class LiveSources:
         from sevtui import probe
         from sevtui.errors import UsageError
         from sevtui.store import Store
-        from sevtui.vm import console
+        from sevtui.vm import remote
         from sevtui.vm.lifecycle import status
-        from sevtui.vm.resolve import vm_paths
 
         current = status(self.config, name)
         if current.state != "running" or current.pid is None:
             raise UsageError(f"VM {name!r} is not running: {current.state}", "start it first")
         canary = probe.new_canary()
-        console.run(vm_paths(self.config, name), probe.plant_command(canary), 60)
+        output, exit_status = remote.runner(self.config, name)(probe.plant_command(canary), 60)
+        if exit_status != 0:
+            raise UsageError(f"planting the canary in {name} failed: {output[-200:]}")
         result = probe.scan(
             current.pid, canary.encode(), probe.regions(current.pid, current.memory, False)
         )
@@ -149,12 +150,10 @@ class LiveSources:
         return result
 
     def exec_vm(self, name: str, command: str) -> tuple[str, int]:
-        """Run COMMAND in the guest console."""
-        from sevtui.vm import console
-        from sevtui.vm.resolve import vm_paths
+        """Run COMMAND in the guest (ssh for cloud guests, else the console)."""
+        from sevtui.vm import remote
 
-        result = console.run(vm_paths(self.config, name), command, 120)
-        return result.output, result.status
+        return remote.runner(self.config, name)(command, 120)
 
     def vm_details(self, name: str) -> VmDetails:
         """argv, state dir, stderr and console tails, and how it was started."""

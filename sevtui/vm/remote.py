@@ -1,0 +1,106 @@
+"""Run a command in a guest: over ssh for cloud guests (forwarded port), else the console."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from sevtui.config import Config
+from sevtui.errors import SevtuiError
+from sevtui.vm import console
+from sevtui.vm.resolve import vm_paths, vm_profile
+
+Runner = Callable[[str, float], tuple[str, int]]
+
+
+class RemoteTimeout(SevtuiError):
+    """A command overran its timeout; `partial_output` is what it printed so far."""
+
+    def __init__(self, message: str, partial_output: str) -> None:
+        super().__init__(message, "raise the timeout, or check the guest")
+        self.partial_output = partial_output
+
+
+def ssh_key(config: Config, name: str) -> Path:
+    """Where `image prepare-cloud` put VM NAME's private key."""
+    return config.paths.data_dir / "vms" / name / "ssh" / "id_ed25519"
+
+
+def uses_ssh(config: Config, name: str) -> bool:
+    """Cloud guests with a forwarded ssh port and a generated key are reached over ssh."""
+    profile = vm_profile(config, name)
+    return (
+        profile.image != "minimal"
+        and profile.network == "user"
+        and profile.ssh_port > 0
+        and ssh_key(config, name).is_file()
+    )
+
+
+def ssh_argv(key: Path, port: int, user: str, command: str) -> list[str]:
+    """ssh without prompts or host-key bookkeeping (the guest is ours and local)."""
+    return [
+        "ssh",
+        "-i",
+        str(key),
+        "-p",
+        str(port),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=10",
+        f"{user}@127.0.0.1",
+        command,
+    ]
+
+
+def ssh_run(key: Path, port: int, user: str, command: str, timeout: float) -> tuple[str, int]:
+    """Run COMMAND over ssh; (output, exit status)."""
+    if shutil.which("ssh") is None:
+        raise SevtuiError("ssh not found", "sudo apt-get install openssh-client")
+    try:
+        done = subprocess.run(
+            ssh_argv(key, port, user, command),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
+        raise RemoteTimeout(f"timed out after {timeout:g} s", partial) from None
+    if done.returncode == 255:
+        raise SevtuiError(
+            f"ssh to 127.0.0.1:{port} failed: {done.stderr.strip()[-200:]}",
+            "is the guest up and cloud-init done? sevtui vm console NAME shows its boot",
+        )
+    return done.stdout + done.stderr, done.returncode
+
+
+def runner(config: Config, name: str) -> Runner:
+    """How to run commands in VM NAME: ssh for cloud guests, else its serial console."""
+    if uses_ssh(config, name):
+        profile = vm_profile(config, name)
+        key = ssh_key(config, name)
+        return lambda command, timeout: ssh_run(
+            key, profile.ssh_port, profile.ssh_user, command, timeout
+        )
+    paths = vm_paths(config, name)
+
+    def on_console(command: str, timeout: float) -> tuple[str, int]:
+        try:
+            result = console.run(paths, command, timeout=timeout)
+        except console.GuestTimeout as exc:
+            raise RemoteTimeout(exc.message, exc.partial_output) from None
+        return result.output, result.status
+
+    return on_console
