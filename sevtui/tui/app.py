@@ -11,9 +11,8 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from sevtui.bench.events import Event, RunFinished, RunPlan
 from sevtui.errors import SevtuiError
@@ -69,7 +68,7 @@ class SevtuiApp(App[None]):
         self.report: CapabilityReport | None = None
         self.bench_stop: threading.Event | None = None
         self.bench_targets: set[str] = set()
-        self._refresh_timer: Timer | None = None
+        self._wake = threading.Event()
 
     @property
     def sources(self) -> Sources:
@@ -102,7 +101,10 @@ class SevtuiApp(App[None]):
         self._sources = message.sources
         self.sub_title = f"{message.sources.host_name} · data {message.sources.data_dir}"
         self.load_caps()
-        self.refresh_vms()
+        if self.poll:
+            self.watch_vms()
+        else:
+            self.refresh_vms()
 
     # --- workers: blocking work off the UI thread, results come back as messages --------
 
@@ -111,10 +113,30 @@ class SevtuiApp(App[None]):
         """Read the host capability report."""
         self.post_message(CapsReady(self.sources.capabilities()))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="vms")
     def refresh_vms(self) -> None:
-        """One VM table refresh; the next is scheduled when this one has landed."""
+        """Refresh the VM table now: wake the live loop, or read once when not polling."""
+        if self.poll:
+            self._wake.set()
+        else:
+            self.read_vms_once()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="vms")
+    def read_vms_once(self) -> None:
+        """One VM table refresh."""
         self.post_message(VmsUpdated(self.sources.vms()))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="vms")
+    def watch_vms(self) -> None:
+        """The live loop in one thread: read, post, sleep a second (or until woken).
+
+        One long-lived worker instead of one per second keeps the idle cost low; the next
+        read starts only after the previous one has finished.
+        """
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            self.post_message(VmsUpdated(self.sources.vms()))
+            self._wake.wait(REFRESH_S)
+            self._wake.clear()
 
     @work(thread=True, exit_on_error=False, group="vm-action")
     def run_vm_action(self, label: str, name: str, kind: str) -> None:
@@ -159,15 +181,6 @@ class SevtuiApp(App[None]):
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
         self.query_one(VmTable).show(message.rows)
-        self._schedule_refresh(REFRESH_S)
-
-    def _schedule_refresh(self, delay: float) -> None:
-        """One pending refresh at most: an action's extra refresh must not start a 2nd chain."""
-        if not self.poll:
-            return
-        if self._refresh_timer is not None:
-            self._refresh_timer.stop()
-        self._refresh_timer = self.set_timer(delay, self.refresh_vms)
 
     def on_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, timeout=6)
@@ -208,8 +221,8 @@ class SevtuiApp(App[None]):
         else:
             text = f"{type(error).__name__}: {error}"
         self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10)
-        if event.worker.group == "vms":
-            self._schedule_refresh(REFRESH_S * 3)
+        if event.worker.group == "vms" and self.poll:
+            self.set_timer(REFRESH_S * 3, self.watch_vms)
 
     # --- actions -----------------------------------------------------------------------
 
