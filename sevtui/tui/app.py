@@ -24,6 +24,7 @@ from sevtui.tui.messages import (
     BenchProgress,
     CapsReady,
     ProbeDone,
+    ProbesLoaded,
     SourcesReady,
     VmsUpdated,
 )
@@ -110,7 +111,8 @@ class SevtuiApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="caps")
     def load_caps(self) -> None:
-        """Read the host capability report."""
+        """Read the host capability report and the stored probe verdicts."""
+        self.post_message(ProbesLoaded(self.sources.last_probes()))
         self.post_message(CapsReady(self.sources.capabilities()))
 
     def refresh_vms(self) -> None:
@@ -178,6 +180,11 @@ class SevtuiApp(App[None]):
     def on_caps_ready(self, message: CapsReady) -> None:
         self.report = message.report
         self.query_one(HostPane).show(message.report)
+
+    def on_probes_loaded(self, message: ProbesLoaded) -> None:
+        table = self.query_one(VmTable)
+        for name, verdict in message.probes.items():
+            table.probes.setdefault(name, verdict)
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
         self.query_one(VmTable).show(message.rows)

@@ -46,6 +46,14 @@ class ActionDone(Message):
         self.text = text
 
 
+class ProbesLoaded(Message):
+    """Stored probe verdicts per VM, with when each ran (shown from the start)."""
+
+    def __init__(self, probes: dict[str, tuple[ProbeResult, float]]) -> None:
+        super().__init__()
+        self.probes = probes
+
+
 class ProbeDone(Message):
     """A memory probe finished."""
 

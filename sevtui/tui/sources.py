@@ -52,6 +52,7 @@ class Sources(Protocol):
     def start_vm(self, name: str) -> str: ...
     def stop_vm(self, name: str, kill: bool) -> str: ...
     def probe_vm(self, name: str) -> ProbeResult: ...
+    def last_probes(self) -> dict[str, tuple[ProbeResult, float]]: ...
     def exec_vm(self, name: str, command: str) -> tuple[str, int]: ...
     def vm_details(self, name: str) -> VmDetails: ...
     def runs(self) -> list[RunInfo]: ...
@@ -147,6 +148,28 @@ class LiveSources:
             )
         finally:
             store.close()
+        return result
+
+    def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
+        """The newest stored probe of each configured VM, with when it ran."""
+        from sevtui.probe import ProbeResult
+
+        def collect(store: Any) -> dict[str, tuple[ProbeResult, float]]:
+            found = {}
+            for name in self.vm_names:
+                row = store.last_probe(name)
+                if row is not None:
+                    result = ProbeResult(
+                        row["method"],
+                        bool(row["found"]),
+                        row["hits"],
+                        row["bytes_scanned"],
+                        row["seconds"],
+                    )
+                    found[name] = (result, float(row["created"]))
+            return found
+
+        result: dict[str, tuple[ProbeResult, float]] = self._with_store(collect)
         return result
 
     def exec_vm(self, name: str, command: str) -> tuple[str, int]:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from sevtui import probe
+from sevtui.config import load_config
 from sevtui.errors import SevtuiError
+from sevtui.tui.sources import LiveSources
 from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
@@ -33,6 +35,8 @@ def test_probe_finds_the_canary_in_a_normal_guest(vm_config_file: Path) -> None:
     )
     assert gcore["found"] is True and gcore["method"] == "gcore"
     assert not list(Path(tempfile.gettempdir()).glob("sevtui-gcore-*")), "a core file was left"
+    stored = LiveSources(load_config(vm_config_file).config).last_probes()
+    assert stored["demo"][0].found is True and stored["demo"][0].method == "gcore"
 
 
 HOLDER = textwrap.dedent(

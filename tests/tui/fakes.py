@@ -132,6 +132,9 @@ class FakeSources:
         result.locations.append({"mapping": "7f00-7fff [anon]", "offset": 4096})
         return result
 
+    def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
+        return {"nosev": (ProbeResult("scan", False, 0, 1 << 30, 0.2), STARTED)}
+
     def exec_vm(self, name: str, command: str) -> tuple[str, int]:
         return f"ran {command}\n", 0
 

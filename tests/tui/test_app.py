@@ -296,3 +296,10 @@ def test_actions_do_not_multiply_the_refresh_chain() -> None:
 
     asyncio.run(run())
     assert len(calls) <= 4, f"{len(calls)} refreshes in 3.2 s: the poll chain multiplied"
+
+
+def test_stored_probe_verdicts_show_from_the_start() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        assert cell(app.query_one(VmTable), "nosev", "memory probe").startswith("not readable")
+
+    drive(check)
