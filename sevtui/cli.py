@@ -413,50 +413,13 @@ def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
     """Plant a canary in a running guest and search QEMU's memory for it from the host."""
-    from sevtui import probe
-    from sevtui.vm import remote
-    from sevtui.vm.inventory import inventory
+    from sevtui.probe import probe_vm
 
-    rows = [
-        r for r in inventory(ctx.config, interval=0, with_qmp=False) if r.status.name == args.name
-    ]
-    configured = [r for r in rows if not r.status.external]
-    candidates = configured or rows
-    if not candidates or candidates[0].status.state != "running" or not candidates[0].status.pid:
-        state = candidates[0].status.state if candidates else "not found"
-        raise UsageError(f"VM {args.name!r} is not running ({state})", "start it first")
-    row = candidates[0]
-    if row.status.external and not args.secret:
-        raise UsageError(
-            f"{args.name!r} is not managed by sevtui: sevtui cannot plant a canary in it",
-            "write a text into the guest yourself and pass it with --secret TEXT",
-        )
-    canary = args.secret or probe.new_canary()
-    if not args.secret:
-        output, exit_status = remote.runner(ctx.config, args.name)(probe.plant_command(canary), 60)
-        if exit_status != 0:
-            raise SevtuiError(f"planting the canary in the guest failed: {output[-200:]}")
-    assert row.status.pid is not None
-    needle = canary.encode()
-    if args.method == "gcore":
-        result = probe.gcore(row.status.pid, needle)
-    else:
-        areas = probe.regions(row.status.pid, None if args.all else row.status.memory, args.all)
-        result = probe.scan(row.status.pid, needle, areas)
-    _store(ctx).record_probe(
-        args.name,
-        row.status.kind,
-        result.method,
-        result.found,
-        result.hits,
-        result.bytes_scanned,
-        result.seconds,
-        result.throughput_gbps,
-    )
+    result, kind = probe_vm(ctx.config, args.name, args.method, args.secret, args.all)
     if args.json:
-        emit_json({"vm": args.name, "kind": row.status.kind, **result.to_json()})
+        emit_json({"vm": args.name, "kind": kind, **result.to_json()})
         return 0
-    print(f"{args.name} ({row.status.kind}), method {result.method}: {result.verdict}")
+    print(f"{args.name} ({kind}), method {result.method}: {result.verdict}")
     print(
         f"  hits {result.hits}, scanned {result.bytes_scanned / 2**20:.0f} MiB in "
         f"{result.seconds:.3f} s ({result.throughput_gbps:.2f} GB/s)"

@@ -13,7 +13,9 @@ import ctypes.util
 import multiprocessing
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CHUNK = 64 << 20
@@ -103,37 +105,78 @@ def read_remote(pid: int, address: int, into: int, size: int) -> int:
     return int(done)
 
 
+Reader = Callable[[int, int, int], int]
+"""read(source_offset, buffer_offset, size) -> bytes read into the shared buffer (0: a hole)."""
+
+
+def _search_span(
+    read: Reader,
+    buffer: bytearray,
+    needle: bytes,
+    area: Area,
+    start: int,
+    end: int,
+    found: Found,
+) -> None:
+    """Search [START, END) chunk by chunk, carrying len(needle)-1 bytes across chunks."""
+    overlap = len(needle) - 1
+    chunk = len(buffer) - overlap
+    carried = 0
+    offset = start
+    while offset < end:
+        size = min(chunk, end - offset)
+        got = read(offset, carried, size)
+        if got <= 0:
+            found.unreadable += size
+            offset += size
+            carried = 0
+            continue
+        window = carried + got
+        base = offset - carried
+        at = buffer.find(needle, 0, window)
+        while at != -1:
+            found.hits += 1
+            if len(found.locations) < 20:
+                found.locations.append((area, base + at - area.start))
+            at = buffer.find(needle, at + 1, window)
+        found.bytes_read += got
+        offset += got
+        carried = min(overlap, window)
+        buffer[:carried] = buffer[window - carried : window]
+
+
 def search_runs(
     pid: int, needle: bytes, runs: list[tuple[Area, int, int]], chunk: int = CHUNK
 ) -> Found:
-    """Search address runs (area, start, end) for NEEDLE, CHUNK bytes at a time."""
+    """Search address runs (area, start, end) of process PID for NEEDLE."""
     found = Found()
-    overlap = len(needle) - 1
-    buffer = bytearray(chunk + overlap)
+    buffer = bytearray(chunk + len(needle) - 1)
     address = ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))
+
+    def read(offset: int, into: int, size: int) -> int:
+        return read_remote(pid, offset, address + into, size)
+
     for area, start, end in runs:
-        carried = 0
-        offset = start
-        while offset < end:
-            size = min(chunk, end - offset)
-            got = read_remote(pid, offset, address + carried, size)
-            if got <= 0:
-                found.unreadable += size
-                offset += size
-                carried = 0
-                continue
-            window = carried + got
-            base = offset - carried
-            at = buffer.find(needle, 0, window)
-            while at != -1:
-                found.hits += 1
-                if len(found.locations) < 20:
-                    found.locations.append((area, base + at - area.start))
-                at = buffer.find(needle, at + 1, window)
-            found.bytes_read += got
-            offset += got
-            carried = min(overlap, window)
-            buffer[:carried] = buffer[window - carried : window]
+        _search_span(read, buffer, needle, area, start, end, found)
+    return found
+
+
+def search_file(path: Path, needle: bytes, chunk: int = CHUNK) -> Found:
+    """Search a whole file (a core dump) for NEEDLE, with the same chunking as memory."""
+    found = Found()
+    buffer = bytearray(chunk + len(needle) - 1)
+    view = memoryview(buffer)
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        def read(offset: int, into: int, length: int) -> int:
+            return os.preadv(fd, [view[into : into + length]], offset)
+
+        _search_span(read, buffer, needle, Area(0, size, path.name), 0, size, found)
+    finally:
+        view.release()
+        os.close(fd)
     return found
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sevtui import memscan
-from sevtui.errors import SevtuiError
+from sevtui.config import Config, VmKind
+from sevtui.errors import SevtuiError, UsageError
 
 Method = Literal["scan", "gcore"]
 EXPOSED = "host can read this guest's memory"
@@ -28,21 +29,6 @@ PTRACE_HINT = (
     "run as root (CAP_SYS_PTRACE), or relax kernel.yama.ptrace_scope "
     "(sysctl kernel.yama.ptrace_scope=0); another user's QEMU can only be read by root"
 )
-
-
-@dataclass(frozen=True)
-class Region:
-    """One mapping of the QEMU process."""
-
-    start: int
-    end: int
-    perms: str
-    name: str
-
-    @property
-    def size(self) -> int:
-        """Bytes in the mapping."""
-        return self.end - self.start
 
 
 @dataclass
@@ -92,7 +78,7 @@ def plant_command(canary: str) -> str:
     )
 
 
-def regions(pid: int, memory: int | None, everything: bool) -> list[Region]:
+def regions(pid: int, memory: int | None, everything: bool) -> list[memscan.Area]:
     """QEMU's guest RAM: the anonymous mapping of exactly the guest's size when there is one,
     else every anonymous mapping at least that big; with EVERYTHING, all readable mappings."""
     maps = Path(f"/proc/{pid}/maps")
@@ -102,63 +88,47 @@ def regions(pid: int, memory: int | None, everything: bool) -> list[Region]:
         raise SevtuiError(f"process {pid} is gone", "is the VM running? sevtui vm list") from None
     except PermissionError:
         raise SevtuiError(f"cannot read {maps}: permission denied", PTRACE_HINT) from None
-    found: list[Region] = []
+    found: list[memscan.Area] = []
     for line in lines:
         parts = line.split(maxsplit=5)
         start, end = (int(x, 16) for x in parts[0].split("-"))
-        perms = parts[1]
         name = parts[5] if len(parts) > 5 else ""
-        region = Region(start, end, perms, name)
-        if not perms.startswith("r"):
+        if not parts[1].startswith("r"):
             continue
         anonymous = name in ("", "[anon]") or "memfd" in name
-        big_enough = memory is None or region.size >= memory
+        big_enough = memory is None or end - start >= memory
         if everything or (anonymous and big_enough):
-            found.append(region)
-    exact = [region for region in found if memory is not None and region.size == memory]
+            found.append(memscan.Area(start, end, f"{start:x}-{end:x} {name or '[anon]'}"))
+    exact = [area for area in found if memory is not None and area.end - area.start == memory]
     return found if everything or not exact else exact
 
 
-def scan(pid: int, needle: bytes, areas: list[Region], chunk: int = memscan.CHUNK) -> ProbeResult:
+def scan(
+    pid: int, needle: bytes, areas: list[memscan.Area], chunk: int = memscan.CHUNK
+) -> ProbeResult:
     """Search the resident pages of AREAS of process PID for NEEDLE (see sevtui.memscan)."""
     started = time.monotonic()
-    targets = [
-        memscan.Area(a.start, a.end, f"{a.start:x}-{a.end:x} {a.name or '[anon]'}") for a in areas
-    ]
     try:
-        found = memscan.search(pid, needle, targets, chunk)
+        found = memscan.search(pid, needle, areas, chunk)
     except PermissionError:
         raise SevtuiError(
             f"cannot read the memory of PID {pid}: permission denied", PTRACE_HINT
         ) from None
     except (ProcessLookupError, FileNotFoundError):
         raise SevtuiError(f"process {pid} is gone", "is the VM running? sevtui vm list") from None
-    result = ProbeResult(
-        "scan",
+    return _result("scan", found, time.monotonic() - started)
+
+
+def _result(method: Method, found: memscan.Found, seconds: float) -> ProbeResult:
+    return ProbeResult(
+        method,
         found.hits > 0,
         found.hits,
         found.bytes_read,
-        time.monotonic() - started,
+        seconds,
         [{"mapping": area.name, "offset": offset} for area, offset in found.locations],
         found.unreadable,
     )
-    return result
-
-
-def _find_all(
-    buffer: bytearray, window: int, needle: bytes, base: int, area: Region, result: ProbeResult
-) -> None:
-    at = buffer.find(needle, 0, window)
-    while at != -1:
-        result.hits += 1
-        if len(result.locations) < 20:
-            result.locations.append(
-                {
-                    "mapping": f"{area.start:x}-{area.end:x} {area.name or '[anon]'}",
-                    "offset": base + at - area.start,
-                }
-            )
-        at = buffer.find(needle, at + 1, window)
 
 
 def gcore(pid: int, needle: bytes) -> ProbeResult:
@@ -183,19 +153,59 @@ def gcore(pid: int, needle: bytes) -> ProbeResult:
             tail = (done.stderr or done.stdout).strip()[-300:]
             raise SevtuiError(f"gcore of PID {pid} failed: {tail}", PTRACE_HINT)
         os.chmod(core, 0o600)
-        size = core.stat().st_size
-        area = Region(0, size, "r", str(core.name))
-        result = ProbeResult("gcore", False, 0, 0, 0.0)
-        with core.open("rb") as handle:
-            carried = b""
-            offset = 0
-            while chunk := handle.read(memscan.CHUNK):
-                data = carried + chunk
-                buffer = bytearray(data)
-                _find_all(buffer, len(buffer), needle, offset - len(carried), area, result)
-                offset += len(chunk)
-                carried = data[-(len(needle) - 1) :]
-        result.bytes_scanned = size
-    result.seconds = time.monotonic() - started
-    result.found = result.hits > 0
-    return result
+        found = memscan.search_file(core, needle)
+    return _result("gcore", found, time.monotonic() - started)
+
+
+def probe_vm(
+    config: Config,
+    name: str,
+    method: Method = "scan",
+    secret: str | None = None,
+    everything: bool = False,
+) -> tuple[ProbeResult, VmKind]:
+    """Probe VM NAME (a configured VM first, else an external QEMU with SECRET) and store it.
+
+    Without SECRET a fresh canary is planted in the guest; with it, sevtui only searches.
+    """
+    from sevtui.store import Store
+    from sevtui.vm import remote
+    from sevtui.vm.inventory import discover
+
+    rows = [row.status for row in discover(config) if row.status.name == name]
+    candidates = [row for row in rows if not row.external] or rows
+    if not candidates or candidates[0].state != "running" or candidates[0].pid is None:
+        state = candidates[0].state if candidates else "not found"
+        raise UsageError(f"VM {name!r} is not running ({state})", "start it first")
+    vm = candidates[0]
+    assert vm.pid is not None
+    if vm.external and not secret:
+        raise UsageError(
+            f"{name!r} is not managed by sevtui: sevtui cannot plant a canary in it",
+            "write a text into the guest yourself and pass it with --secret TEXT",
+        )
+    canary = secret or new_canary()
+    if not secret:
+        output, status = remote.runner(config, name)(plant_command(canary), 60)
+        if status != 0:
+            raise SevtuiError(f"planting the canary in {name} failed: {output[-200:]}")
+    if method == "gcore":
+        result = gcore(vm.pid, canary.encode())
+    else:
+        areas = regions(vm.pid, None if everything else vm.memory, everything)
+        result = scan(vm.pid, canary.encode(), areas)
+    store = Store(config.paths.db)
+    try:
+        store.record_probe(
+            name,
+            vm.kind,
+            result.method,
+            result.found,
+            result.hits,
+            result.bytes_scanned,
+            result.seconds,
+            result.throughput_gbps,
+        )
+    finally:
+        store.close()
+    return result, vm.kind

@@ -117,38 +117,10 @@ class LiveSources:
         return f"{name}: stopped by {result.step} after {result.seconds:.1f} s"
 
     def probe_vm(self, name: str) -> ProbeResult:
-        """Plant a canary and scan QEMU's guest RAM."""
-        from sevtui import probe
-        from sevtui.errors import UsageError
-        from sevtui.store import Store
-        from sevtui.vm import remote
-        from sevtui.vm.lifecycle import status
+        """Plant a canary, scan QEMU's guest RAM, store the verdict."""
+        from sevtui.probe import probe_vm
 
-        current = status(self.config, name)
-        if current.state != "running" or current.pid is None:
-            raise UsageError(f"VM {name!r} is not running: {current.state}", "start it first")
-        canary = probe.new_canary()
-        output, exit_status = remote.runner(self.config, name)(probe.plant_command(canary), 60)
-        if exit_status != 0:
-            raise UsageError(f"planting the canary in {name} failed: {output[-200:]}")
-        result = probe.scan(
-            current.pid, canary.encode(), probe.regions(current.pid, current.memory, False)
-        )
-        store = Store(self.config.paths.db)
-        try:
-            store.record_probe(
-                name,
-                current.kind,
-                result.method,
-                result.found,
-                result.hits,
-                result.bytes_scanned,
-                result.seconds,
-                result.throughput_gbps,
-            )
-        finally:
-            store.close()
-        return result
+        return probe_vm(self.config, name)[0]
 
     def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
         """The newest stored probe of each configured VM, with when it ran."""
