@@ -10,7 +10,7 @@ CONFIG ?= config.toml
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
 	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server
 
-.PHONY: help run test lint typecheck pytest system-deps venv image bench fuzz soak clean
+.PHONY: help run test lint typecheck pytest system-deps venv bytecode image bench fuzz soak clean
 
 help:
 	@echo "make run    install what is missing, build the demo guest, open sevtui with $(CONFIG)"
@@ -49,11 +49,16 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)
 
+# Byte-compile sevtui ahead of time, as an installed package would be: with
+# PYTHONDONTWRITEBYTECODE set, every start would otherwise compile it before the first frame.
+bytecode: venv
+	@$(BIN)/python -m compileall -q sevtui
+
 # Build the minimal demo guest (kernel + busybox initramfs); a no-op when up to date.
 image: system-deps venv
 	$(BIN)/sevtui --config $(CONFIG) image build
 
-run: system-deps venv image
+run: system-deps venv bytecode image
 	$(BIN)/sevtui --config $(CONFIG)
 
 lint: venv
@@ -69,7 +74,7 @@ pytest: venv image
 test: system-deps lint typecheck pytest
 
 # Performance figures of sevtui itself (printed, not asserted).
-bench: system-deps venv image
+bench: system-deps venv bytecode image
 	$(BIN)/python bench/vm_lifecycle.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/probe_scan.py

@@ -1,7 +1,9 @@
 """Print the app's start-up time to first frame, and its idle CPU and RSS with VMs running.
 
 Runs the installed `sevtui` in tmux (a real terminal), as a user would:
-- first frame: from launching the process to the pane titles appearing (median of N);
+- first frame: from exec of the program (a timestamp the pane's shell writes just before it)
+  to the pane titles appearing on the screen, median of N; the same for a bare Textual app
+  (bench/bare_textual.py) as the floor this machine sets for any Textual app;
 - idle: with two demo VMs running, the app's CPU % over 60 s and its RSS.
 Usage: python bench/tui_startup.py [--runs N] [--idle-seconds S]
 """
@@ -18,21 +20,28 @@ from pathlib import Path
 import psutil
 from harness import scratch_config, sevtui_argv
 
+SEVTUI = Path(sys.executable).with_name("sevtui")
+
 
 def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
 
 
-def launch(config: Path, session: str) -> float:
-    """Seconds from launch to the first frame with the three panes."""
-    sevtui = str(Path(sys.executable).with_name("sevtui"))
-    started = time.monotonic()
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"{sevtui} --config {config}")
+def launch(command: str, session: str) -> float:
+    """Seconds from exec of COMMAND to its first frame with the word "Benchmarks"."""
+    stamp = Path(f"/tmp/{session}.t0")
+    stamp.unlink(missing_ok=True)
+    shell = f"date +%s.%N > {stamp}; exec {command}"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", shell)
+    deadline = time.monotonic() + 20
     while "Benchmarks" not in tmux("capture-pane", "-p", "-t", session):
-        if time.monotonic() - started > 20:
-            raise SystemExit("the app did not draw within 20 s")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{command} did not draw within 20 s")
         time.sleep(0.005)
-    return time.monotonic() - started
+    drawn = time.time()
+    started = float(stamp.read_text())
+    stamp.unlink()
+    return drawn - started
 
 
 def app_process(session: str) -> psutil.Process:
@@ -44,17 +53,22 @@ def app_process(session: str) -> psutil.Process:
     )
 
 
-def measure(config: Path, runs: int, idle_seconds: float) -> tuple[list[float], float, float]:
-    """First-frame times; then, with two VMs running, CPU seconds used idle and RSS (MiB)."""
+def first_frames(command: str, runs: int) -> list[float]:
+    """First-frame times of COMMAND over RUNS launches."""
     frames = []
     for index in range(runs):
         session = f"svtui-{index}"
-        frames.append(launch(config, session))
+        frames.append(launch(command, session))
         tmux("kill-session", "-t", session)
+    return frames
+
+
+def idle(config: Path, idle_seconds: float) -> tuple[float, float]:
+    """With two VMs running: the app's CPU seconds over IDLE_SECONDS, and its RSS (MiB)."""
     for name in ("demo", "demo2"):
         subprocess.run([*sevtui_argv(config), "vm", "start", name], capture_output=True, check=True)
     session = "svtui-idle"
-    launch(config, session)
+    launch(f"{SEVTUI} --config {config}", session)
     time.sleep(5)
     proc = app_process(session)
     before = proc.cpu_times()
@@ -62,20 +76,25 @@ def measure(config: Path, runs: int, idle_seconds: float) -> tuple[list[float], 
     after = proc.cpu_times()
     rss = proc.memory_info().rss / 2**20
     tmux("kill-session", "-t", session)
-    return frames, (after.user - before.user) + (after.system - before.system), rss
+    return (after.user - before.user) + (after.system - before.system), rss
+
+
+def summary(frames: list[float]) -> str:
+    return f"median {statistics.median(frames):.3f} s, min {min(frames):.3f} s"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     args = parser.parse_args()
+    bare_app = Path(__file__).with_name("bare_textual.py")
+    bare = first_frames(f"{sys.executable} {bare_app}", args.runs)
     with scratch_config({"demo": "256M", "demo2": "256M"}) as config:
-        frames, used, rss = measure(config, args.runs, args.idle_seconds)
-    print(
-        f"first frame (launch -> panes drawn): median {statistics.median(frames):.3f} s, "
-        f"min {min(frames):.3f} s over {args.runs} runs"
-    )
+        frames = first_frames(f"{SEVTUI} --config {config}", args.runs)
+        used, rss = idle(config, args.idle_seconds)
+    print(f"first frame, exec -> panes drawn, {args.runs} runs: sevtui {summary(frames)}")
+    print(f"  bare Textual app on this machine (the floor): {summary(bare)}")
     print(
         f"idle with two VMs running: {used / args.idle_seconds * 100:.2f} % of a core over "
         f"{args.idle_seconds:.0f} s, RSS {rss:.1f} MiB"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shlex
 import sys
@@ -882,11 +883,14 @@ def _help_for(parser: argparse.ArgumentParser) -> Handler:
 
 def open_tui(ctx: Context) -> int:
     """`sevtui` with no command: the terminal app."""
+    if not sys.stdout.isatty():
+        raise UsageError("the sevtui app needs a terminal", "run a command instead: sevtui --help")
+    # Start-up allocates thousands of long-lived objects; collecting while it does only delays
+    # the first frame. The app turns collection back on once that frame is drawn.
+    gc.disable()
     from sevtui.tui.app import SevtuiApp
     from sevtui.tui.sources import LiveSources
 
-    if not sys.stdout.isatty():
-        raise UsageError("the sevtui app needs a terminal", "run a command instead: sevtui --help")
     app = SevtuiApp(lambda: LiveSources(ctx.config))
     app.run()
     return app.return_code or 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -85,6 +86,17 @@ class SevtuiApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one(VmTable).focus()
+        self.call_after_refresh(self._after_first_frame)
+
+    def _after_first_frame(self) -> None:
+        """Load the config and the core, which the first frame does not wait for.
+
+        Garbage collection comes back on if start-up paused it (see cli.open_tui); what
+        start-up built lives as long as the app, so it is frozen out of collections.
+        """
+        if not gc.isenabled():
+            gc.freeze()
+            gc.enable()
         if self._make_sources is not None:
             self.load_sources(self._make_sources)
         else:

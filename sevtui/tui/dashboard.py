@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from sevtui.bench import events
 from sevtui.sizes import format_size
@@ -61,23 +62,28 @@ class BenchPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("no benchmark running  [b] start one"), id="bench-status")
-        yield ProgressBar(total=None, show_eta=True, id="bench-progress")
         yield Static("", id="bench-last")
 
     def on_mount(self) -> None:
         self.border_title = "Benchmarks"
-        self.query_one("#bench-progress", ProgressBar).display = False
         self.finished = 0
         self.errors: list[str] = []
+
+    def _bar(self) -> ProgressBar:
+        """The progress bar, mounted by the first run: an idle bar would still tick every second."""
+        for bar in self.query(ProgressBar):
+            return bar
+        bar = ProgressBar(total=1, show_eta=True, id="bench-progress")
+        self.mount(bar, before="#bench-last")
+        return bar
 
     def apply(self, event: events.Event) -> None:
         """Fold one runner event into the pane."""
         status = self.query_one("#bench-status", Static)
-        bar = self.query_one("#bench-progress", ProgressBar)
+        bar = self._bar()
         last = self.query_one("#bench-last", Static)
         if isinstance(event, events.RunStarted):
             self.finished, self.errors = 0, []
-            bar.display = True
             bar.update(total=max(event.planned, 1), progress=0)
             status.update(f"run {event.run_id} {event.label!r} on {', '.join(event.targets)}")
         elif isinstance(event, events.BenchmarkStarted):
@@ -140,11 +146,30 @@ class VmTable(DataTable[Text | str]):
                 if before is None:
                     self.add_row(*cells, key=key)
                 else:
-                    for column, old, new in zip(VM_COLUMNS, before, cells, strict=True):
-                        if old != new:
-                            wider = len(str(new)) > len(str(old))
-                            self.update_cell(key, column, new, update_width=wider)
+                    self._update_row(key, before, cells)
                 self.shown[key] = cells
+
+    def _update_row(
+        self, key: str, before: tuple[Text | str, ...], cells: tuple[Text | str, ...]
+    ) -> None:
+        """Write the changed cells of one row and repaint only that row.
+
+        DataTable.update_cell repaints the whole table; with the uptime and CPU cells changing
+        every second that was most of the app's idle CPU. A cell that grows wider still goes
+        through update_cell so the column widens.
+        """
+        changed = False
+        for column, old, new in zip(VM_COLUMNS, before, cells, strict=True):
+            if old == new:
+                continue
+            if len(str(new)) > len(str(old)):
+                self.update_cell(key, column, new, update_width=True)
+            else:
+                self._data[RowKey(key)][ColumnKey(column)] = new
+                changed = True
+        if changed:
+            self._update_count += 1  # DataTable's render caches are keyed by this count
+            self.refresh_row(self.get_row_index(key))
 
     def _cells(self, row: VmRow) -> tuple[Text | str, ...]:
         st, smp = row.status, row.sample

@@ -65,6 +65,7 @@ class FakeSources:
 
     def __init__(self) -> None:
         self.running = {"demo"}
+        self.uptime_s = 65.0
         self.crashed: set[str] = set()
         self.fail_vms = False
         self.bench_events: list[events.Event] = []
@@ -100,7 +101,7 @@ class FakeSources:
                 vcpus=16,
                 memory=16 << 30,
             )
-            sample = ProcessSample(4242 + index, 300 << 20, 1.5, 65.0, 4) if up else None
+            sample = ProcessSample(4242 + index, 300 << 20, 1.5, self.uptime_s, 4) if up else None
             rows.append(
                 VmRow(status, sample, "running" if up else "", {"enabled": False} if up else "")
             )

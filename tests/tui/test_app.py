@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import html
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from sevtui.tui.app import SevtuiApp
@@ -44,6 +47,12 @@ async def settle(app: SevtuiApp, pilot: Pilot[None]) -> None:
 
 def cell(table: DataTable[object], row: str, column: str) -> str:
     return str(table.get_cell(row, column))
+
+
+def screen_text(app: SevtuiApp) -> str:
+    """What the terminal shows, as plain text."""
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
 
 
 def test_dashboard_shows_the_three_panes() -> None:
@@ -115,6 +124,8 @@ def test_benchmark_dialog_validates_cancels_and_runs() -> None:
     sources = FakeSources()
 
     async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        pane = app.query_one(BenchPane)
+        assert not pane.query(ProgressBar), "no progress bar (and its timer) before a run"
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, BenchDialog)
@@ -135,9 +146,10 @@ def test_benchmark_dialog_validates_cancels_and_runs() -> None:
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert [type(e).__name__ for e in sources.bench_events][-1] == "RunFinished"
-        pane = app.query_one(BenchPane)
         assert "run 7 done" in str(pane.query_one("#bench-status", Static).render())
         assert "timeout" in str(pane.query_one("#bench-last", Static).render())
+        bar = pane.query_one(ProgressBar)
+        assert (bar.progress, bar.total) == (2, 2)
 
     drive(check, sources)
 
@@ -303,3 +315,37 @@ def test_stored_probe_verdicts_show_from_the_start() -> None:
         assert cell(app.query_one(VmTable), "nosev", "memory probe").startswith("not readable")
 
     drive(check)
+
+
+def test_changed_cells_are_repainted_in_place() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        table = app.query_one(VmTable)
+        await pilot.press("down", "up")
+        assert "1:05" in screen_text(app)
+        sources.uptime_s = 66.0
+        app.refresh_vms()
+        await settle(app, pilot)
+        shown = screen_text(app)
+        assert "1:06" in shown and "1:05" not in shown
+        sources.uptime_s = 3666.0
+        app.refresh_vms()
+        await settle(app, pilot)
+        assert "1:01:06" in screen_text(app)
+        assert table.row_name() == "demo"
+
+    drive(check, sources)
+
+
+def test_garbage_collection_resumes_after_the_first_frame() -> None:
+    gc.disable()  # as cli.open_tui does before importing the app
+    try:
+
+        async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+            assert gc.isenabled()
+
+        drive(check)
+    finally:
+        gc.unfreeze()
+        gc.enable()
