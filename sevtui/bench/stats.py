@@ -68,24 +68,36 @@ def summarize(values: Sequence[float]) -> Summary:
 
 
 def compare(base: Sequence[float], other: Sequence[float], direction: Direction) -> Comparison:
-    """Overhead of OTHER relative to BASE, with Welch's CI and test when both have n >= 2."""
+    """Overhead of OTHER relative to BASE, with Welch's CI and test when both have n >= 2.
+
+    Overhead is how much more time OTHER needs for the same work: other/base - 1 for times
+    (lower is better), base/other - 1 for rates (higher is better). Per metric it is the
+    same ratio the geometric means are taken of, so a category's mean agrees with its rows.
+    """
     b, o = summarize(base), summarize(other)
     if b.mean == 0:
         raise ValueError("base mean is zero: overhead is undefined")
-    change = (o.mean - b.mean) / b.mean * 100
-    sign = 1.0 if direction == "lower" else -1.0
-    overhead = sign * change
-    ratio = o.mean / b.mean if direction == "lower" else b.mean / o.mean if o.mean else math.inf
+
+    def overhead_at(diff: float) -> float:
+        """Overhead % when other's mean is base's mean + DIFF."""
+        if direction == "lower":
+            return diff / b.mean * 100
+        other_mean = b.mean + diff
+        return (b.mean / other_mean - 1) * 100 if other_mean > 0 else math.inf
+
+    diff = o.mean - b.mean
+    change = diff / b.mean * 100
+    overhead = overhead_at(diff)
+    ratio = 1 + overhead / 100
     ci: tuple[float, float] | None = None
     p_value: float | None = None
     if b.sd is not None and o.sd is not None:
         var_b, var_o = b.sd**2 / b.n, o.sd**2 / o.n
         se = math.sqrt(var_b + var_o)
-        diff = o.mean - b.mean
         if se > 0:
             df = (var_b + var_o) ** 2 / (var_b**2 / (b.n - 1) + var_o**2 / (o.n - 1))
             half = t_quantile(0.975, df) * se
-            low, high = (diff - half) / b.mean * 100 * sign, (diff + half) / b.mean * 100 * sign
+            low, high = overhead_at(diff - half), overhead_at(diff + half)
             ci = (min(low, high), max(low, high))
             p_value = 2 * (1 - t_cdf(abs(diff) / se, df))
         else:

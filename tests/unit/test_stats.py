@@ -35,7 +35,8 @@ def test_overhead_sign_follows_direction() -> None:
     assert slower.overhead_pct == pytest.approx(11.6792, abs=1e-4)
     less_bandwidth = compare([100.0], [90.0], "higher")
     assert less_bandwidth.change_pct == pytest.approx(-10.0)
-    assert less_bandwidth.overhead_pct == pytest.approx(10.0)
+    # 10 % less bandwidth: the same work takes 100/90 as long, 11.1 % more.
+    assert less_bandwidth.overhead_pct == pytest.approx(100 / 90 * 100 - 100)
     assert less_bandwidth.ratio == pytest.approx(100 / 90)
     assert slower.overhead_ci95 is None and slower.significant is None
 
@@ -50,6 +51,23 @@ def test_welch_by_hand() -> None:
     assert c.overhead_ci95 == pytest.approx(
         ((3 - half) / 12 * 100, (3 + half) / 12 * 100), abs=1e-3
     )
+
+
+def test_rate_overhead_ci_maps_welch_through_base_over_other() -> None:
+    base, other = [100.0, 102.0, 98.0], [50.0, 52.0, 48.0]
+    c = compare(base, other, "higher")
+    assert c.overhead_pct == pytest.approx(100.0)
+    half = 2.776445 * math.sqrt(8 / 3)  # Welch: sd 2 in both, df 4
+    assert c.overhead_ci95 == pytest.approx(
+        (100 / (50 + half) * 100 - 100, 100 / (50 - half) * 100 - 100), abs=1e-3
+    )
+    assert c.overhead_ci95[0] < c.overhead_pct < c.overhead_ci95[1]
+
+
+def test_one_metric_geometric_mean_equals_its_overhead() -> None:
+    for direction in ("lower", "higher"):
+        c = compare([6854.0, 6900.0], [1420.0, 1400.0], direction)  # type: ignore[arg-type]
+        assert geometric_mean_overhead([c.ratio]) == pytest.approx(c.overhead_pct)
 
 
 def test_geometric_mean() -> None:
