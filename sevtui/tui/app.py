@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -71,6 +72,22 @@ class SevtuiApp(App[None]):
         self.bench_stop: threading.Event | None = None
         self.bench_targets: set[str] = set()
         self._wake = threading.Event()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Show a notification as plain text, whatever the caller asks.
+
+        Notifications carry key names such as [r], paths and error texts from the core,
+        which Textual's markup would swallow or misread.
+        """
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     @property
     def sources(self) -> Sources:

@@ -67,13 +67,14 @@ class BenchPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Benchmarks"
         self.finished = 0
+        self.started = time.monotonic()
         self.errors: list[str] = []
 
     def _bar(self) -> ProgressBar:
         """The progress bar, mounted by the first run: an idle bar would still tick every second."""
         for bar in self.query(ProgressBar):
             return bar
-        bar = ProgressBar(total=1, show_eta=True, id="bench-progress")
+        bar = ProgressBar(total=1, show_eta=False, id="bench-progress")
         self.mount(bar, before="#bench-last")
         return bar
 
@@ -83,13 +84,15 @@ class BenchPane(Vertical):
         bar = self._bar()
         last = self.query_one("#bench-last", Static)
         if isinstance(event, events.RunStarted):
-            self.finished, self.errors = 0, []
+            self.finished, self.errors, self.started = 0, [], time.monotonic()
             bar.update(total=max(event.planned, 1), progress=0)
             status.update(f"run {event.run_id} {event.label!r} on {', '.join(event.targets)}")
         elif isinstance(event, events.BenchmarkStarted):
             bar.update(total=max(event.planned, self.finished, 1))
             what = "warm-up" if event.warmup else f"rep {event.repetition}"
-            status.update(f"running {event.benchmark} on {event.target} ({what})")
+            status.update(
+                f"running {event.benchmark} on {event.target} ({what}){self._eta(event.planned)}"
+            )
         elif isinstance(event, events.RepetitionDone):
             self.finished += 1
             bar.update(total=max(event.planned, self.finished), progress=self.finished)
@@ -111,6 +114,17 @@ class BenchPane(Vertical):
                 f"run {event.run_id} {event.status}: {event.measured} repetitions stored "
                 f"in {event.seconds:.0f} s  (r: results)"
             )
+
+    def _eta(self, planned: int) -> str:
+        """Time left at the mean pace so far (warm-ups included).
+
+        Computed here rather than by ProgressBar, whose estimate restarts whenever the total
+        changes, and the runner adds repetitions while results are noisy.
+        """
+        if not self.finished or planned <= self.finished:
+            return ""
+        per_repetition = (time.monotonic() - self.started) / self.finished
+        return f"  ~{_duration(per_repetition * (planned - self.finished))} left"
 
 
 class VmTable(DataTable[Text | str]):
@@ -195,13 +209,14 @@ class VmTable(DataTable[Text | str]):
             str(st.pid) if st.pid else "-",
             format_size(smp.rss_bytes // (1 << 20) << 20) if smp and smp.rss_bytes else "-",
             f"{smp.cpu_percent:.1f}" if smp else "-",
-            _uptime(smp.uptime_s) if smp else "-",
+            _duration(smp.uptime_s) if smp else "-",
             sev,
             probe,
         )
 
 
-def _uptime(seconds: float) -> str:
+def _duration(seconds: float) -> str:
+    """H:MM:SS, or M:SS under an hour."""
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -180,6 +180,7 @@ class FakeSources:
             events.RunStarted(7, plan.label, tuple(plan.targets), ("mbw-quick",), 2),
             events.BenchmarkStarted(plan.targets[0], "mbw-quick", 1, planned=2),
             events.RepetitionDone(plan.targets[0], "mbw-quick", 1, 1.0, {"MEMCPY": 5000.0}, 2),
+            events.BenchmarkStarted(plan.targets[0], "redis-quick", 1, planned=2),
             events.BenchmarkError(
                 plan.targets[0], "redis-quick", 1, "timeout", "killed after 60 s"
             ),

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
+from sevtui.bench import events
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import BenchPane, HostPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
@@ -143,9 +144,20 @@ def test_benchmark_dialog_validates_cancels_and_runs() -> None:
         await pilot.pause()
         assert "whole number" in str(app.screen.query_one("#error", Static).render())
         app.screen.query_one("#repetitions", Input).value = "2"
+        statuses: list[str] = []
+        original_apply = pane.apply
+
+        def recording_apply(event: events.Event) -> None:
+            original_apply(event)
+            statuses.append(str(pane.query_one("#bench-status", Static).render()))
+
+        pane.apply = recording_apply  # type: ignore[method-assign]
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert [type(e).__name__ for e in sources.bench_events][-1] == "RunFinished"
+        assert "running redis-quick" in statuses[3] and "left" in statuses[3]
+        done = [n for n in app._notifications if n.message.startswith("run 7 done")]
+        assert done and "[r] to read it" in done[0].message and not done[0].markup
         assert "run 7 done" in str(pane.query_one("#bench-status", Static).render())
         assert "timeout" in str(pane.query_one("#bench-last", Static).render())
         bar = pane.query_one(ProgressBar)
