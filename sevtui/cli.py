@@ -345,12 +345,11 @@ class _ProgressPrinter:
             )
 
     def _bar(self) -> str:
+        from sevtui.bench.events import seconds_left
+
         total = max(self.planned, self.finished, 1)
-        elapsed = time.monotonic() - self.started
-        eta = ""
-        if self.finished:
-            remaining = elapsed / self.finished * (total - self.finished)
-            eta = f" ETA {remaining:.0f}s"
+        left = seconds_left(time.monotonic() - self.started, self.finished, total)
+        eta = "" if left is None else f" ETA {left:.0f}s"
         return f"[{self.finished}/{total}{eta}]"
 
 

@@ -79,6 +79,16 @@ Event = (
 )
 
 
+def seconds_left(elapsed: float, finished: int, planned: int) -> float | None:
+    """Time left at the mean pace so far (warm-ups included), None before any repetition.
+
+    The pace, not a fixed total, because the runner adds repetitions while results are noisy.
+    """
+    if not finished:
+        return None
+    return elapsed / finished * max(planned - finished, 0)
+
+
 @dataclass
 class RunPlan:
     """What to run."""

@@ -116,15 +116,9 @@ class BenchPane(Vertical):
             )
 
     def _eta(self, planned: int) -> str:
-        """Time left at the mean pace so far (warm-ups included).
-
-        Computed here rather than by ProgressBar, whose estimate restarts whenever the total
-        changes, and the runner adds repetitions while results are noisy.
-        """
-        if not self.finished or planned <= self.finished:
-            return ""
-        per_repetition = (time.monotonic() - self.started) / self.finished
-        return f"  ~{_duration(per_repetition * (planned - self.finished))} left"
+        """Time left, shown here: ProgressBar's own estimate restarts whenever the total changes."""
+        left = events.seconds_left(time.monotonic() - self.started, self.finished, planned)
+        return "" if not left else f"  ~{_duration(left)} left"
 
 
 class VmTable(DataTable[Text | str]):
