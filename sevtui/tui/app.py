@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from sevtui.bench.events import Event, RunFinished, RunPlan
 from sevtui.errors import SevtuiError
-from sevtui.tui.dashboard import BenchPane, Dashboard, HostPane, VmTable
+from sevtui.tui.dashboard import BenchPane, Dashboard, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, BenchRequest, ConfirmScreen, ExecDialog
 from sevtui.tui.messages import (
     ActionDone,
@@ -102,11 +102,10 @@ class SevtuiApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(VmTable).focus()
         self.call_after_refresh(self._after_first_frame)
 
-    def _after_first_frame(self) -> None:
-        """Load the config and the core, which the first frame does not wait for.
+    async def _after_first_frame(self) -> None:
+        """Mount the VM table, then load the config and the core: the first frame waits for none.
 
         Garbage collection comes back on if start-up paused it (see cli.open_tui); what
         start-up built lives as long as the app, so it is frozen out of collections.
@@ -114,6 +113,7 @@ class SevtuiApp(App[None]):
         if not gc.isenabled():
             gc.freeze()
             gc.enable()
+        await self.query_one(VmPane).mount_table()
         if self._make_sources is not None:
             self.load_sources(self._make_sources)
         else:
@@ -263,8 +263,8 @@ class SevtuiApp(App[None]):
     # --- actions -----------------------------------------------------------------------
 
     def _selected_vm(self, configured_only: bool = True) -> str | None:
-        table = self.query_one(VmTable)
-        name = table.row_name()
+        tables = self.query(VmTable)
+        name = tables.first().row_name() if tables else None
         if name is None:
             self.notify("no VM selected", severity="warning")
             return None

@@ -15,7 +15,7 @@ from textual_plotext import PlotextPlot
 
 from sevtui.bench import events
 from sevtui.tui.app import SevtuiApp
-from sevtui.tui.dashboard import BenchPane, HostPane, VmTable
+from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
 from sevtui.tui.results import ResultsScreen
 from sevtui.tui.screens import ChecksScreen, VmDetailScreen
@@ -60,8 +60,9 @@ def test_dashboard_shows_the_three_panes() -> None:
     async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
         assert app.query_one(HostPane).border_title == "Host"
         assert app.query_one(BenchPane).border_title == "Benchmarks"
+        assert app.query_one(VmPane).border_title == "VMs"
         table = app.query_one(VmTable)
-        assert table.border_title == "VMs"
+        assert table.has_focus
         assert "SEV-SNP ready" in str(app.query_one(HostPane).render())
         assert cell(table, "demo", "state") == "running"
         assert cell(table, "demo", "PID") == "4242"
