@@ -80,6 +80,7 @@ def idle(config: Path, idle_seconds: float) -> tuple[float, float]:
 
 
 def summary(frames: list[float]) -> str:
+    """Median and best of first-frame times."""
     return f"median {statistics.median(frames):.3f} s, min {min(frames):.3f} s"
 
 

@@ -229,13 +229,12 @@ class VmPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "VMs"
 
-    async def mount_table(self) -> VmTable:
+    async def mount_table(self) -> None:
         """Replace the placeholder with the table and focus it."""
         table = VmTable(id="vms")
         await self.mount(table)
         await self.query_one("#vms-placeholder").remove()
         table.focus()
-        return table
 
 
 class Dashboard(Vertical):
