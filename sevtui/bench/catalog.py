@@ -68,6 +68,7 @@ def _lz4(suffix: str, stem: str, mib: int, what: str) -> tuple[Benchmark, Benchm
     )
 
 
+_REDIS_NEEDS = ("redis-server", "redis-benchmark", "redis-cli")
 _REDIS = (
     "redis-server --port 6390 --save '' --appendonly no --daemonize yes >/dev/null && sleep 1 "
     "&& redis-benchmark -p 6390 --csv {args}; rc=$?; "
@@ -137,7 +138,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "io",
         _REDIS.format(args=""),
         "redis-csv",
-        needs=("redis-server", "redis-benchmark", "redis-cli"),
+        needs=_REDIS_NEEDS,
         primary=" rps$",
     ),
     *_lz4("-quick", "lz4q", 32, "32 MiB (quick)"),
@@ -156,7 +157,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "io",
         _REDIS.format(args="-n 2000 -t set,get"),
         "redis-csv",
-        needs=("redis-server", "redis-benchmark", "redis-cli"),
+        needs=_REDIS_NEEDS,
         primary=" rps$",
     ),
 )

@@ -336,23 +336,23 @@ class SevtuiApp(App[None]):
         self.action_vm_details()
 
     def action_vm_details(self) -> None:
-        """Details of the selected VM."""
+        """Details of the selected VM (the probe verdict is read here, on the UI thread)."""
         name = self._selected_vm()
-        if name:
-            self._open_details(name)
-
-    @work(thread=True, exit_on_error=False, group="details")
-    def _open_details(self, name: str) -> None:
-        details = self.sources.vm_details(name)
-        table = self.query_one(VmTable)
-        probe = table.probes.get(name)
+        if not name:
+            return
+        probe = self.query_one(VmTable).probes.get(name)
         line = "not checked yet  [p] probes"
         if probe is not None:
             result, when = probe
             line = f"{'exposed' if result.found else 'not readable'} " + time.strftime(
                 "at %H:%M:%S", time.localtime(when)
             )
-        self.call_from_thread(self.push_screen, VmDetailScreen(details, line))
+        self._open_details(name, line)
+
+    @work(thread=True, exit_on_error=False, group="details")
+    def _open_details(self, name: str, probe_line: str) -> None:
+        details = self.sources.vm_details(name)
+        self.call_from_thread(self.push_screen, VmDetailScreen(details, probe_line))
 
     def action_bench(self) -> None:
         """Ask what to run, then run it."""

@@ -130,7 +130,6 @@ class VmTable(DataTable[Text | str]):
         for column in VM_COLUMNS:
             self.add_column(column, key=column)
         self.probes: dict[str, tuple[ProbeResult, float]] = {}
-        self.shown: dict[str, tuple[Text | str, ...]] = {}
 
     def row_name(self) -> str | None:
         """The VM name of the highlighted row."""
@@ -148,14 +147,11 @@ class VmTable(DataTable[Text | str]):
         with self.app.batch_update():
             for key in [str(k.value) for k in self.rows if str(k.value) not in wanted]:
                 self.remove_row(key)
-                self.shown.pop(key, None)
             for key, cells in wanted.items():
-                before = self.shown.get(key)
-                if before is None:
-                    self.add_row(*cells, key=key)
+                if key in self.rows:
+                    self._update_row(key, tuple(self.get_row(key)), cells)
                 else:
-                    self._update_row(key, before, cells)
-                self.shown[key] = cells
+                    self.add_row(*cells, key=key)
 
     def _update_row(
         self, key: str, before: tuple[Text | str, ...], cells: tuple[Text | str, ...]

@@ -20,30 +20,9 @@ def cli(db: Path, *args: str) -> int:
 @pytest.fixture
 def seeded(tmp_path: Path) -> Path:
     db = tmp_path / "r.db"
-    assert (
-        cli(
-            db,
-            "import",
-            *map(str, sorted((SEED / "sev").iterdir())),
-            "--label",
-            "seed",
-            "--profile",
-            "sev-snp",
-        )
-        == 0
-    )
-    assert (
-        cli(
-            db,
-            "import",
-            *map(str, sorted((SEED / "nosev").iterdir())),
-            "--label",
-            "seed",
-            "--profile",
-            "nosev",
-        )
-        == 0
-    )
+    for folder, profile in (("sev", "sev-snp"), ("nosev", "nosev")):
+        files = map(str, sorted((SEED / folder).iterdir()))
+        assert cli(db, "import", *files, "--label", "seed", "--profile", profile) == 0
     return db
 
 
