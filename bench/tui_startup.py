@@ -32,16 +32,23 @@ def launch(command: str, session: str) -> float:
     stamp = Path(f"/tmp/{session}.t0")
     stamp.unlink(missing_ok=True)
     shell = f"date +%s.%N > {stamp}; exec {command}"
-    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", shell)
+    started = subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", shell],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if started.returncode != 0:
+        raise SystemExit(f"tmux could not start {command}: {started.stderr.strip()}")
     deadline = time.monotonic() + 20
     while "Benchmarks" not in tmux("capture-pane", "-p", "-t", session):
         if time.monotonic() > deadline:
             raise SystemExit(f"{command} did not draw within 20 s")
         time.sleep(0.005)
     drawn = time.time()
-    started = float(stamp.read_text())
+    execed = float(stamp.read_text())
     stamp.unlink()
-    return drawn - started
+    return drawn - execed
 
 
 def app_process(session: str) -> psutil.Process:
