@@ -20,7 +20,8 @@ from sevtui.kinds import VM_KINDS, VmKind
 if TYPE_CHECKING:
     from sevtui.bench.catalog import Catalog
     from sevtui.bench.events import Event
-    from sevtui.bench.results import ComparisonTable
+    from sevtui.bench.results import ComparisonSet, ComparisonTable
+    from sevtui.bench.runner import RunOutcome
     from sevtui.config import Config, LoadedConfig
     from sevtui.host.caps import CapabilityReport
     from sevtui.store import Store
@@ -55,7 +56,7 @@ class Context:
 
 def emit_json(data: Any) -> None:
     """Print JSON for scripts: indented, keys in a stable order."""
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=str, allow_nan=False))
 
 
 # --- caps -------------------------------------------------------------------------------
@@ -339,9 +340,10 @@ class _ProgressPrinter:
             self.finished += 1
             _progress(f"{event.target}: {event.benchmark} {event.status}: {event.message}")
         elif isinstance(event, events.RunFinished):
+            why = f": {event.reason}" if event.reason else ""
             _progress(
                 f"run {event.run_id} {event.status} after {event.seconds:.0f} s, "
-                f"{event.measured} repetitions stored"
+                f"{event.measured} repetitions stored{why}"
             )
 
     def _bar(self) -> str:
@@ -367,12 +369,29 @@ def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
         warmup=config.bench.warmup if args.warmup is None else args.warmup,
         max_repetitions=max(config.bench.max_repetitions, args.repetitions or 0),
         cv_threshold_pct=config.bench.cv_threshold_pct,
+        timeout_s=config.bench.timeout_s,
     )
-    run_id = run_suite(
+    outcome = run_suite(
         config, _store(ctx), _catalog(ctx), plan, _host_report(ctx), _ProgressPrinter()
     )
-    print(f"run {run_id} done: sevtui results show {run_id}")
-    return 0
+    return _report_outcome(outcome)
+
+
+def _report_outcome(outcome: RunOutcome) -> int:
+    """One closing line per run; the exit status says done (0), failed (1), interrupted (130)."""
+    run_id = outcome.run_id
+    if outcome.status == "done":
+        print(f"run {run_id} done: sevtui results show {run_id}")
+    elif outcome.status == "interrupted":
+        print(f"run {run_id} interrupted ({outcome.reason}); {outcome.measured} repetitions kept")
+        print(f"  continue it with: sevtui bench resume {run_id}")
+    else:
+        print(f"run {run_id} failed: {outcome.reason}")
+        print(
+            f"  what was measured is kept: sevtui results show {run_id}; "
+            f"after fixing it: sevtui bench resume {run_id}"
+        )
+    return outcome.exit_code
 
 
 def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
@@ -385,9 +404,10 @@ def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
     if len(run_ids) != 1:
         raise UsageError(f"{args.run!r} names {len(run_ids)} runs", "resume one run id")
     plan = plan_from_run(store, run_ids[0], ctx.config)
-    run_suite(ctx.config, store, _catalog(ctx), plan, _host_report(ctx), _ProgressPrinter())
-    print(f"run {run_ids[0]} complete: sevtui results show {run_ids[0]}")
-    return 0
+    outcome = run_suite(
+        ctx.config, store, _catalog(ctx), plan, _host_report(ctx), _ProgressPrinter()
+    )
+    return _report_outcome(outcome)
 
 
 def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
@@ -501,7 +521,7 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
 
     store = _store(ctx)
     run_ids = store.resolve(args.run)
-    measured = store.measurements(run_ids)
+    measured = store.samples(run_ids)
     stats = summaries(measured)
     units = {(m.target, m.benchmark, m.metric): m.unit for m in measured}
     outcomes = [r for run_id in run_ids for r in store.results(run_id) if r["status"] != "ok"]
@@ -528,6 +548,8 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
         print(
             f"run {run_id} {run['label']!r}: {run['status']}, targets {', '.join(run['targets'])}"
         )
+        if run["reason"]:
+            print(f"  reason: {run['reason']}")
     for (target, bench, metric), summary in stats.items():
         ci = f" ±{(summary.ci95[1] - summary.mean):.4g}" if summary.ci95 else ""
         cv = f" cv {summary.cv_pct:.1f}%" if summary.cv_pct is not None else ""
@@ -544,53 +566,94 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
-    """Overhead of one profile relative to another, with confidence intervals."""
-    from sevtui.bench.results import build_comparison
+    """Overhead of one or more profiles relative to a base, with confidence intervals."""
+    from sevtui.bench.results import build_comparisons
 
     store = _store(ctx)
-    table = build_comparison(
-        store.measurements(store.resolve(args.run)),
+    run_ids = store.resolve(args.run)
+    comparisons = build_comparisons(
+        store.samples(run_ids),
         args.base,
         args.other,
         ctx.config.bench.cv_threshold_pct,
+        _catalog(ctx).headlines(),
+        store.facts(run_ids),
     )
     if args.json:
-        print(table.to_json_text())
+        print(comparisons.to_json_text())
     elif args.csv:
-        sys.stdout.write(table.to_csv())
+        sys.stdout.write(comparisons.to_csv())
     elif args.markdown:
-        sys.stdout.write(table.to_markdown())
+        sys.stdout.write(comparisons.to_markdown())
     else:
-        _print_comparison(table)
+        _print_comparisons(comparisons)
     return 0
 
 
-def _print_comparison(table: ComparisonTable) -> None:
-    print(f"overhead of {table.other} relative to {table.base} (positive: {table.other} is worse)")
+def _print_comparisons(comparisons: ComparisonSet) -> None:
+    """Metric rows with one column group per other profile, then the benchmark means."""
+    from sevtui.bench.results import format_ci, format_pct, format_value
+
+    tables = comparisons.tables
+    others = ", ".join(t.other for t in tables)
+    print(f"overhead of {others} relative to {comparisons.base} (positive: slower than base)")
+    for table in tables:
+        for warning in table.warnings:
+            print(f"warning ({table.other}): {warning}")
+    rows = {(r.category, r.benchmark, r.metric): r for r in tables[0].rows}
+    for table in tables[1:]:
+        for row in table.rows:
+            rows.setdefault((row.category, row.benchmark, row.metric), row)
+    by_other = [{(r.category, r.benchmark, r.metric): r for r in t.rows} for t in tables]
+    header = f"  {'benchmark':<22} {'metric':<34} {'base':>11}"
+    for table in tables:
+        header += f" | {table.other[:11]:>11} {'overhead':>9} {'95% CI':<17}"
     category = ""
-    for row in table.rows:
-        if row.category != category:
-            category = row.category
-            print(f"\n[{category}]")
-        c = row.comparison
-        ci = (
-            f"[{c.overhead_ci95[0]:+7.2f}, {c.overhead_ci95[1]:+7.2f}]"
-            if c.overhead_ci95
-            else " " * 18
+    for key, first in rows.items():
+        if key[0] != category:
+            category = key[0]
+            print(f"\n[{category}]\n{header}")
+        line = (
+            f"{'H' if first.headline else ' '} {first.benchmark[:22]:<22} {first.metric[:34]:<34} "
+            f"{format_value(first.comparison.base.mean):>11}"
         )
-        marks = ("*" if c.significant else " ") + ("~" if row.noisy else " ")
+        for rows_of in by_other:
+            cell = rows_of.get(key)
+            if cell is None:
+                line += f" | {'-':>11} {'':>9} {'':<17}"
+                continue
+            c = cell.comparison
+            marks = ("*" if c.significant else "") + ("~" if cell.noisy else "")
+            marks += "!" * len(cell.flags)
+            line += (
+                f" | {format_value(c.other.mean):>11} {format_pct(c.overhead_pct):>8}% "
+                f"{format_ci(c.overhead_ci95):<14}{marks:<3}"
+            )
+        print(line + f" {first.unit}")
+    for table in tables:
+        _print_means(table)
+    print(
+        "\nH headline metric (enters the means)   * significant (Welch's t on logs, p < 0.05)   "
+        "~ noisy (CV above bench.cv_threshold_pct)   ! flagged (see warnings)"
+    )
+
+
+def _print_means(table: ComparisonTable) -> None:
+    from sevtui.bench.results import format_ci, format_pct
+
+    print(f"\n{table.other} vs {table.base}, per benchmark (geometric mean of headline metrics):")
+    for bench in table.benchmarks:
+        why = f"  ({bench.reason})" if bench.reason else ""
         print(
-            f"  {row.benchmark:<22} {row.metric[:40]:<40} {c.base.mean:>12.5g} -> "
-            f"{c.other.mean:<12.5g} {row.unit:<10} {c.overhead_pct:+8.2f} % {ci} {marks}"
+            f"  {bench.category:<7} {bench.benchmark:<24} {format_pct(bench.overhead_pct):>8} % "
+            f"{format_ci(bench.overhead_ci95):<18}{why}"
         )
-    print()
     for name, overhead in table.categories.items():
-        print(f"{name:<8} geometric mean overhead {overhead:+.2f} %")
+        print(f"  {name:<8} geometric mean over benchmarks {overhead:+.2f} %")
     if table.overall is not None:
-        print(f"overall  geometric mean overhead {table.overall:+.2f} %")
-    print("* significant (Welch's t-test, p < 0.05)   ~ noisy (CV above bench.cv_threshold_pct)")
-    if table.only_in_one:
-        print(f"not compared (measured on one side only): {len(table.only_in_one)} metrics")
+        print(f"  overall  geometric mean over benchmarks {table.overall:+.2f} %")
+    if table.not_compared:
+        print(f"  not compared: {len(table.not_compared)} metrics, e.g. {table.not_compared[0]}")
 
 
 # --- parser -----------------------------------------------------------------------------
@@ -826,13 +889,19 @@ def _results_commands(results: _Commands) -> None:
     comp = results.command(
         "compare",
         cmd_results_compare,
-        "overhead of one profile relative to another",
-        "Per metric: means with 95 %% CI, change and overhead %% with CI, Welch's test; per "
-        "category and overall: geometric mean. RUN is an id or a label.",
+        "overhead of one or more profiles relative to a base",
+        "Per metric: means and overhead %% (ratio of means) with a 95 %% CI from Welch's t on "
+        "the log values; per benchmark: geometric mean of its headline metrics; per category "
+        "and overall: geometric mean over benchmarks. RUN is an id or a label.",
     )
     comp.add_argument("run", help="run id or label")
     comp.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
-    comp.add_argument("--other", required=True, help="profile compared with it (e.g. sev-snp)")
+    comp.add_argument(
+        "--other",
+        required=True,
+        action="append",
+        help="profile compared with the base (e.g. sev-snp); repeat for several",
+    )
     fmt = comp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")

@@ -202,6 +202,17 @@ class BenchConfig(_Model):
     warmup: int = Field(
         default=1, ge=0, le=10, description="Unrecorded runs per benchmark and VM first."
     )
+    headline: dict[str, str] = Field(
+        default_factory=dict,
+        description="Benchmark id -> regex of its headline metrics (overrides the catalog).",
+    )
+
+    @field_validator("headline")
+    @classmethod
+    def _headline_regexes(cls, value: dict[str, str]) -> dict[str, str]:
+        for bench_id, pattern in value.items():
+            _check_regex(pattern, f"headline of {bench_id}")
+        return value
 
 
 class BenchmarkConfig(_Model):
@@ -218,6 +229,14 @@ class BenchmarkConfig(_Model):
     needs: list[str] = Field(default_factory=list, description="Commands the target must have.")
     setup: str = Field(default="", description="Shell run once per target before measuring.")
     timeout_s: float | None = Field(default=None, gt=0, description="Overrides bench.timeout_s.")
+    headline: str = Field(
+        default="", description="Regex of the headline metrics; empty: every metric."
+    )
+
+    @field_validator("headline")
+    @classmethod
+    def _headline_regex(cls, value: str) -> str:
+        return _check_regex(value, "headline")
 
 
 def _default_vms() -> dict[str, VmConfig]:
@@ -241,6 +260,14 @@ class Config(_Model):
         for name in value:
             check_vm_name(name)
         return value
+
+
+def _check_regex(pattern: str, what: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{what} {pattern!r} is not a valid regular expression: {exc}") from None
+    return pattern
 
 
 def check_vm_name(name: str) -> str:

@@ -13,7 +13,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created REAL NOT NULL
         )""",
     ),
+    (
+        "ALTER TABLE runs ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE results ADD COLUMN busy INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE results ADD COLUMN conditions TEXT NOT NULL DEFAULT '{}'",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -129,6 +134,67 @@ class Measurement:
     value: float
 
 
+@dataclass(frozen=True)
+class RepetitionRecord:
+    """What one repetition (or a benchmark's setup, repetition 0) produced."""
+
+    target: str
+    benchmark: str
+    category: str
+    repetition: int
+    status: str
+    values: list[Value] = field(default_factory=list)
+    seconds: float | None = None
+    output: str = ""
+    message: str = ""
+    conditions: dict[str, Any] = field(default_factory=dict)
+    busy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One repetition's value of one metric (iterations inside one program run averaged)."""
+
+    run_id: int
+    target: str
+    benchmark: str
+    category: str
+    metric: str
+    unit: str
+    direction: str
+    repetition: int
+    value: float
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """Where the compared work ran: each target's work-folder medium, busy repetitions."""
+
+    media: dict[str, str] = field(default_factory=dict)
+    busy: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def media_differ(self, base: str, other: str) -> bool:
+        """True when both media are known and one is RAM while the other is a disk."""
+        kinds = {self.media.get(base, "unknown"), self.media.get(other, "unknown")}
+        return kinds == {"ram", "disk"}
+
+    def warnings(self, base: str, other: str) -> list[str]:
+        """What a reader must know before trusting the table."""
+        found = []
+        if self.media_differ(base, other):
+            found.append(
+                f"io rows compare different media: {base} worked on {self.media[base]}, "
+                f"{other} on {self.media[other]} (flag 'media')"
+            )
+        busy = sum(n for (target, _b), n in self.busy.items() if target in (base, other))
+        if busy:
+            found.append(
+                f"{busy} repetitions ran while another process used more than 20 % of a "
+                "host core (flag 'busy')"
+            )
+        return found
+
+
 class Store:
     """One connection to the results database."""
 
@@ -155,18 +221,29 @@ class Store:
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.conn.execute(sql, tuple(params))
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise SevtuiError(
-                    f"database busy: {self.path} stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s",
-                    "another sevtui holds a long transaction; retry in a moment",
-                ) from None
-            raise SevtuiError(f"database error in {self.path}: {exc}") from None
-        except sqlite3.DatabaseError as exc:
-            raise SevtuiError(
-                f"{self.path} is not a usable sevtui database: {exc}",
-                "pass another file with --db",
-            ) from None
+        except sqlite3.Error as exc:
+            raise self._mapped(exc) from None
+
+    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            self.db.conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise self._mapped(exc) from None
+
+    def _mapped(self, exc: sqlite3.Error) -> SevtuiError:
+        """A database error in words: busy, broken file, or what SQLite said."""
+        if isinstance(exc, sqlite3.OperationalError) and (
+            "locked" in str(exc) or "busy" in str(exc)
+        ):
+            return SevtuiError(
+                f"database busy: {self.path} stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s",
+                "another sevtui holds a long transaction; retry in a moment",
+            )
+        if isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError):
+            return SevtuiError(f"database error in {self.path}: {exc}")
+        return SevtuiError(
+            f"{self.path} is not a usable sevtui database: {exc}", "pass another file with --db"
+        )
 
     def _migrate(self) -> None:
         version = int(self._execute("PRAGMA user_version").fetchone()[0])
@@ -230,38 +307,19 @@ class Store:
                 (run_id, target, kind, json.dumps(info, default=str)),
             )
 
-    def record(
-        self,
-        run_id: int,
-        target: str,
-        benchmark: str,
-        category: str,
-        repetition: int,
-        status: str,
-        values: list[Value],
-        seconds: float | None = None,
-        output: str = "",
-        message: str = "",
-    ) -> int:
+    def record(self, run_id: int, outcome: RepetitionRecord) -> int:
         """One repetition's outcome and its values, committed together."""
         with self._transaction():
-            return self._insert_result(
-                run_id,
-                target,
-                benchmark,
-                category,
-                repetition,
-                status,
-                values,
-                seconds,
-                output,
-                message,
-            )
+            return self._insert_result(run_id, outcome)
 
     def import_run(
         self, label: str, profile: str, items: list[tuple[str, str, str, list[Value]]], notes: str
     ) -> int:
-        """A whole imported run in one transaction: (benchmark, category, source, values)."""
+        """A whole imported run in one transaction: (benchmark, category, source, values).
+
+        Each value's `repetition` says which complete program run (or CSV row) it came
+        from, so every imported repetition is one sample.
+        """
         with self._transaction():
             cursor = self._execute(
                 "INSERT INTO runs (label, status, targets, started, finished, notes) "
@@ -275,68 +333,62 @@ class Store:
                 (run_id, profile, json.dumps({"imported_from": notes})),
             )
             for benchmark, category, source, values in items:
-                self._insert_result(
-                    run_id,
-                    profile,
-                    benchmark,
-                    category,
-                    0,
-                    "ok",
-                    values,
-                    None,
-                    "",
-                    f"imported from {source}",
-                )
+                by_repetition: dict[int, list[Value]] = {}
+                for value in values:
+                    by_repetition.setdefault(value.repetition, []).append(value)
+                for repetition, group in by_repetition.items():
+                    self._insert_result(
+                        run_id,
+                        RepetitionRecord(
+                            profile,
+                            benchmark,
+                            category,
+                            repetition,
+                            "ok",
+                            group,
+                            message=f"imported from {source}",
+                        ),
+                    )
         return run_id
 
-    def _insert_result(
-        self,
-        run_id: int,
-        target: str,
-        benchmark: str,
-        category: str,
-        repetition: int,
-        status: str,
-        values: list[Value],
-        seconds: float | None,
-        output: str,
-        message: str,
-    ) -> int:
+    def _insert_result(self, run_id: int, outcome: RepetitionRecord) -> int:
         cursor = self._execute(
             "INSERT INTO results (run_id, target, benchmark, category, repetition, status, "
-            "seconds, message, output, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "seconds, message, output, created, busy, conditions) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
-                target,
-                benchmark,
-                category,
-                repetition,
-                status,
-                seconds,
-                message,
-                zlib.compress(output.encode(), 6) if output else None,
+                outcome.target,
+                outcome.benchmark,
+                outcome.category,
+                outcome.repetition,
+                outcome.status,
+                outcome.seconds,
+                outcome.message,
+                zlib.compress(outcome.output.encode(), 6) if outcome.output else None,
                 time.time(),
+                int(outcome.busy),
+                json.dumps(outcome.conditions, allow_nan=False),
             ),
         )
         result_id = cursor.lastrowid
-        self.db.conn.executemany(
+        self._executemany(
             "INSERT INTO measurements (result_id, run_id, target, benchmark, category, "
             "metric, unit, direction, repetition, sub, value) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     result_id,
                     run_id,
-                    target,
-                    value.benchmark or benchmark,
-                    category,
+                    outcome.target,
+                    value.benchmark or outcome.benchmark,
+                    outcome.category,
                     value.metric,
                     value.unit,
                     value.direction,
-                    repetition,
-                    value.repetition,
+                    outcome.repetition,
+                    index,
                     value.value,
                 )
-                for value in values
+                for index, value in enumerate(outcome.values)
             ],
         )
         assert result_id is not None
@@ -381,12 +433,12 @@ class Store:
         keys = ("method", "found", "hits", "bytes_scanned", "seconds", "throughput_gbps")
         return dict(zip((*keys, "created"), row, strict=True)) if row else None
 
-    def finish_run(self, run_id: int, status: str) -> None:
-        """Mark a run done / interrupted / failed."""
+    def finish_run(self, run_id: int, status: str, reason: str = "") -> None:
+        """Mark a run done / interrupted / failed, with the reason for anything but done."""
         with self._transaction():
             self._execute(
-                "UPDATE runs SET status = ?, finished = ?, pid = NULL WHERE id = ?",
-                (status, time.time(), run_id),
+                "UPDATE runs SET status = ?, reason = ?, finished = ?, pid = NULL WHERE id = ?",
+                (status, reason, time.time(), run_id),
             )
 
     def reopen_run(self, run_id: int) -> None:
@@ -402,7 +454,7 @@ class Store:
         rows = self._execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
         for run_id, pid in rows:
             if pid is None or not _alive(int(pid)):
-                self.finish_run(int(run_id), "interrupted")
+                self.finish_run(int(run_id), "interrupted", "the sevtui process running it is gone")
 
     # --- reads --------------------------------------------------------------------------
 
@@ -423,13 +475,13 @@ class Store:
         """One run row with its targets."""
         row = self._execute(
             "SELECT id, label, status, suite, repetitions, targets, started, finished, notes, "
-            "provenance FROM runs WHERE id = ?",
+            "provenance, reason FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
             raise UsageError(f"no run with id {run_id}", "see `sevtui results list`")
         keys = ("id", "label", "status", "suite", "repetitions", "targets", "started")
-        data = dict(zip((*keys, "finished", "notes", "provenance"), row, strict=True))
+        data = dict(zip((*keys, "finished", "notes", "provenance", "reason"), row, strict=True))
         data["targets"] = json.loads(data["targets"])
         data["provenance"] = json.loads(data["provenance"])
         data["target_info"] = {
@@ -465,6 +517,37 @@ class Store:
             run_ids,
         ).fetchall()
         return [Measurement(*row) for row in rows]
+
+    def samples(self, run_ids: list[int]) -> list[Sample]:
+        """One value per metric and repetition (values inside one program run averaged)."""
+        marks = ",".join("?" * len(run_ids))
+        rows = self._execute(
+            "SELECT run_id, target, benchmark, category, metric, unit, direction, repetition, "
+            f"AVG(value) FROM measurements WHERE run_id IN ({marks}) "
+            "GROUP BY run_id, target, benchmark, metric, unit, repetition ORDER BY MIN(id)",
+            run_ids,
+        ).fetchall()
+        return [Sample(*row) for row in rows]
+
+    def facts(self, run_ids: list[int]) -> RunFacts:
+        """Work-folder media per target and busy repetitions per (target, benchmark)."""
+        marks = ",".join("?" * len(run_ids))
+        media: dict[str, str] = {}
+        for target, info in self._execute(
+            f"SELECT target, info FROM run_targets WHERE run_id IN ({marks})", run_ids
+        ).fetchall():
+            medium = json.loads(info).get("work_media")
+            if isinstance(medium, str):
+                media[target] = medium if media.get(target, medium) == medium else "mixed"
+        busy = {
+            (str(target), str(benchmark)): int(count)
+            for target, benchmark, count in self._execute(
+                "SELECT target, benchmark, COUNT(*) FROM results WHERE busy = 1 AND "
+                f"run_id IN ({marks}) GROUP BY target, benchmark",
+                run_ids,
+            ).fetchall()
+        }
+        return RunFacts(media, busy)
 
     def results(self, run_id: int) -> list[dict[str, Any]]:
         """Per-repetition outcomes of a run (without the raw output)."""

@@ -6,7 +6,7 @@ The `elapsed` parser times the command inside the target (not across the console
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sevtui.config import Config
@@ -29,8 +29,9 @@ class Benchmark:
     setup: str = ""
     timeout_s: float | None = None
     notes: str = ""
-    primary: str = ""
-    """Regex of the metrics the dynamic run count watches (empty: all)."""
+    headline: str = ""
+    """Regex of the headline metrics (empty: all): they alone enter the benchmark's
+    overhead and the means, and the dynamic run count watches them."""
 
 
 def _build(bench_id: str, title: str, needs: tuple[str, ...], clone: str, build: str) -> Benchmark:
@@ -131,6 +132,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "tinymembench",
         "tinymembench",
         needs=("tinymembench",),
+        headline=r"^standard mem(cpy|set)$",
     ),
     Benchmark(
         "redis",
@@ -139,7 +141,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         _REDIS.format(args=""),
         "redis-csv",
         needs=_REDIS_NEEDS,
-        primary=" rps$",
+        headline=" rps$",
     ),
     *_lz4("-quick", "lz4q", 32, "32 MiB (quick)"),
     Benchmark(
@@ -158,7 +160,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         _REDIS.format(args="-n 2000 -t set,get"),
         "redis-csv",
         needs=_REDIS_NEEDS,
-        primary=" rps$",
+        headline=" rps$",
     ),
 )
 
@@ -205,6 +207,10 @@ class Catalog:
         """A benchmark by id."""
         return self.benchmarks.get(bench_id)
 
+    def headlines(self) -> dict[str, str]:
+        """Benchmark id -> regex of its headline metrics (empty: every metric)."""
+        return {bench_id: bench.headline for bench_id, bench in self.benchmarks.items()}
+
 
 def catalog_from_config(config: Config) -> Catalog:
     """The catalog as this config extends it."""
@@ -218,10 +224,20 @@ def catalog_from_config(config: Config) -> Catalog:
             tuple(item.needs),
             item.setup,
             item.timeout_s,
+            headline=item.headline,
         )
         for bench_id, item in config.benchmark.items()
     }
-    return build_catalog(custom, config.suites)
+    catalog = build_catalog(custom, config.suites)
+    for bench_id, pattern in config.bench.headline.items():
+        known = catalog.benchmarks.get(bench_id)
+        if known is None:
+            raise UsageError(
+                f"bench.headline names an unknown benchmark {bench_id!r}",
+                "see `sevtui bench list` for the ids",
+            )
+        catalog.benchmarks[bench_id] = replace(known, headline=pattern)
+    return catalog
 
 
 def build_catalog(

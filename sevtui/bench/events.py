@@ -61,12 +61,13 @@ class BenchmarkError:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """The run ended: done, interrupted or failed."""
+    """The run ended: done, interrupted or failed (with the reason when not done)."""
 
     run_id: int
     status: str
     seconds: float
     measured: int
+    reason: str = ""
 
 
 Event = (
@@ -100,4 +101,5 @@ class RunPlan:
     warmup: int = 1
     max_repetitions: int = 10
     cv_threshold_pct: float = 3.5
+    timeout_s: float = 1800.0
     resume_run: int | None = None

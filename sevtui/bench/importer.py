@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import csv
+import stat
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from sevtui.bench.catalog import Catalog
-from sevtui.bench.parsers import PARSERS, ParseError, Value, benchmark_id, detect_format
+from sevtui.bench.parsers import (
+    PARSERS,
+    ParseError,
+    Value,
+    benchmark_id,
+    check_value,
+    detect_format,
+)
 from sevtui.errors import UsageError
 from sevtui.store import Store
 
@@ -32,9 +40,21 @@ class CsvColumns:
 Item = tuple[str, str, str, list[Value]]
 
 
+MAX_IMPORT_BYTES = 1 << 30
+
+
 def read_file(path: Path) -> str:
-    """A file's text, or a clear error."""
+    """A regular file's text (at most MAX_IMPORT_BYTES), or a clear error."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path}: not a regular file", "import files, not devices or pipes")
+        if info.st_size > MAX_IMPORT_BYTES:
+            raise UsageError(
+                f"{path}: {info.st_size} bytes, more than the {MAX_IMPORT_BYTES >> 20} MiB "
+                "an import reads",
+                "split the file",
+            )
         return path.read_text(encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
@@ -78,18 +98,27 @@ def parse_csv(path: Path, columns: CsvColumns, catalog: Catalog) -> dict[str, li
             f"(columns: {', '.join(header)})"
         )
     grouped: dict[str, dict[str, list[Value]]] = defaultdict(lambda: defaultdict(list))
+    seen: dict[tuple[str, str, str], int] = defaultdict(int)
     for line, row in enumerate(reader, start=2):
+        cells = {name: row.get(name) for name in wanted if name}
+        short = [name for name, cell in cells.items() if cell is None or cell == ""]
+        if short:
+            raise ParseError(f"{path}: line {line}: no value in column {', '.join(short)}")
         try:
-            number = float(row[columns.value])
-        except (TypeError, ValueError):
+            number = check_value(float(row[columns.value]), columns.value)
+        except ValueError:
             raise ParseError(
-                f"{path}: line {line}: {columns.value} = {row.get(columns.value)!r} is not a number"
+                f"{path}: line {line}: {columns.value} = {row[columns.value]!r} is not a number"
             ) from None
-        bench = benchmark_id(row[columns.benchmark] or "")
+        except ParseError as exc:
+            raise ParseError(f"{path}: line {line}: {exc.message}") from None
+        bench = benchmark_id(row[columns.benchmark])
         metric = row[columns.metric] if columns.metric else "value"
         profile = row[columns.profile] if columns.profile else ""
+        repetition = seen[(profile, bench, metric)]
+        seen[(profile, bench, metric)] += 1
         grouped[profile][bench].append(
-            Value(metric, columns.unit, columns.direction, number, repetition=line)  # type: ignore[arg-type]
+            Value(metric, columns.unit, columns.direction, number, repetition=repetition)  # type: ignore[arg-type]
         )
     if not grouped:
         raise ParseError(f"{path}: no data rows")

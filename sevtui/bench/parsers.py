@@ -7,9 +7,11 @@ text is not what it claims to be; none raises anything else on bad input.
 from __future__ import annotations
 
 import csv
+import math
 import re
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from sevtui.errors import UsageError
@@ -23,7 +25,7 @@ class ParseError(UsageError):
 
 @dataclass(frozen=True)
 class Value:
-    """One measured number. `repetition` counts repeats inside one tool run (mbw -n)."""
+    """One measured number. `repetition` numbers the complete program runs in one output."""
 
     metric: str
     unit: str
@@ -31,6 +33,21 @@ class Value:
     value: float
     benchmark: str = ""
     repetition: int = 0
+
+
+MAX_VALUE = 1e15
+"""Larger values are refused: no time, rate or latency sevtui measures gets near it."""
+
+
+def check_value(number: float, what: str) -> float:
+    """NUMBER if it is a usable measurement (finite, not negative, at most MAX_VALUE)."""
+    if not math.isfinite(number):
+        raise ParseError(f"{what} = {number!r} is not a finite number")
+    if number < 0:
+        raise ParseError(f"{what} = {number!r} is negative: times and rates cannot be")
+    if number > MAX_VALUE:
+        raise ParseError(f"{what} = {number!r} is out of range (above {MAX_VALUE:g})")
+    return number
 
 
 _NUM = r"(\d+(?:\.\d+)?)"
@@ -41,14 +58,30 @@ _MBW_RE = re.compile(
 
 
 def parse_mbw(text: str) -> list[Value]:
-    """mbw: one MiB/s value per iteration and method (AVG is derived from them: skipped)."""
+    """mbw: one MiB/s value per method and program run: its AVG line.
+
+    mbw's iterations inside one run (-n) are not samples: a run with no AVG line (cut
+    short) gives the mean of the iterations it printed. Each further AVG line of a
+    method starts another complete run (repetition 1, 2, ...).
+    """
+    finished: dict[str, int] = defaultdict(int)
+    open_runs: dict[str, list[float]] = defaultdict(list)
     values: list[Value] = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         match = _MBW_RE.match(line.strip())
-        if not match or match.group(1) == "AVG":
+        if not match:
             continue
         index, method, _elapsed, _mib, copy = match.groups()
-        values.append(Value(method, "MiB/s", "higher", float(copy), repetition=int(index)))
+        rate = check_value(float(copy), f"line {number}: {method} Copy")
+        if index == "AVG":
+            values.append(Value(method, "MiB/s", "higher", rate, repetition=finished[method]))
+            finished[method] += 1
+            open_runs.pop(method, None)
+        else:
+            open_runs[method].append(rate)
+    for method, rates in open_runs.items():
+        mean = math.fsum(rates) / len(rates)
+        values.append(Value(method, "MiB/s", "higher", mean, repetition=finished[method]))
     if not values:
         raise ParseError("no mbw result lines ('N Method: X Elapsed: ... Copy: ... MiB/s')")
     return values
@@ -74,14 +107,16 @@ def parse_tinymembench(text: str) -> list[Value]:
                 size, single, dual = row.groups()
                 for kind, number in (("single", single), ("dual", dual)):
                     metric = f"latency {kind} random read {size} B [{table}]"
-                    values.append(Value(metric, "ns", "lower", float(number)))
+                    values.append(Value(metric, "ns", "lower", check_value(float(number), metric)))
             continue
         bandwidth = _TMB_BW_RE.match(line)
         if bandwidth and not line.startswith("=="):
-            values.append(Value(bandwidth.group(1), "MB/s", "higher", float(bandwidth.group(2))))
+            name = bandwidth.group(1)
+            rate = check_value(float(bandwidth.group(2)), name)
+            values.append(Value(name, "MB/s", "higher", rate))
     if not values:
         raise ParseError("no tinymembench bandwidth ('NAME : N MB/s') or latency lines")
-    return values
+    return numbered(values)
 
 
 _REDIS_COLUMNS = {
@@ -117,14 +152,14 @@ def parse_redis_csv(text: str) -> list[Value]:
                 continue
             unit, direction = _REDIS_COLUMNS[column]
             try:
-                number_value = float(cell)
+                number_value = check_value(float(cell), f"line {number}: {column}")
             except ValueError:
                 raise ParseError(f"line {number}: {column} = {cell!r} is not a number") from None
             metric = f"{test} {column.removesuffix('_ms').replace('_', ' ')}"
             values.append(Value(metric, unit, direction, number_value))  # type: ignore[arg-type]
     if not values:
         raise ParseError("redis-benchmark CSV has a header but no rows")
-    return values
+    return numbered(values)
 
 
 _SECONDS_RE = re.compile(r"^\s*(.+?):\s*(\d+(?:\.\d+)?)\s*s\s*$", re.MULTILINE)
@@ -140,12 +175,11 @@ def parse_tinyben(text: str) -> list[Value]:
         match = _SECONDS_RE.match(line)
         if match:
             name = match.group(1).strip()
-            values.append(
-                Value("time", "s", "lower", float(match.group(2)), benchmark=benchmark_id(name))
-            )
+            seconds = check_value(float(match.group(2)), name)
+            values.append(Value("time", "s", "lower", seconds, benchmark=benchmark_id(name)))
     if not values:
         raise ParseError("no tinyben 'NAME: SECONDS s' lines")
-    return values
+    return numbered(values)
 
 
 def _parse_tinyben_table(text: str) -> list[Value]:
@@ -164,20 +198,39 @@ def _parse_tinyben_table(text: str) -> list[Value]:
     for name, _status, result in rows:
         seconds = re.fullmatch(r"(\d+(?:\.\d+)?)\s*s", result.strip())
         if seconds:
-            values.append(
-                Value("time", "s", "lower", float(seconds.group(1)), benchmark=benchmark_id(name))
-            )
+            number = check_value(float(seconds.group(1)), name)
+            values.append(Value("time", "s", "lower", number, benchmark=benchmark_id(name)))
     if not values:
         raise ParseError("no tinyben table rows with a result in seconds")
-    return values
+    return numbered(values)
 
 
-def parse_elapsed(text: str) -> list[Value]:
-    """sevtui's own timing line, printed in the guest: `SEVTUI-ELAPSED-NS <ns>`."""
-    match = re.search(r"SEVTUI-ELAPSED-NS (\d+)", text)
-    if not match:
-        raise ParseError("no SEVTUI-ELAPSED-NS line: the timed command did not finish")
-    return [Value("time", "s", "lower", int(match.group(1)) / 1e9)]
+def elapsed_marker(nonce: str) -> str:
+    """The word sevtui's timing line starts with; NONCE is fresh for every repetition."""
+    return f"SEVTUI-ELAPSED-{nonce}"
+
+
+def parse_elapsed(text: str, nonce: str) -> list[Value]:
+    """sevtui's own timing line, printed in the target after the command's output.
+
+    Only the last line that carries this repetition's NONCE counts: a benchmark cannot
+    guess the nonce, and whatever it prints comes before sevtui's own line.
+    """
+    found = re.findall(rf"^{re.escape(elapsed_marker(nonce))} (\d+)\s*$", text, re.MULTILINE)
+    if not found:
+        raise ParseError("no timing line from sevtui: the timed command did not finish")
+    return [Value("time", "s", "lower", check_value(int(found[-1]) / 1e9, "elapsed"))]
+
+
+def numbered(values: list[Value]) -> list[Value]:
+    """Number repeated (benchmark, metric) pairs 0, 1, ...: each is another complete run."""
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    out = []
+    for value in values:
+        key = (value.benchmark, value.metric)
+        out.append(replace(value, repetition=seen[key]))
+        seen[key] += 1
+    return out
 
 
 _BENCHMARK_NAMES = (
@@ -208,8 +261,19 @@ PARSERS: dict[str, Callable[[str], list[Value]]] = {
     "tinymembench": parse_tinymembench,
     "redis-csv": parse_redis_csv,
     "tinyben": parse_tinyben,
-    "elapsed": parse_elapsed,
 }
+"""Parsers of program output; `elapsed` is sevtui's own timing line (see parse_output)."""
+
+
+def parse_output(parser: str, text: str, nonce: str) -> list[Value]:
+    """The values of one benchmark run's output, read by its catalog parser.
+
+    Program parsers see the output without sevtui's own lines (those carrying NONCE).
+    """
+    if parser == "elapsed":
+        return parse_elapsed(text, nonce)
+    program = "\n".join(line for line in text.splitlines() if nonce not in line)
+    return PARSERS[parser](program)
 
 
 def detect_format(text: str) -> str:

@@ -1,19 +1,43 @@
-"""Comparison tables: per metric, per category and overall, from stored measurements."""
+"""Comparison tables: per metric, per benchmark, per category and overall, from stored samples.
+
+A sample is one repetition of a benchmark (never an iteration inside one program run).
+A benchmark's overhead is the geometric mean of its headline metrics' ratios; category
+and overall means are geometric means over benchmarks, each benchmark once. Other
+metrics are shown but never enter the means.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
+import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sevtui.bench.stats import Comparison, Summary, compare, geometric_mean_overhead, summarize
+from sevtui.bench.stats import (
+    Comparison,
+    Summary,
+    compare,
+    geometric_mean_overhead,
+    log_welch,
+    overhead_interval,
+    summarize,
+)
+from sevtui.bench.units import convert, units_agree
 from sevtui.errors import UsageError
-from sevtui.store import Measurement
+from sevtui.store import RunFacts, Sample
 
-CATEGORY_ORDER = ("cpu", "memory", "io", "other")
+CATEGORY_ORDER = ("cpu", "memory", "io", "launch", "other")
+METHOD = (
+    "overhead = ratio of arithmetic means (other/base for times, base/other for rates) - 1; "
+    "95 % CI from Welch's t on the log values, mapped back; benchmark = geometric mean of its "
+    "headline metrics; category and overall = geometric means over benchmarks"
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -27,6 +51,10 @@ class Row:
     direction: str
     comparison: Comparison
     noisy: bool
+    headline: bool
+    flags: tuple[str, ...] = ()
+    """'media': io work ran on RAM on one side and a disk on the other; 'busy': some
+    repetitions ran while another host process used more than 20 % of a core."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON row of `results compare`."""
@@ -37,50 +65,109 @@ class Row:
             "metric": self.metric,
             "unit": self.unit,
             "direction": self.direction,
+            "headline": self.headline,
             "base": c.base.to_json(),
             "other": c.other.to_json(),
             "change_pct": c.change_pct,
             "overhead_pct": c.overhead_pct,
             "overhead_ci95": list(c.overhead_ci95) if c.overhead_ci95 else None,
+            "ci_widened": c.ci_widened,
             "p_value": c.p_value,
             "significant": c.significant,
             "noisy": self.noisy,
+            "flags": list(self.flags),
+            "reason": c.reason or None,
+        }
+
+
+@dataclass(frozen=True)
+class BenchmarkOverhead:
+    """One benchmark's overhead: the geometric mean of its headline metrics' ratios."""
+
+    benchmark: str
+    category: str
+    overhead_pct: float | None
+    overhead_ci95: tuple[float, float] | None
+    n_metrics: int
+    ci_widened: bool = False
+    reason: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """The worse-is-above-1 ratio behind overhead_pct."""
+        return None if self.overhead_pct is None else 1 + self.overhead_pct / 100
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form: enough to recompute the category and overall means by hand."""
+        return {
+            "benchmark": self.benchmark,
+            "category": self.category,
+            "overhead_pct": self.overhead_pct,
+            "overhead_ci95": list(self.overhead_ci95) if self.overhead_ci95 else None,
+            "n_metrics": self.n_metrics,
+            "ci_widened": self.ci_widened,
+            "reason": self.reason or None,
         }
 
 
 @dataclass
 class ComparisonTable:
-    """Everything `results compare` shows."""
+    """Everything `results compare` shows for one base and one other profile."""
 
     base: str
     other: str
     rows: list[Row] = field(default_factory=list)
+    benchmarks: list[BenchmarkOverhead] = field(default_factory=list)
     categories: dict[str, float] = field(default_factory=dict)
     overall: float | None = None
-    only_in_one: list[str] = field(default_factory=list)
+    not_compared: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """JSON document."""
         return {
             "base": self.base,
             "other": self.other,
+            "method": METHOD,
+            "warnings": self.warnings,
             "rows": [row.to_json() for row in self.rows],
+            "benchmarks": [bench.to_json() for bench in self.benchmarks],
             "categories": self.categories,
             "overall_overhead_pct": self.overall,
-            "only_in_one": self.only_in_one,
+            "not_compared": self.not_compared,
         }
 
+
+@dataclass
+class ComparisonSet:
+    """One base against one or more other profiles."""
+
+    base: str
+    tables: list[ComparisonTable]
+
+    def to_json(self) -> dict[str, Any]:
+        """One other: that comparison's object; several: {base, comparisons: [...]}."""
+        if len(self.tables) == 1:
+            return self.tables[0].to_json()
+        return {"base": self.base, "comparisons": [t.to_json() for t in self.tables]}
+
+    def to_json_text(self) -> str:
+        """Indented strict JSON (no NaN or Infinity)."""
+        return json.dumps(self.to_json(), indent=2, allow_nan=False)
+
     def to_csv(self) -> str:
-        """One line per metric."""
+        """One line per metric and other profile; text cells escaped against formulas."""
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
             [
+                "other",
                 "benchmark",
                 "category",
                 "metric",
                 "unit",
                 "direction",
+                "headline",
                 "base_n",
                 "base_mean",
                 "other_n",
@@ -93,126 +180,329 @@ class ComparisonTable:
                 "noisy",
             ]
         )
-        for row in self.rows:
-            c = row.comparison
-            low, high = c.overhead_ci95 or (None, None)
-            writer.writerow(
-                [
-                    row.benchmark,
-                    row.category,
-                    row.metric,
-                    row.unit,
-                    row.direction,
-                    c.base.n,
-                    c.base.mean,
-                    c.other.n,
-                    c.other.mean,
-                    round(c.change_pct, 4),
-                    round(c.overhead_pct, 4),
-                    low,
-                    high,
-                    c.significant,
-                    row.noisy,
-                ]
-            )
+        for table in self.tables:
+            for row in table.rows:
+                c = row.comparison
+                low, high = c.overhead_ci95 or (None, None)
+                writer.writerow(
+                    [
+                        *map(
+                            csv_cell,
+                            (
+                                table.other,
+                                row.benchmark,
+                                row.category,
+                                row.metric,
+                                row.unit,
+                                row.direction,
+                            ),
+                        ),
+                        row.headline,
+                        c.base.n,
+                        c.base.mean,
+                        c.other.n,
+                        c.other.mean,
+                        _rounded(c.change_pct),
+                        _rounded(c.overhead_pct),
+                        low,
+                        high,
+                        c.significant,
+                        row.noisy,
+                    ]
+                )
         return out.getvalue()
 
     def to_markdown(self) -> str:
-        """A Markdown table grouped by category with geometric means."""
-        lines = [
-            f"# Overhead of {self.other} relative to {self.base}",
-            "",
-            "| category | benchmark | metric | base | other | overhead % | 95 % CI | |",
-            "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
-        ]
-        for row in self.rows:
-            c = row.comparison
-            ci = (
-                f"{c.overhead_ci95[0]:+.2f} .. {c.overhead_ci95[1]:+.2f}" if c.overhead_ci95 else ""
-            )
-            marks = " ".join(
-                m for m, on in (("significant", c.significant), ("noisy", row.noisy)) if on
-            )
-            lines.append(
-                f"| {row.category} | {row.benchmark} | {row.metric} | {c.base.mean:.4g} {row.unit} "
-                f"| {c.other.mean:.4g} {row.unit} | {c.overhead_pct:+.2f} | {ci} | {marks} |"
-            )
-        lines.append("")
-        for category, overhead in self.categories.items():
-            lines.append(f"- {category}: geometric mean overhead {overhead:+.2f} %")
-        if self.overall is not None:
-            lines.append(f"- overall: {self.overall:+.2f} %")
-        return "\n".join(lines) + "\n"
-
-    def to_json_text(self) -> str:
-        """Indented JSON text."""
-        return json.dumps(self.to_json(), indent=2)
-
-
-def _group(measurements: list[Measurement]) -> dict[tuple[str, str, str], list[Measurement]]:
-    grouped: dict[tuple[str, str, str], list[Measurement]] = defaultdict(list)
-    for m in measurements:
-        grouped[(m.target, m.benchmark, m.metric)].append(m)
-    return grouped
-
-
-def profiles(measurements: list[Measurement]) -> list[str]:
-    """The targets (profiles) that have measurements, in first-seen order."""
-    return list(dict.fromkeys(m.target for m in measurements))
-
-
-def summaries(measurements: list[Measurement]) -> dict[tuple[str, str, str], Summary]:
-    """(target, benchmark, metric) -> summary of its values."""
-    return {key: summarize([m.value for m in group]) for key, group in _group(measurements).items()}
+        """Markdown tables per other profile, with per-benchmark and geometric means."""
+        lines: list[str] = []
+        for table in self.tables:
+            lines += [f"# Overhead of {table.other} relative to {table.base}", ""]
+            lines += [f"> {warning}" for warning in table.warnings]
+            lines += [
+                "| category | benchmark | metric | base | other | overhead % | 95 % CI | |",
+                "| --- | --- | --- | ---: | ---: | ---: | --- | --- |",
+            ]
+            for row in table.rows:
+                c = row.comparison
+                marks = " ".join(
+                    m
+                    for m, on in (
+                        ("headline", row.headline),
+                        ("significant", c.significant),
+                        ("noisy", row.noisy),
+                    )
+                    if on
+                )
+                lines.append(
+                    f"| {row.category} | {row.benchmark} | {row.metric} | "
+                    f"{format_value(c.base.mean)} {row.unit} | {format_value(c.other.mean)} "
+                    f"{row.unit} | {format_pct(c.overhead_pct)} | {format_ci(c.overhead_ci95)} "
+                    f"| {marks} |"
+                )
+            lines += [
+                "",
+                "| benchmark | category | overhead % | 95 % CI |",
+                "| --- | --- | ---: | --- |",
+            ]
+            for bench in table.benchmarks:
+                lines.append(
+                    f"| {bench.benchmark} | {bench.category} | {format_pct(bench.overhead_pct)} "
+                    f"| {format_ci(bench.overhead_ci95)} |"
+                )
+            lines.append("")
+            for category, overhead in table.categories.items():
+                lines.append(f"- {category}: geometric mean overhead {overhead:+.2f} %")
+            if table.overall is not None:
+                lines.append(f"- overall: {table.overall:+.2f} %")
+            lines.append("")
+        return "\n".join(lines)
 
 
-def build_comparison(
-    measurements: list[Measurement], base: str, other: str, noisy_cv_pct: float
-) -> ComparisonTable:
-    """Compare two profiles metric by metric; geometric means per category and overall."""
-    known = profiles(measurements)
-    for name, flag in ((base, "--base"), (other, "--other")):
+def csv_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula (OWASP's rule)."""
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def format_value(value: float) -> str:
+    """A measured value for people: plain digits, no exponent for everyday magnitudes."""
+    if value != 0 and (abs(value) >= 1e9 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def format_pct(value: float | None) -> str:
+    """+1.23, or n/a."""
+    return "n/a" if value is None else f"{value:+.2f}"
+
+
+def format_ci(ci: tuple[float, float] | None) -> str:
+    """+1.0..+2.0, or empty."""
+    return f"{ci[0]:+.2f}..{ci[1]:+.2f}" if ci else ""
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+MetricKey = tuple[str, str]  # (benchmark, metric)
+
+
+@dataclass
+class _Profile:
+    """One profile's samples: metric -> repetition -> value, with unit and direction."""
+
+    values: dict[MetricKey, dict[tuple[int, int], float]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    unit: dict[MetricKey, str] = field(default_factory=dict)
+
+
+def profiles(samples: Iterable[Sample]) -> list[str]:
+    """The targets (profiles) that have samples, in first-seen order."""
+    return list(dict.fromkeys(s.target for s in samples))
+
+
+def summaries(samples: list[Sample]) -> dict[tuple[str, str, str], Summary]:
+    """(target, benchmark, metric) -> summary of its per-repetition values."""
+    grouped: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for s in samples:
+        grouped[(s.target, s.benchmark, s.metric)].append(s.value)
+    return {key: summarize(values) for key, values in grouped.items()}
+
+
+def build_comparisons(
+    samples: list[Sample],
+    base: str,
+    others: list[str],
+    noisy_cv_pct: float,
+    headlines: Mapping[str, str] | None = None,
+    facts: RunFacts | None = None,
+) -> ComparisonSet:
+    """Compare BASE with each of OTHERS; HEADLINES maps benchmark -> headline metric regex."""
+    known = profiles(samples)
+    for name, flag in ((base, "--base"), *((o, "--other") for o in others)):
         if name not in known:
             raise UsageError(
                 f"{flag} {name!r} has no measurements in these runs "
                 f"(profiles: {', '.join(known) or 'none'})",
                 "pick profiles that were measured (see `sevtui results show RUN`)",
             )
-    grouped = _group(measurements)
-    table = ComparisonTable(base, other)
-    ratios: dict[str, list[float]] = defaultdict(list)
-    category_of = {(b, m): group[0].category for (_t, b, m), group in grouped.items()}
-    keys = sorted(category_of, key=lambda key: (_rank(category_of[key]), key[0], key[1]))
-    for benchmark, metric in keys:
-        base_group = grouped.get((base, benchmark, metric))
-        other_group = grouped.get((other, benchmark, metric))
-        if not base_group or not other_group:
-            table.only_in_one.append(f"{benchmark}: {metric}")
+    if base in others:
+        raise UsageError(
+            f"--base and --other are both {base!r}: a profile compared with itself says nothing",
+            "pick two different profiles",
+        )
+    by_profile, meta = _index(samples)
+    tables = [
+        _build_table(
+            by_profile, meta, base, other, noisy_cv_pct, headlines or {}, facts or RunFacts()
+        )
+        for other in dict.fromkeys(others)
+    ]
+    return ComparisonSet(base, tables)
+
+
+def build_comparison(
+    samples: list[Sample],
+    base: str,
+    other: str,
+    noisy_cv_pct: float,
+    headlines: Mapping[str, str] | None = None,
+    facts: RunFacts | None = None,
+) -> ComparisonTable:
+    """Compare two profiles (see build_comparisons)."""
+    return build_comparisons(samples, base, [other], noisy_cv_pct, headlines, facts).tables[0]
+
+
+_Meta = dict[MetricKey, tuple[str, str]]  # (category, direction)
+
+
+def _index(samples: list[Sample]) -> tuple[dict[str, _Profile], _Meta]:
+    by_profile: dict[str, _Profile] = defaultdict(_Profile)
+    meta: _Meta = {}
+    for s in samples:
+        key = (s.benchmark, s.metric)
+        profile = by_profile[s.target]
+        unit = profile.unit.setdefault(key, s.unit)
+        value = s.value if unit == s.unit else convert(s.value, s.unit, unit)
+        profile.values[key][(s.run_id, s.repetition)] = value if value is not None else math.nan
+        meta.setdefault(key, (s.category, s.direction))
+    return by_profile, meta
+
+
+def _build_table(
+    by_profile: dict[str, _Profile],
+    meta: _Meta,
+    base: str,
+    other: str,
+    noisy_cv_pct: float,
+    headlines: Mapping[str, str],
+    facts: RunFacts,
+) -> ComparisonTable:
+    table = ComparisonTable(base, other, warnings=facts.warnings(base, other))
+    b, o = by_profile[base], by_profile[other]
+    keys = sorted(meta, key=lambda key: (_rank(meta[key][0]), key))
+    for key in keys:
+        benchmark, metric = key
+        category, direction = meta[key]
+        if key not in b.values or key not in o.values:
+            table.not_compared.append(f"{benchmark}: {metric} (measured on one side only)")
             continue
-        first = base_group[0]
-        try:
-            comparison = compare(
-                [m.value for m in base_group],
-                [m.value for m in other_group],
-                "lower" if first.direction == "lower" else "higher",
+        row = _metric_row(b, o, key, category, direction, noisy_cv_pct, headlines)
+        if isinstance(row, str):
+            table.not_compared.append(f"{benchmark}: {metric} ({row})")
+            continue
+        flags = [
+            name
+            for name, on in (
+                ("media", category == "io" and facts.media_differ(base, other)),
+                (
+                    "busy",
+                    bool(facts.busy.get((base, benchmark)) or facts.busy.get((other, benchmark))),
+                ),
             )
-        except ValueError:
-            table.only_in_one.append(f"{benchmark}: {metric} (zero base)")
-            continue
-        noisy = any(
-            s.cv_pct is not None and s.cv_pct > noisy_cv_pct
-            for s in (comparison.base, comparison.other)
-        )
-        table.rows.append(
-            Row(benchmark, first.category, metric, first.unit, first.direction, comparison, noisy)
-        )
-        ratios[first.category].append(comparison.ratio)
-    for category in CATEGORY_ORDER:
-        if ratios.get(category):
-            table.categories[category] = geometric_mean_overhead(ratios[category])
+            if on
+        ]
+        table.rows.append(replace(row, flags=tuple(flags)))
+    _benchmark_means(table, b, o)
+    return table
+
+
+def _metric_row(
+    b: _Profile,
+    o: _Profile,
+    key: MetricKey,
+    category: str,
+    direction: str,
+    noisy_cv_pct: float,
+    headlines: Mapping[str, str],
+) -> Row | str:
+    """One metric's row, or why it cannot be compared."""
+    base_unit, other_unit = b.unit[key], o.unit[key]
+    if not units_agree(base_unit, other_unit):
+        return f"units differ and cannot be converted: {base_unit!r} vs {other_unit!r}"
+    base_values = list(b.values[key].values())
+    other_values = [
+        v if other_unit == base_unit else convert(v, other_unit, base_unit)
+        for v in o.values[key].values()
+    ]
+    clean_other = [v for v in other_values if v is not None]
+    if any(math.isnan(v) for v in base_values + clean_other) or len(clean_other) != len(
+        other_values
+    ):
+        return "mixed units inside one profile"
+    comparison = compare(base_values, clean_other, "lower" if direction == "lower" else "higher")
+    noisy = any(
+        s.cv_pct is not None and s.cv_pct > noisy_cv_pct
+        for s in (comparison.base, comparison.other)
+    )
+    pattern = headlines.get(key[0], "")
+    headline = not pattern or re.search(pattern, key[1]) is not None
+    return Row(key[0], category, key[1], base_unit, direction, comparison, noisy, headline)
+
+
+def _benchmark_means(table: ComparisonTable, b: _Profile, o: _Profile) -> None:
+    """Per-benchmark overheads from headline rows, then category and overall means."""
+    per_bench: dict[str, list[Row]] = defaultdict(list)
+    for row in table.rows:
+        if row.headline:
+            per_bench[row.benchmark].append(row)
+    for benchmark, rows in per_bench.items():
+        table.benchmarks.append(_benchmark_overhead(benchmark, rows, b, o))
+    ratios: dict[str, list[float]] = defaultdict(list)
+    for bench in table.benchmarks:
+        if bench.ratio is not None:
+            ratios[bench.category].append(bench.ratio)
+    for category in sorted(ratios, key=_rank):
+        table.categories[category] = geometric_mean_overhead(ratios[category])
     every = [r for values in ratios.values() for r in values]
     table.overall = geometric_mean_overhead(every) if every else None
-    return table
+
+
+def _benchmark_overhead(
+    benchmark: str, rows: list[Row], b: _Profile, o: _Profile
+) -> BenchmarkOverhead:
+    category = rows[0].category
+    ratios = [row.comparison.ratio for row in rows]
+    if any(r is None for r in ratios):
+        return BenchmarkOverhead(
+            benchmark, category, None, None, len(rows), reason="a headline metric has no ratio"
+        )
+    ratio = math.exp(math.fsum(math.log(r) for r in ratios if r is not None) / len(rows))
+    if len(rows) == 1:
+        c = rows[0].comparison
+        return BenchmarkOverhead(
+            benchmark, category, (ratio - 1) * 100, c.overhead_ci95, 1, c.ci_widened, c.reason
+        )
+    base_scores = _scores(rows, b)
+    other_scores = _scores(rows, o)
+    interval = log_welch(base_scores, other_scores)
+    if isinstance(interval, str):
+        return BenchmarkOverhead(
+            benchmark, category, (ratio - 1) * 100, None, len(rows), reason=interval
+        )
+    ci, widened = overhead_interval(ratio, interval)
+    reason = "CI widened to contain the geometric mean of the ratios" if widened else ""
+    return BenchmarkOverhead(benchmark, category, (ratio - 1) * 100, ci, len(rows), widened, reason)
+
+
+def _scores(rows: list[Row], profile: _Profile) -> list[float]:
+    """Per repetition, the geometric mean of the headline metrics, oriented worse-is-higher.
+
+    Only repetitions that measured every headline metric count; the log-scale Welch
+    interval over these scores is the benchmark's CI.
+    """
+    per_rep: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for row in rows:
+        sign = 1.0 if row.direction == "lower" else -1.0
+        for rep, value in profile.values[(row.benchmark, row.metric)].items():
+            if value > 0:
+                per_rep[rep].append(sign * math.log(value))
+    return [
+        math.exp(math.fsum(logs) / len(logs)) for logs in per_rep.values() if len(logs) == len(rows)
+    ]
 
 
 def _rank(category: str) -> int:

@@ -1,26 +1,31 @@
 """Run a suite on several targets, interleaved, storing each value the moment it exists.
 
-Progress is a stream of typed events (dataclasses) handed to `emit`: the CLI
-prints them, the TUI turns them into messages. A hung benchmark is killed at its
-timeout and recorded; the suite goes on. Repetitions are added while a metric's
-coefficient of variation is above the threshold, up to the cap (as PTS does).
+Progress is a stream of typed events (dataclasses) handed to `emit`: the CLI prints
+them, the TUI turns them into messages. Every benchmark runs in its own process group
+under an in-target watchdog (SIGTERM, then SIGKILL at its timeout), so a hung one dies
+and the target's shell answers again. Repetitions are added while a headline metric's
+coefficient of variation is above the threshold, up to the cap (as PTS does), for fresh
+and resumed runs alike. A run ends done, failed or interrupted, with the reason stored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import platform
 import re
+import secrets
+import shlex
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sevtui.bench import conditions
 from sevtui.bench.catalog import Benchmark, Catalog
 from sevtui.bench.events import (
     BenchmarkError,
@@ -32,41 +37,56 @@ from sevtui.bench.events import (
     RunPlan,
     RunStarted,
 )
-from sevtui.bench.parsers import PARSERS, ParseError, Value
+from sevtui.bench.parsers import ParseError, Value, elapsed_marker, parse_output
 from sevtui.bench.stats import summarize
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, TargetTimeout, wrap
 from sevtui.config import Config, dump_config
 from sevtui.errors import SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
-from sevtui.store import Store
+from sevtui.store import RepetitionRecord, Store
 from sevtui.vm import lifecycle, remote
 from sevtui.vm.resolve import vm_profile
 
 MIN_DERIVED_TIMEOUT_S = 60.0
-# Nanosecond clock inside the target: GNU date, else the kernel's /proc/timer_list
-# (busybox date has no %N). Both are read inside the target, never across the console.
+DERIVED_TIMEOUT_FACTOR = 5.0
+KILL_GRACE_S = 3
+"""Seconds between the watchdog's SIGTERM and its SIGKILL."""
+HOST_SIDE_MARGIN_S = 30.0
+"""How much longer sevtui waits than the in-target watchdog before it gives up itself."""
 _CLOCK = (
     "ns() { t=$(date +%s%N); case $t in *N) sed -n 's/^now at \\([0-9]*\\) nsecs$/\\1/p' "
     "/proc/timer_list | head -n 1;; *) echo $t;; esac; };"
 )
-DERIVED_TIMEOUT_FACTOR = 5.0
-
+_RAM_FILESYSTEMS = {"tmpfs", "ramfs", "rootfs"}
+MAX_REASONS = 3
 
 Emit = Callable[[Event], None]
-
-
-@dataclass
-class _State:
-    planned: int
-    measured: int = 0
-    values: dict[tuple[str, str], dict[str, list[float]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(list))
-    )
+OpenTarget = Callable[[str], Target]
+_Step = Callable[[Benchmark, Target, int], bool]
 
 
 class Interrupted(SevtuiError):
     """The run was asked to stop; what was measured is kept."""
+
+
+class TargetDied(SevtuiError):
+    """A target stopped answering (guest powered off, QEMU killed, console gone)."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: done, failed or interrupted, and why when not done."""
+
+    run_id: int
+    status: str
+    reason: str
+    measured: int
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit status: 0 done, 1 failed, 130 interrupted."""
+        return {"done": 0, "interrupted": 130}.get(self.status, 1)
 
 
 def plan_from_run(store: Store, run_id: int, config: Config) -> RunPlan:
@@ -82,6 +102,7 @@ def plan_from_run(store: Store, run_id: int, config: Config) -> RunPlan:
         warmup=config.bench.warmup,
         max_repetitions=max(config.bench.max_repetitions, int(run["repetitions"])),
         cv_threshold_pct=config.bench.cv_threshold_pct,
+        timeout_s=config.bench.timeout_s,
         resume_run=run_id,
     )
 
@@ -94,8 +115,8 @@ def run_suite(
     report: CapabilityReport,
     emit: Emit,
     stop: threading.Event | None = None,
-) -> int:
-    """Run PLAN; returns the run id. Ctrl-C / STOP marks the run interrupted."""
+) -> RunOutcome:
+    """Run PLAN on live targets (starting VMs as needed); Ctrl-C / STOP interrupts it."""
     suite = catalog.suite(plan.suite)
     for name in plan.targets:
         if name != HOST:
@@ -112,57 +133,407 @@ def run_suite(
     else:
         run_id = plan.resume_run
         store.reopen_run(run_id)
-    started = time.monotonic()
-    done = store.done_repetitions(run_id)
-    planned = sum(
-        plan.repetitions - len(done.get((t, b.id), set())) for t in plan.targets for b in suite
-    )
-    state = _State(planned)
-    emit(RunStarted(run_id, plan.label, tuple(plan.targets), tuple(b.id for b in suite), planned))
-    targets: list[Target] = []
-    try:
-        targets = [_open_target(config, name, report, store, run_id) for name in plan.targets]
-        for bench in suite:
-            _run_benchmark(config, store, run_id, plan, bench, targets, done, state, emit, stop)
-        status = "done"
-    except (KeyboardInterrupt, Interrupted):
-        status = "interrupted"
-    except SevtuiError as exc:
-        status = "failed"
-        emit(BenchmarkError("-", "-", 0, "failed", exc.message))
-    finally:
-        for target in targets:
-            target.close()
-    store.finish_run(run_id, status)
-    emit(RunFinished(run_id, status, time.monotonic() - started, state.measured))
-    if status == "interrupted":
-        raise Interrupted(
-            f"run {run_id} interrupted; {state.measured} repetitions were stored",
-            f"continue it with: sevtui bench resume {run_id}",
-        )
-    return run_id
+    run = SuiteRun(store, run_id, plan, suite, emit, stop)
+    return run.execute(lambda name: open_live_target(config, report, name))
 
 
-def _open_target(
-    config: Config, name: str, report: CapabilityReport, store: Store, run_id: int
-) -> Target:
-    target: Target
+def open_live_target(config: Config, report: CapabilityReport, name: str) -> Target:
+    """The host, or VM NAME (started when it is not running), ready for scripts."""
     if name == HOST:
-        target = HostTarget()
-        info: dict[str, Any] = {"kernel": platform.release(), "cpus": os.cpu_count()}
-    else:
-        status = lifecycle.status(config, name)
-        if status.state != "running":
-            lifecycle.start(config, name, report)
-        target = GuestTarget(name, remote.runner(config, name))
-        info = _guest_info(config, name)
-    facts = target.run(
-        "uname -r; cat /sys/devices/system/clocksource/clocksource0/current_clocksource", 60
-    ).output.split()
-    info["guest_kernel" if name != HOST else "kernel"] = facts[0] if facts else "unknown"
-    info["clocksource"] = facts[1] if len(facts) > 1 else "unknown"
-    store.set_target(run_id, name, target.kind, info)
-    return target
+        return HostTarget(host_settings())
+    if lifecycle.status(config, name).state != "running":
+        lifecycle.start(config, name, report)
+    current = lifecycle.status(config, name)
+    record = lifecycle.vm_record(config, name)
+    pids = {pid for pid in (current.pid, record.get("supervisor_pid")) if isinstance(pid, int)}
+    return GuestTarget(name, remote.runner(config, name), pids, _guest_info(config, name))
+
+
+@dataclass
+class SuiteRun:
+    """One run's context: the store, the plan, the suite, progress and the stop flag."""
+
+    store: Store
+    run_id: int
+    plan: RunPlan
+    suite: list[Benchmark]
+    emit: Emit
+    stop: threading.Event | None = None
+    planned: int = 0
+    measured: int = 0
+    problems: list[str] = field(default_factory=list)
+    done: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    values: dict[tuple[str, str], dict[str, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+
+    def execute(self, open_target: OpenTarget) -> RunOutcome:
+        """Open every target, run every benchmark, and always finish the run row."""
+        started = time.monotonic()
+        self._load_previous()
+        self.emit(
+            RunStarted(
+                self.run_id,
+                self.plan.label,
+                tuple(self.plan.targets),
+                tuple(b.id for b in self.suite),
+                self.planned,
+            )
+        )
+        status, reason = "failed", "the run ended unexpectedly"
+        try:
+            with ExitStack() as stack:
+                targets = self._open_all(open_target, stack)
+                for bench in self.suite:
+                    self._run_benchmark(bench, targets)
+            status = "failed" if self.problems else "done"
+            reason = _summarize(self.problems)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            status = "interrupted"
+            reason = "stopped on request" if isinstance(exc, Interrupted) else "Ctrl-C"
+        except SevtuiError as exc:
+            reason = _summarize(
+                [*self.problems, f"{exc.message} ({exc.hint})" if exc.hint else exc.message]
+            )
+            self.emit(BenchmarkError("-", "-", 0, "failed", exc.message))
+        except Exception as exc:
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.store.finish_run(self.run_id, status, reason)
+            self.emit(
+                RunFinished(self.run_id, status, time.monotonic() - started, self.measured, reason)
+            )
+        return RunOutcome(self.run_id, status, reason, self.measured)
+
+    def _load_previous(self) -> None:
+        """What earlier attempts of this run measured (resume), and what is left to do."""
+        self.done = self.store.done_repetitions(self.run_id)
+        for sample in self.store.samples([self.run_id]):
+            self.values[(sample.target, sample.benchmark)][sample.metric].append(sample.value)
+        self.planned = sum(
+            max(self.plan.repetitions - len(self.done.get((t, b.id), set())), 0)
+            for t in self.plan.targets
+            for b in self.suite
+        )
+
+    def _open_all(self, open_target: OpenTarget, stack: ExitStack) -> list[Target]:
+        targets: list[Target] = []
+        for name in self.plan.targets:
+            self._check_stop()
+            try:
+                target = open_target(name)
+            except SevtuiError as exc:
+                self._fail_target(name, f"could not be opened: {_words(exc)}")
+                continue
+            stack.callback(target.close)
+            try:
+                self.store.set_target(self.run_id, name, target.kind, _describe(target))
+            except TargetDied as exc:
+                self._fail_target(name, f"stopped answering: {_words(exc)}")
+                continue
+            targets.append(target)
+        return targets
+
+    def _fail_target(self, name: str, why: str) -> None:
+        """Record every benchmark still to do on NAME as failed, with WHY."""
+        message = f"target {name} {why}"
+        self.problems.append(message)
+        for bench in self.suite:
+            if self._pending(name, bench):
+                self._record(
+                    RepetitionRecord(name, bench.id, bench.category, 0, "failed", message=message)
+                )
+                self.planned -= self._remaining(name, bench)
+        self.emit(BenchmarkError(name, "-", 0, "failed", message))
+
+    def _pending(self, target: str, bench: Benchmark) -> bool:
+        """True while this benchmark still has repetitions to measure on TARGET."""
+        finished = self.done.get((target, bench.id), set())
+        if 0 in finished:
+            return False
+        if len(finished) < self.plan.repetitions:
+            return True
+        return self._noisy(target, bench) and len(finished) < self.plan.max_repetitions
+
+    def _remaining(self, target: str, bench: Benchmark) -> int:
+        """Planned repetitions of BENCH on TARGET not measured yet."""
+        return max(self.plan.repetitions - len(self.done.get((target, bench.id), set())), 0)
+
+    def _run_benchmark(self, bench: Benchmark, targets: list[Target]) -> None:
+        ready = [
+            t
+            for t in targets
+            if t.alive
+            and self._pending(t.name, bench)
+            and self._guarded(t, bench, self._prepare, 0)
+        ]
+        for target in ready:
+            for _ in range(self.plan.warmup):
+                self._check_stop()
+                self.emit(
+                    BenchmarkStarted(target.name, bench.id, 0, warmup=True, planned=self.planned)
+                )
+                self._guarded(target, bench, self._warm_up, 0)
+        ready = [t for t in ready if t.alive]
+        repetition = 1
+        while ready:
+            for target in list(ready):
+                self._check_stop()
+                if repetition in self.done.get((target.name, bench.id), set()):
+                    continue
+                ok = self._guarded(target, bench, self._measure, repetition)
+                if not target.alive or (not ok and repetition == 1 and self.plan.repetitions > 1):
+                    ready.remove(target)
+                    self.planned -= self._remaining(target.name, bench) - 1 if target.alive else 0
+            repetition += 1
+            if repetition > self.plan.repetitions:
+                noisy = [t for t in ready if self._noisy(t.name, bench)]
+                if repetition > self.plan.max_repetitions or not noisy:
+                    break
+                self.planned += len(ready)
+
+    def _guarded(self, target: Target, bench: Benchmark, step: _Step, repetition: int) -> bool:
+        """Run one STEP; a target that stops answering gets its remaining work failed."""
+        try:
+            return step(bench, target, repetition)
+        except TargetDied as exc:
+            target.alive = False
+            self._fail_target(target.name, f"stopped answering during {bench.id}: {_words(exc)}")
+            return False
+
+    def _noisy(self, target: str, bench: Benchmark) -> bool:
+        """Dynamic run count: is some headline metric's CV above the threshold?"""
+        for metric, numbers in self.values[(target, bench.id)].items():
+            if bench.headline and not re.search(bench.headline, metric):
+                continue
+            summary = summarize(numbers) if numbers else None
+            if (
+                summary
+                and summary.cv_pct is not None
+                and summary.cv_pct > self.plan.cv_threshold_pct
+            ):
+                return True
+        return False
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted("stopped on request")
+
+    def _record(self, outcome: RepetitionRecord) -> None:
+        self.store.record(self.run_id, outcome)
+
+    def _prepare(self, bench: Benchmark, target: Target, _repetition: int) -> bool:
+        """Check the benchmark's needs and run its setup; record why not when it cannot run."""
+        if bench.needs:
+            probe = " ".join(
+                f"command -v {need} >/dev/null 2>&1 || echo {need};" for need in bench.needs
+            )
+            missing = _run(target, probe, 60).output.split()
+            if missing:
+                reason = f"missing in {target.name}: {', '.join(missing)}"
+                self._record(
+                    RepetitionRecord(
+                        target.name, bench.id, bench.category, 0, "unavailable", message=reason
+                    )
+                )
+                self.emit(BenchmarkUnavailable(target.name, bench.id, reason))
+                self.planned -= self._remaining(target.name, bench)
+                return False
+        if not bench.setup:
+            return True
+        nonce = secrets.token_hex(8)
+        limit = self._limit(bench, target)
+        outcome = _run(
+            target, watched(target.work_dir, bench.setup, nonce, limit), limit + HOST_SIDE_MARGIN_S
+        )
+        if _timed_out(outcome.output, nonce):
+            message = f"setup killed after {limit:g} s"
+        elif outcome.status != 0:
+            message = f"setup exited with status {outcome.status}"
+        else:
+            return True
+        self.problems.append(f"{target.name}/{bench.id}: {message}")
+        self._record(
+            RepetitionRecord(
+                target.name,
+                bench.id,
+                bench.category,
+                0,
+                "failed",
+                output=outcome.output,
+                message=message,
+            )
+        )
+        self.emit(BenchmarkError(target.name, bench.id, 0, "failed", message))
+        self.planned -= self._remaining(target.name, bench)
+        return False
+
+    def _limit(self, bench: Benchmark, target: Target) -> float:
+        """Configured timeout, tightened from the previous run's duration as PTS does."""
+        limit = bench.timeout_s or self.plan.timeout_s
+        previous = self.store.last_seconds(target.name, bench.id)
+        if previous is None:
+            return limit
+        return min(limit, max(MIN_DERIVED_TIMEOUT_S, previous * DERIVED_TIMEOUT_FACTOR))
+
+    def _warm_up(self, bench: Benchmark, target: Target, _repetition: int) -> bool:
+        """A warm-up run: executed under the watchdog, not recorded."""
+        nonce = secrets.token_hex(8)
+        limit = self._limit(bench, target)
+        _run(target, timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S)
+        return True
+
+    def _measure(self, bench: Benchmark, target: Target, repetition: int) -> bool:
+        self.emit(BenchmarkStarted(target.name, bench.id, repetition, planned=self.planned))
+        nonce = secrets.token_hex(8)
+        limit = self._limit(bench, target)
+        window = conditions.start()
+        started = time.monotonic()
+        outcome = _run(
+            target, timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S
+        )
+        seconds = time.monotonic() - started
+        host, busy = conditions.finish(window, target.pids)
+        base = RepetitionRecord(
+            target.name,
+            bench.id,
+            bench.category,
+            repetition,
+            "ok",
+            seconds=seconds,
+            output=outcome.output,
+            conditions=host,
+            busy=busy,
+        )
+        if _timed_out(outcome.output, nonce):
+            message = f"killed after {limit:g} s (SIGTERM, then SIGKILL)"
+            return self._failed(base, "timeout", message)
+        if outcome.status != 0:
+            tail = outcome.output.strip()[-200:]
+            return self._failed(base, "failed", f"exited with status {outcome.status}: {tail}")
+        try:
+            values = parse_output(bench.parser, outcome.output, nonce)
+        except ParseError as exc:
+            return self._failed(base, "failed", f"output did not parse: {exc.message}")
+        self._record(RepetitionRecord(**{**base.__dict__, "values": values}))
+        self._remember(target.name, bench.id, values)
+        self.emit(
+            RepetitionDone(
+                target.name,
+                bench.id,
+                repetition,
+                seconds,
+                {v.metric: v.value for v in values},
+                self.planned,
+            )
+        )
+        return True
+
+    def _failed(self, base: RepetitionRecord, status: str, message: str) -> bool:
+        self.problems.append(
+            f"{base.target}/{base.benchmark} repetition {base.repetition}: {status}: {message}"
+        )
+        self._record(RepetitionRecord(**{**base.__dict__, "status": status, "message": message}))
+        self.emit(BenchmarkError(base.target, base.benchmark, base.repetition, status, message))
+        return False
+
+    def _remember(self, target: str, bench_id: str, values: list[Value]) -> None:
+        """Per-metric values of this repetition, for the dynamic run count."""
+        self.measured += 1
+        per_metric: dict[str, list[float]] = defaultdict(list)
+        for value in values:
+            per_metric[value.metric].append(value.value)
+        for metric, numbers in per_metric.items():
+            self.values[(target, bench_id)][metric].append(sum(numbers) / len(numbers))
+
+
+def _run(target: Target, script: str, timeout: float) -> Any:
+    """Run SCRIPT; a target that overruns even the host-side limit, or is gone, died."""
+    try:
+        return target.run(script, timeout)
+    except TargetTimeout as exc:
+        raise TargetDied(f"no answer within {timeout:g} s, even after the watchdog") from exc
+    except SevtuiError as exc:
+        if isinstance(exc, TargetDied):
+            raise
+        raise TargetDied(exc.message, exc.hint) from None
+
+
+def watched(work_dir: str, command: str, nonce: str, limit: float) -> str:
+    """COMMAND in its own session and process group, killed as a group at LIMIT seconds.
+
+    The watchdog sends SIGTERM, then SIGKILL after KILL_GRACE_S, and leaves a marker
+    that this repetition timed out; output goes to cmd.out and is printed afterwards.
+    """
+    watchdog = (
+        f"( trap 'kill $z 2>/dev/null; exit 0' TERM; sleep {limit:g} & z=$!; wait $z; "
+        f"echo > .timeout-{nonce}; kill -TERM -$p; sleep {KILL_GRACE_S} & z=$!; wait $z; "
+        "kill -KILL -$p ) >/dev/null 2>&1 & w=$!;"
+    )
+    body = (
+        f"rm -f .timeout-{nonce}; setsid sh -c {shlex.quote(command)} > cmd.out 2>&1 < /dev/null"
+        f" & p=$!; {watchdog} wait $p; rc=$?; kill $w 2>/dev/null; wait $w 2>/dev/null;"
+    )
+    return wrap(work_dir, body)
+
+
+def timed(bench: Benchmark, work_dir: str, nonce: str, limit: float) -> str:
+    """The measured script: the command under the watchdog, timed inside the target."""
+    show = "tail -c 2000 cmd.out" if bench.parser == "elapsed" else "cat cmd.out"
+    inner = watched(work_dir, bench.command, nonce, limit)
+    return (
+        f"{_CLOCK} s=$(ns); {inner} e=$(ns); {show}; "
+        f"[ -e .timeout-{nonce} ] && echo SEVTUI-TIMEOUT-{nonce}; "
+        f'echo "{elapsed_marker(nonce)} $((e - s))"; exit $rc'
+    )
+
+
+def _timed_out(output: str, nonce: str) -> bool:
+    return f"SEVTUI-TIMEOUT-{nonce}" in output
+
+
+def _words(exc: SevtuiError) -> str:
+    return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+
+
+def _summarize(problems: list[str]) -> str:
+    if len(problems) <= MAX_REASONS:
+        return "; ".join(problems)
+    return "; ".join(problems[:MAX_REASONS]) + f"; and {len(problems) - MAX_REASONS} more"
+
+
+def _describe(target: Target) -> dict[str, Any]:
+    """What the target is: kernel, clock source and the medium its work folder is on."""
+    info = dict(target.info)
+    answer = _run(
+        target,
+        f"mkdir -p {target.work_dir}; uname -r; "
+        "cat /sys/devices/system/clocksource/clocksource0/current_clocksource; cat /proc/mounts",
+        60,
+    ).output.splitlines()
+    info["guest_kernel" if target.name != HOST else "kernel"] = answer[0] if answer else "unknown"
+    info["clocksource"] = answer[1] if len(answer) > 1 else "unknown"
+    fstype = work_filesystem(target.work_dir, answer[2:])
+    info["work_fs"] = fstype
+    info["work_media"] = (
+        "ram" if fstype in _RAM_FILESYSTEMS else "unknown" if fstype == "unknown" else "disk"
+    )
+    return info
+
+
+def work_filesystem(work_dir: str, mounts: list[str]) -> str:
+    """The filesystem type of the longest mount point that holds WORK_DIR (/proc/mounts)."""
+    best, fstype = -1, "unknown"
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = point in ("/", work_dir) or work_dir.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, fstype = len(point), fields[2]
+    return fstype
 
 
 def _guest_info(config: Config, name: str) -> dict[str, Any]:
@@ -208,206 +579,6 @@ def _provenance(config: Config, report: CapabilityReport) -> dict[str, Any]:
     }
 
 
-def _run_benchmark(
-    config: Config,
-    store: Store,
-    run_id: int,
-    plan: RunPlan,
-    bench: Benchmark,
-    targets: list[Target],
-    done: dict[tuple[str, str], set[int]],
-    state: _State,
-    emit: Emit,
-    stop: threading.Event | None,
-) -> None:
-    ready: list[Target] = []
-    for target in targets:
-        finished = done.get((target.name, bench.id), set())
-        if 0 in finished or len(finished) >= plan.repetitions:
-            continue
-        if _prepare(config, store, run_id, bench, target, emit):
-            ready.append(target)
-        else:
-            state.planned -= plan.repetitions - len(finished)
-    for target in ready:
-        for _ in range(plan.warmup):
-            _check_stop(stop)
-            emit(BenchmarkStarted(target.name, bench.id, 0, warmup=True, planned=state.planned))
-            _execute(config, store, bench, target)
-    repetition = 1
-    while ready:
-        for target in list(ready):
-            _check_stop(stop)
-            if repetition in done.get((target.name, bench.id), set()):
-                continue
-            ok = _measure(config, store, run_id, bench, target, repetition, state, emit)
-            if not ok and repetition == 1 and plan.repetitions > 1:
-                ready.remove(target)
-                state.planned -= plan.repetitions - 1
-        repetition += 1
-        if repetition > plan.repetitions and not _needs_more(state, bench, ready, plan, repetition):
-            break
-
-
-def _needs_more(
-    state: _State, bench: Benchmark, ready: list[Target], plan: RunPlan, repetition: int
-) -> bool:
-    """Dynamic run count: another round while some metric is noisy and under the cap."""
-    if repetition > plan.max_repetitions:
-        return False
-    for target in ready:
-        for metric, values in state.values[(target.name, bench.id)].items():
-            if bench.primary and not re.search(bench.primary, metric):
-                continue
-            summary = summarize(values) if values else None
-            if summary and summary.cv_pct is not None and summary.cv_pct > plan.cv_threshold_pct:
-                state.planned += len(ready)
-                return True
-    return False
-
-
-def _check_stop(stop: threading.Event | None) -> None:
-    if stop is not None and stop.is_set():
-        raise Interrupted("stopped on request")
-
-
-def _prepare(
-    config: Config, store: Store, run_id: int, bench: Benchmark, target: Target, emit: Emit
-) -> bool:
-    """Check the benchmark's needs and run its setup; record why not when it cannot run."""
-    if bench.needs:
-        probe = " ".join(
-            f"command -v {need} >/dev/null 2>&1 || echo {need};" for need in bench.needs
-        )
-        missing = target.run(probe, 60).output.split()
-        if missing:
-            reason = f"missing in {target.name}: {', '.join(missing)}"
-            store.record(
-                run_id, target.name, bench.id, bench.category, 0, "unavailable", [], message=reason
-            )
-            emit(BenchmarkUnavailable(target.name, bench.id, reason))
-            return False
-    if bench.setup:
-        timeout = bench.timeout_s or config.bench.timeout_s
-        try:
-            outcome = target.run(wrap(target.work_dir, bench.setup), timeout)
-            failed = outcome.status != 0
-            message = f"setup exited with status {outcome.status}"
-            output = outcome.output
-        except TargetTimeout as exc:
-            failed, message, output = True, f"setup {exc.message}", exc.partial_output
-        if failed:
-            store.record(
-                run_id,
-                target.name,
-                bench.id,
-                bench.category,
-                0,
-                "failed",
-                [],
-                output=output,
-                message=message,
-            )
-            emit(BenchmarkError(target.name, bench.id, 0, "failed", message))
-            return False
-    return True
-
-
-def _script(bench: Benchmark, work_dir: str) -> str:
-    if bench.parser != "elapsed":
-        return wrap(work_dir, bench.command)
-    timed = (
-        f"{_CLOCK} s=$(ns); {{ {bench.command} ; }} > cmd.out 2>&1; rc=$?; e=$(ns); "
-        'tail -c 2000 cmd.out; echo "SEVTUI-ELAPSED-NS $((e - s))"; exit $rc'
-    )
-    return wrap(work_dir, timed)
-
-
-def _timeout(config: Config, store: Store, bench: Benchmark, target: Target) -> float:
-    """Configured timeout, tightened from the previous run's duration as PTS does."""
-    limit = bench.timeout_s or config.bench.timeout_s
-    previous = store.last_seconds(target.name, bench.id)
-    if previous is None:
-        return limit
-    return min(limit, max(MIN_DERIVED_TIMEOUT_S, previous * DERIVED_TIMEOUT_FACTOR))
-
-
-def _execute(config: Config, store: Store, bench: Benchmark, target: Target) -> None:
-    """A warm-up run: executed, not recorded."""
-    with contextlib.suppress(TargetTimeout):
-        target.run(_script(bench, target.work_dir), _timeout(config, store, bench, target))
-
-
-def _measure(
-    config: Config,
-    store: Store,
-    run_id: int,
-    bench: Benchmark,
-    target: Target,
-    repetition: int,
-    state: _State,
-    emit: Emit,
-) -> bool:
-    emit(BenchmarkStarted(target.name, bench.id, repetition, planned=state.planned))
-    timeout = _timeout(config, store, bench, target)
-    started = time.monotonic()
-    try:
-        outcome = target.run(_script(bench, target.work_dir), timeout)
-    except TargetTimeout as exc:
-        store.record(
-            run_id,
-            target.name,
-            bench.id,
-            bench.category,
-            repetition,
-            "timeout",
-            [],
-            seconds=time.monotonic() - started,
-            output=exc.partial_output,
-            message=f"killed after {timeout:g} s",
-        )
-        emit(BenchmarkError(target.name, bench.id, repetition, "timeout", exc.message))
-        return False
-    seconds = time.monotonic() - started
-    values: list[Value] = []
-    message = ""
-    if outcome.status == 0:
-        try:
-            values = PARSERS[bench.parser](outcome.output)
-        except ParseError as exc:
-            message = f"output did not parse: {exc.message}"
-    else:
-        message = f"exited with status {outcome.status}: {outcome.output.strip()[-200:]}"
-    status = "ok" if values else "failed"
-    store.record(
-        run_id,
-        target.name,
-        bench.id,
-        bench.category,
-        repetition,
-        status,
-        values,
-        seconds=seconds,
-        output=outcome.output,
-        message=message,
-    )
-    if not values:
-        emit(BenchmarkError(target.name, bench.id, repetition, "failed", message))
-        return False
-    state.measured += 1
-    per_metric: dict[str, list[float]] = defaultdict(list)
-    for value in values:
-        per_metric[value.metric].append(value.value)
-    for metric, numbers in per_metric.items():
-        state.values[(target.name, bench.id)][metric].append(sum(numbers) / len(numbers))
-    emit(
-        RepetitionDone(
-            target.name,
-            bench.id,
-            repetition,
-            seconds,
-            {metric: numbers[-1] for metric, numbers in per_metric.items()},
-            state.planned,
-        )
-    )
-    return True
+def host_settings() -> dict[str, Any]:
+    """The host's CPU settings, recorded with the host target."""
+    return {"kernel": platform.release(), "cpus": os.cpu_count(), **conditions.cpu_settings()}

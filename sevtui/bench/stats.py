@@ -1,7 +1,12 @@
-"""Statistics a reviewer accepts: mean, sd, CV, t-based 95 % CI, Welch's test, overhead.
+"""Statistics a reviewer accepts: mean, sd, CV, t-based 95 % CI, overhead ratios with log-scale CIs.
 
-Pure functions over lists of floats; the Student-t distribution is computed here
-(regularized incomplete beta) so no SciPy is needed.
+Pure functions over lists of floats. The Student-t distribution comes from SciPy
+(`scipy.special.stdtrit` / `stdtr`), imported on first use so start-up does not pay for it.
+
+Overhead is a ratio: how much more time OTHER needs for the same work. The point estimate
+is the ratio of the arithmetic means; its 95 % CI comes from Welch's t on the logarithms
+of the repetitions, mapped back, so it is always positive and finite, and it is widened to
+contain the point estimate where the two disagree (`ci_widened`).
 """
 
 from __future__ import annotations
@@ -10,14 +15,19 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Direction = Literal["lower", "higher"]
+CONFIDENCE = 0.95
+RATIO_LIMIT = 1e12
+"""A ratio interval reaching beyond 1/RATIO_LIMIT..RATIO_LIMIT is reported as not informative
+(its overhead bounds would round to -100 % or overflow)."""
 
 
 @dataclass(frozen=True)
 class Summary:
-    """Descriptive statistics of one metric on one VM."""
+    """Descriptive statistics of one metric on one profile (one value per repetition)."""
 
     n: int
     mean: float
@@ -27,7 +37,7 @@ class Summary:
     ci95: tuple[float, float] | None
 
     def to_json(self) -> dict[str, object]:
-        """JSON form used by `results show/compare`."""
+        """JSON form used by `results show/compare` (no NaN or Infinity)."""
         return {
             "n": self.n,
             "mean": self.mean,
@@ -39,17 +49,32 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class RatioInterval:
+    """A ratio's 95 % CI from Welch's t on log values, with its two-sided p-value."""
+
+    low: float
+    high: float
+    p_value: float
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """Base vs other for one metric; positive overhead means `other` is worse."""
+    """Base vs other for one metric; positive overhead means `other` is worse.
+
+    `ratio` and `overhead_pct` are None when undefined (a zero mean); `overhead_ci95` is
+    None when it cannot be computed; `reason` then says why.
+    """
 
     base: Summary
     other: Summary
-    change_pct: float
-    overhead_pct: float
+    change_pct: float | None
+    ratio: float | None
+    overhead_pct: float | None
     overhead_ci95: tuple[float, float] | None
     p_value: float | None
     significant: bool | None
-    ratio: float
+    ci_widened: bool = False
+    reason: str = ""
 
 
 def summarize(values: Sequence[float]) -> Summary:
@@ -57,54 +82,91 @@ def summarize(values: Sequence[float]) -> Summary:
     if not values:
         raise ValueError("no values")
     n = len(values)
-    mean = statistics.fmean(values)
+    mean = math.fsum(values) / n
     median = statistics.median(values)
     if n < 2:
         return Summary(n, mean, median, None, None, None)
-    sd = statistics.stdev(values)
+    sd = math.sqrt(max(math.fsum((v - mean) ** 2 for v in values) / (n - 1), 0.0))
     cv = abs(sd / mean) * 100 if mean else None
-    half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+    half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * sd / math.sqrt(n)
     return Summary(n, mean, median, sd, cv, (mean - half, mean + half))
 
 
+def worse_ratio(base_mean: float, other_mean: float, direction: Direction) -> float | None:
+    """How many times as long OTHER takes: other/base for times, base/other for rates."""
+    numerator, denominator = (
+        (other_mean, base_mean) if direction == "lower" else (base_mean, other_mean)
+    )
+    if denominator <= 0 or numerator <= 0:
+        return None
+    return numerator / denominator
+
+
+def log_welch(base: Sequence[float], other: Sequence[float]) -> RatioInterval | str:
+    """95 % CI of geomean(other)/geomean(base) by Welch's t on the logs, or why not."""
+    if len(base) < 2 or len(other) < 2:
+        return "a confidence interval needs at least 2 repetitions on each side"
+    if min(base) <= 0 or min(other) <= 0:
+        return "a value is zero or negative: the log-scale interval needs positive values"
+    log_b = [math.log(v) for v in base]
+    log_o = [math.log(v) for v in other]
+    mean_b, mean_o = math.fsum(log_b) / len(log_b), math.fsum(log_o) / len(log_o)
+    var_b = math.fsum((x - mean_b) ** 2 for x in log_b) / (len(log_b) - 1) / len(log_b)
+    var_o = math.fsum((x - mean_o) ** 2 for x in log_o) / (len(log_o) - 1) / len(log_o)
+    diff = mean_o - mean_b
+    se = math.sqrt(var_b + var_o)
+    if se == 0:
+        exact = math.exp(diff)
+        return RatioInterval(exact, exact, 0.0 if diff else 1.0)
+    df = (var_b + var_o) ** 2 / (var_b**2 / (len(log_b) - 1) + var_o**2 / (len(log_o) - 1))
+    half = t_quantile(0.5 + CONFIDENCE / 2, df) * se
+    if abs(diff) + half > math.log(RATIO_LIMIT):
+        return (
+            f"the interval reaches beyond {1 / RATIO_LIMIT:g}..{RATIO_LIMIT:g} times the base: "
+            "not informative; add repetitions"
+        )
+    low, high = math.exp(diff - half), math.exp(diff + half)
+    return RatioInterval(low, high, 2 * t_cdf(-abs(diff) / se, df))
+
+
 def compare(base: Sequence[float], other: Sequence[float], direction: Direction) -> Comparison:
-    """Overhead of OTHER relative to BASE, with Welch's CI and test when both have n >= 2.
-
-    Overhead is how much more time OTHER needs for the same work: other/base - 1 for times
-    (lower is better), base/other - 1 for rates (higher is better). Per metric it is the
-    same ratio the geometric means are taken of, so a category's mean agrees with its rows.
-    """
+    """Overhead of OTHER relative to BASE with a log-scale Welch CI when both have n >= 2."""
     b, o = summarize(base), summarize(other)
-    if b.mean == 0:
-        raise ValueError("base mean is zero: overhead is undefined")
+    change = (o.mean - b.mean) / b.mean * 100 if b.mean else None
+    ratio = worse_ratio(b.mean, o.mean, direction)
+    if ratio is None:
+        return Comparison(
+            b, o, change, None, None, None, None, None, reason="a mean is zero: no ratio"
+        )
+    interval = log_welch(base, other) if direction == "lower" else log_welch(other, base)
+    if isinstance(interval, str):
+        return Comparison(b, o, change, ratio, (ratio - 1) * 100, None, None, None, reason=interval)
+    return _with_interval(b, o, change, ratio, interval)
 
-    def overhead_at(diff: float) -> float:
-        """Overhead % when other's mean is base's mean + DIFF."""
-        if direction == "lower":
-            return diff / b.mean * 100
-        other_mean = b.mean + diff
-        return (b.mean / other_mean - 1) * 100 if other_mean > 0 else math.inf
 
-    diff = o.mean - b.mean
-    change = diff / b.mean * 100
-    overhead = overhead_at(diff)
-    ratio = 1 + overhead / 100
-    ci: tuple[float, float] | None = None
-    p_value: float | None = None
-    if b.sd is not None and o.sd is not None:
-        var_b, var_o = b.sd**2 / b.n, o.sd**2 / o.n
-        se = math.sqrt(var_b + var_o)
-        if se > 0:
-            df = (var_b + var_o) ** 2 / (var_b**2 / (b.n - 1) + var_o**2 / (o.n - 1))
-            half = t_quantile(0.975, df) * se
-            low, high = overhead_at(diff - half), overhead_at(diff + half)
-            ci = (min(low, high), max(low, high))
-            p_value = 2 * (1 - t_cdf(abs(diff) / se, df))
-        else:
-            ci = (overhead, overhead)
-            p_value = 0.0 if diff else 1.0
-    significant = None if p_value is None else p_value < 0.05
-    return Comparison(b, o, change, overhead, ci, p_value, significant, ratio)
+def _with_interval(
+    b: Summary, o: Summary, change: float | None, ratio: float, interval: RatioInterval
+) -> Comparison:
+    ci, widened = overhead_interval(ratio, interval)
+    return Comparison(
+        b,
+        o,
+        change,
+        ratio,
+        (ratio - 1) * 100,
+        ci,
+        interval.p_value,
+        interval.p_value < 1 - CONFIDENCE,
+        ci_widened=widened,
+        reason="CI widened to contain the ratio of means" if widened else "",
+    )
+
+
+def overhead_interval(ratio: float, interval: RatioInterval) -> tuple[tuple[float, float], bool]:
+    """The CI as overhead %, widened to contain RATIO; True when it had to be widened."""
+    low, high = min(interval.low, ratio), max(interval.high, ratio)
+    widened = (low, high) != (interval.low, interval.high)
+    return ((low - 1) * 100, (high - 1) * 100), widened
 
 
 def geometric_mean_overhead(ratios: Sequence[float]) -> float:
@@ -112,7 +174,7 @@ def geometric_mean_overhead(ratios: Sequence[float]) -> float:
     usable = [r for r in ratios if r > 0 and math.isfinite(r)]
     if not usable:
         raise ValueError("no positive ratios")
-    return (math.exp(statistics.fmean(math.log(r) for r in usable)) - 1) * 100
+    return (math.exp(math.fsum(math.log(r) for r in usable) / len(usable)) - 1) * 100
 
 
 def is_noisy(summary: Summary, threshold_pct: float) -> bool:
@@ -122,50 +184,14 @@ def is_noisy(summary: Summary, threshold_pct: float) -> bool:
 
 def t_cdf(t: float, df: float) -> float:
     """Student-t cumulative distribution function."""
-    x = df / (df + t * t)
-    tail = 0.5 * _betainc(df / 2, 0.5, x)
-    return 1 - tail if t > 0 else tail
+    from scipy.special import stdtr
+
+    return float(stdtr(df, t))
 
 
+@lru_cache(maxsize=4096)
 def t_quantile(p: float, df: float) -> float:
-    """Inverse of t_cdf by bisection (exact to ~1e-10)."""
-    low, high = -1000.0, 1000.0
-    for _ in range(200):
-        mid = (low + high) / 2
-        if t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
+    """Inverse of t_cdf."""
+    from scipy.special import stdtrit
 
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b) (Numerical Recipes continued fraction)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-    front = math.exp(log_front + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _beta_fraction(a, b, x) / a
-    return 1 - front * _beta_fraction(b, a, 1 - x) / b
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    tiny = 1e-300
-    c, d = 1.0, 1 - (a + b) * x / (a + 1)
-    d = 1 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 300):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1 + numerator * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + numerator / c if abs(1 + numerator / c) > tiny else tiny
-            result *= d * c
-        if abs(d * c - 1) < 1e-14:
-            break
-    return result
+    return float(stdtrit(df, p))

@@ -8,8 +8,7 @@ import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sevtui.errors import SevtuiError
 from sevtui.vm.remote import RemoteTimeout, Runner
@@ -39,6 +38,12 @@ class Target(Protocol):
     name: str
     kind: str
     work_dir: str
+    alive: bool
+    """False once the target stopped answering; the runner then skips it."""
+    pids: set[int]
+    """Host processes that are the target itself (its QEMU), not load beside it."""
+    info: dict[str, Any]
+    """What the target is (stored with the run): profile, argv, kernel..."""
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in a shell; raise TargetTimeout when it overruns."""
@@ -60,8 +65,11 @@ class HostTarget:
     name = HOST
     kind = "host"
 
-    def __init__(self) -> None:
+    def __init__(self, info: dict[str, Any] | None = None) -> None:
         self.work_dir = tempfile.mkdtemp(prefix="sevtui-bench-")
+        self.alive = True
+        self.pids: set[int] = set()
+        self.info = dict(info or {})
 
     def run(self, script: str, timeout: float) -> Outcome:
         """sh -c SCRIPT in its own process group, killed as a group on timeout."""
@@ -93,9 +101,14 @@ class GuestTarget:
     kind = "vm"
     work_dir = "/tmp/sevtui-bench"
 
-    def __init__(self, name: str, run: Runner) -> None:
+    def __init__(
+        self, name: str, run: Runner, pids: set[int], info: dict[str, Any] | None = None
+    ) -> None:
         self.name = name
         self._run = run
+        self.alive = True
+        self.pids = pids
+        self.info = dict(info or {})
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in the guest (interrupted on timeout)."""
@@ -107,12 +120,3 @@ class GuestTarget:
 
     def close(self) -> None:
         """Nothing to release: the guest's /tmp goes with the guest."""
-
-
-def host_clocksource() -> str:
-    """The host kernel's clock source."""
-    path = Path("/sys/devices/system/clocksource/clocksource0/current_clocksource")
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return "unknown"

@@ -199,10 +199,15 @@ class SevtuiApp(App[None]):
             self.post_message(BenchProgress(event))
 
         try:
-            run_id = self.sources.run_bench(plan, emit, stop)
-            self.post_message(BenchFinished(run_id, f"run {run_id} done: [r] to read it"))
+            outcome = self.sources.run_bench(plan, emit, stop)
+            run_id = outcome.run_id
+            if outcome.status == "done":
+                text = f"run {run_id} done: [r] to read it"
+            else:
+                text = f"run {run_id} {outcome.status}: {outcome.reason}\n[r] shows what was kept"
+            self.post_message(BenchFinished(run_id, text, outcome.status))
         except SevtuiError as exc:
-            self.post_message(BenchFinished(None, f"{exc.message}\n{exc.hint}".strip()))
+            self.post_message(BenchFinished(None, f"{exc.message}\n{exc.hint}".strip(), "failed"))
 
     # --- messages ----------------------------------------------------------------------
 
@@ -242,7 +247,11 @@ class SevtuiApp(App[None]):
     def on_bench_finished(self, message: BenchFinished) -> None:
         self.bench_stop = None
         self.bench_targets = set()
-        self.notify(message.text, severity="information" if message.run_id else "warning")
+        self.notify(
+            message.text,
+            severity="information" if message.status == "done" else "warning",
+            timeout=10,
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place where a failing worker becomes a visible message, never a crash."""

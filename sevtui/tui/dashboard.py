@@ -110,8 +110,9 @@ class BenchPane(Vertical):
             last.update(Text("\n".join(self.errors[-4:]), style="red"))
         elif isinstance(event, events.RunFinished):
             bar.update(total=max(self.finished, 1), progress=self.finished)
+            why = f" ({event.reason})" if event.reason else ""
             status.update(
-                f"run {event.run_id} {event.status}: {event.measured} repetitions stored "
+                f"run {event.run_id} {event.status}{why}: {event.measured} repetitions stored "
                 f"in {event.seconds:.0f} s  (r: results)"
             )
 

@@ -74,7 +74,8 @@ class BenchProgress(Message):
 class BenchFinished(Message):
     """The benchmark worker ended (done, interrupted or failed)."""
 
-    def __init__(self, run_id: int | None, text: str) -> None:
+    def __init__(self, run_id: int | None, text: str, status: str) -> None:
         super().__init__()
         self.run_id = run_id
         self.text = text
+        self.status = status

@@ -10,13 +10,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 from textual_plotext import PlotextPlot
 
-from sevtui.bench.results import CATEGORY_ORDER, ComparisonTable
+from sevtui.bench.results import ComparisonSet, format_ci, format_pct, format_value
+from sevtui.tui.barchart import Bar, render_bars
 from sevtui.tui.dialogs import ExportDialog
 
 if TYPE_CHECKING:
@@ -41,12 +42,15 @@ class ProfilesLoaded(Message):
         self.names = names
 
 
-class ComparisonLoaded(Message):
-    """A comparison table is ready."""
+ALL_OTHERS = "*"
 
-    def __init__(self, table: ComparisonTable) -> None:
+
+class ComparisonLoaded(Message):
+    """Comparisons of the base with one or more other profiles are ready."""
+
+    def __init__(self, comparisons: ComparisonSet) -> None:
         super().__init__()
-        self.table = table
+        self.comparisons = comparisons
 
 
 class ValuesLoaded(Message):
@@ -78,7 +82,8 @@ class ResultsScreen(Screen[None]):
         self.all_runs: list[RunInfo] = []
         self.marked: set[int] = set()
         self.run_ids: list[int] = []
-        self.table: ComparisonTable | None = None
+        self.profile_names: list[str] = []
+        self.comparisons: ComparisonSet | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -92,6 +97,8 @@ class ResultsScreen(Screen[None]):
         with ContentSwitcher(initial="comparison", id="views"):
             yield DataTable(id="comparison", cursor_type="row")
             yield PlotextPlot(id="chart")
+            with VerticalScroll(id="barchart"):
+                yield Static("", id="bars")
         yield Static("", id="summary")
         yield Footer()
 
@@ -99,18 +106,6 @@ class ResultsScreen(Screen[None]):
         runs = self.query_one("#runs", DataTable)
         for column in ("id", "label", "date", "status", "targets", "values"):
             runs.add_column(column, key=column)
-        comparison = self.query_one("#comparison", DataTable)
-        for column in (
-            "category",
-            "benchmark",
-            "metric",
-            "base",
-            "other",
-            "overhead %",
-            "95% CI",
-            "",
-        ):
-            comparison.add_column(column, key=column)
         self.query_one("#runs", DataTable).focus()
         self.load_runs()
 
@@ -191,15 +186,19 @@ class ResultsScreen(Screen[None]):
 
     def on_profiles_loaded(self, message: ProfilesLoaded) -> None:
         self.run_ids = message.run_ids
+        self.profile_names = message.names
         options = [(name, name) for name in message.names]
         base, other = self.query_one("#base", Select), self.query_one("#other", Select)
         with self.app.batch_update():
             base.set_options(options)
-            other.set_options(options)
+            other.set_options(
+                [*options, ("all others", ALL_OTHERS)] if len(options) > 2 else options
+            )
             if len(message.names) >= 2:
                 first = baseline(message.names)
                 base.value = first
-                other.value = next(name for name in message.names if name != first)
+                others = [name for name in message.names if name != first]
+                other.value = ALL_OTHERS if len(others) > 1 else others[0]
         summary = self.query_one("#summary", Static)
         if len(message.names) < 2:
             summary.update(
@@ -214,42 +213,60 @@ class ResultsScreen(Screen[None]):
 
     def _request_comparison(self) -> None:
         base, other = self.query_one("#base", Select).value, self.query_one("#other", Select).value
-        if isinstance(base, str) and isinstance(other, str) and base != other and self.run_ids:
-            self.load_comparison(list(self.run_ids), base, other)
+        if not (isinstance(base, str) and isinstance(other, str) and self.run_ids):
+            return
+        if base == other:
+            self.comparisons = None
+            self.query_one("#comparison", DataTable).clear(columns=True)
+            self.query_one("#summary", Static).update(
+                f"base and other are both {base}: pick two different profiles"
+            )
+            return
+        others = (
+            [name for name in self.profile_names if name != base]
+            if other == ALL_OTHERS
+            else [other]
+        )
+        self.load_comparison(list(self.run_ids), base, others)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
-    def load_comparison(self, run_ids: list[int], base: str, other: str) -> None:
-        """Build the comparison in a worker."""
-        self.post_message(ComparisonLoaded(self.sources.comparison(run_ids, base, other)))
+    def load_comparison(self, run_ids: list[int], base: str, others: list[str]) -> None:
+        """Build the comparisons in a worker."""
+        self.post_message(ComparisonLoaded(self.sources.comparisons(run_ids, base, others)))
 
     def on_comparison_loaded(self, message: ComparisonLoaded) -> None:
-        self.table = table = message.table
+        self.comparisons = comparisons = message.comparisons
         view = self.query_one("#comparison", DataTable)
-        view.clear()
-        for index, row in enumerate(table.rows):
-            c = row.comparison
-            ci = f"{c.overhead_ci95[0]:+.1f}..{c.overhead_ci95[1]:+.1f}" if c.overhead_ci95 else ""
-            marks = ("*" if c.significant else "") + ("~" if row.noisy else "")
-            style = "red" if c.overhead_pct > 0 else "green"
-            view.add_row(
-                row.category,
-                row.benchmark,
-                row.metric,
-                f"{c.base.mean:.4g}",
-                f"{c.other.mean:.4g}",
-                Text(f"{c.overhead_pct:+.2f}", style=style),
-                ci,
-                marks,
-                key=str(index),
-            )
-        parts = [f"{name} {value:+.1f}%" for name, value in table.categories.items()]
-        overall = f"overall {table.overall:+.1f}%" if table.overall is not None else ""
+        view.clear(columns=True)
+        for column in ("category", "benchmark", "metric", "unit", comparisons.base):
+            view.add_column(column)
+        for table in comparisons.tables:
+            view.add_column(table.other)
+            view.add_column("overhead %")
+            view.add_column("95% CI")
+            view.add_column("")
+        for index, cells in enumerate(comparison_cells(comparisons)):
+            view.add_row(*cells, key=str(index))
+        means = []
+        for table in comparisons.tables:
+            parts = [f"{name} {value:+.1f}%" for name, value in table.categories.items()]
+            if table.overall is not None:
+                parts.append(f"overall {table.overall:+.1f}%")
+            means.append(f"{table.other}: " + ", ".join(parts))
+        warnings = [w for table in comparisons.tables for w in table.warnings]
         self.query_one("#summary", Static).update(
-            f"{table.other} vs {table.base}: geometric mean overhead "
-            + ", ".join([*parts, overall])
-            + "   (* significant, ~ noisy)"
+            Text(
+                "\n".join(
+                    [
+                        *(f"warning: {w}" for w in dict.fromkeys(warnings)),
+                        f"vs {comparisons.base}, geometric means over benchmarks: "
+                        + "; ".join(means),
+                        "H headline metric   * significant   ~ noisy   ! flagged",
+                    ]
+                )
+            )
         )
-        if self.query_one("#views", ContentSwitcher).current == "chart":
+        if self.query_one("#views", ContentSwitcher).current == "barchart":
             self.action_chart_overhead()
 
     def action_show_table(self) -> None:
@@ -257,27 +274,31 @@ class ResultsScreen(Screen[None]):
         self.query_one("#views", ContentSwitcher).current = "comparison"
 
     def action_chart_overhead(self) -> None:
-        """Bar chart: overhead % per benchmark, grouped by category (geometric mean per metric)."""
-        if self.table is None:
+        """Bars: overhead % per benchmark (its headline metrics), one bar per other profile."""
+        if self.comparisons is None:
             self.notify("no comparison to chart yet", severity="warning")
             return
-        labels, values = overhead_bars(self.table)
-        plot = self.query_one("#chart", PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.bar(labels, values, orientation="horizontal", width=0.4)
-        plt.title(f"overhead % of {self.table.other} vs {self.table.base}")
-        plot.refresh()
-        self.query_one("#views", ContentSwitcher).current = "chart"
+        chart = self.query_one("#barchart", VerticalScroll)
+        width = max(chart.size.width or self.size.width, 40) - 2
+        title = Text(
+            f"overhead % vs {self.comparisons.base} per benchmark (scroll for more)", "bold"
+        )
+        rows = render_bars(overhead_bars(self.comparisons), width)
+        self.query_one("#bars", Static).update(Text("\n").join([title, *rows]))
+        self.query_one("#views", ContentSwitcher).current = "barchart"
+
+    def on_resize(self) -> None:
+        if self.query_one("#views", ContentSwitcher).current == "barchart":
+            self.call_after_refresh(self.action_chart_overhead)
 
     def action_chart_values(self) -> None:
         """Repetitions of the highlighted metric, per profile, side by side."""
-        if self.table is None or not self.table.rows:
+        rows = self.comparisons.tables[0].rows if self.comparisons else []
+        if not rows:
             self.notify("no comparison to chart yet", severity="warning")
             return
         view = self.query_one("#comparison", DataTable)
-        row = self.table.rows[min(view.cursor_row, len(self.table.rows) - 1)]
+        row = rows[min(view.cursor_row, len(rows) - 1)]
         self.load_values(list(self.run_ids), row.benchmark, row.metric, row.unit)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
@@ -300,17 +321,19 @@ class ResultsScreen(Screen[None]):
 
     def action_export(self) -> None:
         """Ask where, then write the shown comparison."""
-        if self.table is None:
+        if self.comparisons is None:
             self.notify("nothing to export: compare two profiles first", severity="warning")
             return
-        table = self.table
-        default = Path.cwd() / f"sevtui-{table.other}-vs-{table.base}.md"
+        table = self.comparisons
+        others = "-".join(t.other for t in table.tables)
+        default = Path.cwd() / f"sevtui-{others}-vs-{table.base}.md"
 
         def write(answer: tuple[Path, str] | None) -> None:
             if answer is None:
                 return
             path, fmt = answer
-            text = {"csv": table.to_csv, "json": table.to_json_text}.get(fmt, table.to_markdown)()
+            writers = {"csv": table.to_csv, "json": table.to_json_text, "md": table.to_markdown}
+            text = writers.get(fmt, table.to_markdown)()
             try:
                 path.write_text(text)
             except OSError as exc:
@@ -329,17 +352,41 @@ def baseline(names: list[str]) -> str:
     return next((name for name in names if "nosev" in name), names[0])
 
 
-def overhead_bars(table: ComparisonTable) -> tuple[list[str], list[float]]:
-    """One bar per benchmark (geometric mean of its metrics), ordered by category."""
-    from sevtui.bench.stats import geometric_mean_overhead
+def overhead_bars(comparisons: ComparisonSet) -> list[Bar]:
+    """One group per benchmark (ordered by category), one bar per other profile."""
+    groups: dict[str, list[Bar]] = {}
+    for table in comparisons.tables:
+        for bench in table.benchmarks:
+            label = f"{bench.category}: {bench.benchmark}"
+            groups.setdefault(label, []).append(Bar(label, table.other, bench.overhead_pct))
+    return [bar for bars in groups.values() for bar in bars]
 
-    per_bench: dict[tuple[int, str], list[float]] = {}
-    for row in table.rows:
-        rank = CATEGORY_ORDER.index(row.category) if row.category in CATEGORY_ORDER else 9
-        per_bench.setdefault((rank, f"{row.category}: {row.benchmark}"), []).append(
-            row.comparison.ratio
-        )
-    ordered = sorted(per_bench.items())
-    return [label for (_r, label), _v in ordered], [
-        round(geometric_mean_overhead(ratios), 2) for _k, ratios in ordered
-    ]
+
+def comparison_cells(comparisons: ComparisonSet) -> list[list[str | Text]]:
+    """Table rows: a metric with its base mean, then a column group per other profile."""
+    keyed: dict[tuple[str, str, str], list[str | Text]] = {}
+    for position, table in enumerate(comparisons.tables):
+        for row in table.rows:
+            key = (row.category, row.benchmark, row.metric)
+            if key not in keyed:
+                mark = "H " if row.headline else "  "
+                keyed[key] = [
+                    row.category,
+                    row.benchmark,
+                    mark + row.metric,
+                    row.unit,
+                    format_value(row.comparison.base.mean),
+                    *[""] * (4 * len(comparisons.tables)),
+                ]
+            c = row.comparison
+            marks = ("*" if c.significant else "") + ("~" if row.noisy else "")
+            marks += "!" * len(row.flags)
+            style = "red" if (c.overhead_pct or 0) > 0 else "green"
+            at = 5 + 4 * position
+            keyed[key][at : at + 4] = [
+                format_value(c.other.mean),
+                Text(format_pct(c.overhead_pct), style=style),
+                format_ci(c.overhead_ci95),
+                marks,
+            ]
+    return list(keyed.values())

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sevtui.bench.events import Event, RunPlan
 
 if TYPE_CHECKING:
-    from sevtui.bench.results import ComparisonTable
+    from sevtui.bench.results import ComparisonSet
+    from sevtui.bench.runner import RunOutcome
     from sevtui.config import Config
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import ProbeResult
@@ -57,7 +58,7 @@ class Sources(Protocol):
     def vm_details(self, name: str) -> VmDetails: ...
     def runs(self) -> list[RunInfo]: ...
     def profiles(self, run_ids: list[int]) -> list[str]: ...
-    def comparison(self, run_ids: list[int], base: str, other: str) -> ComparisonTable: ...
+    def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet: ...
     def metric_values(
         self, run_ids: list[int], benchmark: str, metric: str
     ) -> dict[str, list[float]]: ...
@@ -66,7 +67,7 @@ class Sources(Protocol):
     ) -> RunPlan: ...
     def run_bench(
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event
-    ) -> int: ...
+    ) -> RunOutcome: ...
 
 
 class LiveSources:
@@ -196,16 +197,23 @@ class LiveSources:
         """Profiles measured in these runs."""
         from sevtui.bench.results import profiles
 
-        result: list[str] = self._with_store(lambda store: profiles(store.measurements(run_ids)))
+        result: list[str] = self._with_store(lambda store: profiles(store.samples(run_ids)))
         return result
 
-    def comparison(self, run_ids: list[int], base: str, other: str) -> ComparisonTable:
-        """The comparison table of two profiles."""
-        from sevtui.bench.results import build_comparison
+    def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
+        """The base compared with each of the other profiles."""
+        from sevtui.bench.catalog import catalog_from_config
+        from sevtui.bench.results import build_comparisons
 
-        result: ComparisonTable = self._with_store(
-            lambda store: build_comparison(
-                store.measurements(run_ids), base, other, self.cv_threshold_pct
+        headlines = catalog_from_config(self.config).headlines()
+        result: ComparisonSet = self._with_store(
+            lambda store: build_comparisons(
+                store.samples(run_ids),
+                base,
+                others,
+                self.cv_threshold_pct,
+                headlines,
+                store.facts(run_ids),
             )
         )
         return result
@@ -217,7 +225,7 @@ class LiveSources:
 
         def collect(store: Any) -> dict[str, list[float]]:
             values: dict[str, list[float]] = {}
-            for m in store.measurements(run_ids):
+            for m in store.samples(run_ids):
                 if m.benchmark == benchmark and m.metric == metric:
                     values.setdefault(m.target, []).append(m.value)
             return values
@@ -236,14 +244,17 @@ class LiveSources:
             warmup=bench.warmup,
             max_repetitions=max(bench.max_repetitions, repetitions),
             cv_threshold_pct=bench.cv_threshold_pct,
+            timeout_s=bench.timeout_s,
         )
 
-    def run_bench(self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event) -> int:
+    def run_bench(
+        self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event
+    ) -> RunOutcome:
         """Run a suite (blocking); STOP interrupts it, keeping what was measured."""
         from sevtui.bench.catalog import catalog_from_config
         from sevtui.bench.runner import run_suite
 
-        result: int = self._with_store(
+        result: RunOutcome = self._with_store(
             lambda store: run_suite(
                 self.config,
                 store,

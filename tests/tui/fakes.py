@@ -10,14 +10,15 @@ from sevtui.bench import events
 from sevtui.bench.catalog import build_catalog
 from sevtui.bench.events import RunPlan
 from sevtui.bench.importer import parse_file
-from sevtui.bench.results import ComparisonTable, build_comparison
+from sevtui.bench.results import ComparisonSet, build_comparisons
+from sevtui.bench.runner import RunOutcome
 from sevtui.errors import SevtuiError
 from sevtui.host.caps import CapabilityReport, assess
 from sevtui.host.facts import gather
 from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo
 from sevtui.probe import ProbeResult
-from sevtui.store import Measurement, RunInfo
+from sevtui.store import RunInfo, Sample
 from sevtui.tui.sources import VmDetails
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import VmStatus
@@ -28,23 +29,22 @@ ROOT = Path("/tmp/sevtui-fake-host")
 STARTED = 1795940000.0
 
 
-def seed_measurements() -> list[Measurement]:
-    """The seed's sev and nosev outputs as stored measurements."""
+def seed_measurements() -> list[Sample]:
+    """The seed's sev and nosev outputs as stored samples (one repetition each)."""
     catalog = build_catalog()
-    measured: list[Measurement] = []
+    measured: list[Sample] = []
     for profile, folder in (("sev-snp", "sev"), ("nosev", "nosev")):
         for path in sorted((DATA / "seed" / folder).iterdir()):
             for bench, category, _source, values in parse_file(path, "auto", catalog):
                 measured += [
-                    Measurement(
+                    Sample(
                         1,
                         profile,
-                        bench,
+                        v.benchmark or bench,
                         category,
                         v.metric,
                         v.unit,
                         v.direction,
-                        0,
                         v.repetition,
                         v.value,
                     )
@@ -158,8 +158,9 @@ class FakeSources:
     def profiles(self, run_ids: list[int]) -> list[str]:
         return ["nosev", "sev-snp"]
 
-    def comparison(self, run_ids: list[int], base: str, other: str) -> ComparisonTable:
-        return build_comparison(self.measured, base, other, self.cv_threshold_pct)
+    def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
+        headlines = build_catalog().headlines()
+        return build_comparisons(self.measured, base, others, self.cv_threshold_pct, headlines)
 
     def metric_values(
         self, run_ids: list[int], benchmark: str, metric: str
@@ -175,7 +176,8 @@ class FakeSources:
 
     def run_bench(
         self, plan: RunPlan, emit: Callable[[events.Event], None], stop: threading.Event
-    ) -> int:
+    ) -> RunOutcome:
+        reason = "demo/redis-quick repetition 1: timeout: killed after 60 s"
         script: list[events.Event] = [
             events.RunStarted(7, plan.label, tuple(plan.targets), ("mbw-quick",), 2),
             events.BenchmarkStarted(plan.targets[0], "mbw-quick", 1, planned=2),
@@ -184,9 +186,9 @@ class FakeSources:
             events.BenchmarkError(
                 plan.targets[0], "redis-quick", 1, "timeout", "killed after 60 s"
             ),
-            events.RunFinished(7, "done", 2.0, 1),
+            events.RunFinished(7, "failed", 2.0, 1, reason),
         ]
         for event in script:
             self.bench_events.append(event)
             emit(event)
-        return 7
+        return RunOutcome(7, "failed", reason, 1)

@@ -157,9 +157,12 @@ def test_benchmark_dialog_validates_cancels_and_runs() -> None:
         await settle(app, pilot)
         assert [type(e).__name__ for e in sources.bench_events][-1] == "RunFinished"
         assert "running redis-quick" in statuses[3] and "left" in statuses[3]
-        done = [n for n in app._notifications if n.message.startswith("run 7 done")]
-        assert done and "[r] to read it" in done[0].message and not done[0].markup
-        assert "run 7 done" in str(pane.query_one("#bench-status", Static).render())
+        ended = [n for n in app._notifications if n.message.startswith("run 7 failed")]
+        assert ended and "timeout" in ended[0].message and ended[0].severity == "warning"
+        assert "[r] shows what was kept" in ended[0].message and not ended[0].markup
+        assert "run 7 failed (demo/redis-quick" in str(
+            pane.query_one("#bench-status", Static).render()
+        )
         assert "timeout" in str(pane.query_one("#bench-last", Static).render())
         bar = pane.query_one(ProgressBar)
         assert (bar.progress, bar.total) == (2, 2)
@@ -197,17 +200,18 @@ def test_results_compare_charts_and_export(tmp_path: Path) -> None:
         screen = app.screen
         assert isinstance(screen, ResultsScreen)
         await settle(app, pilot)
-        assert screen.table is not None
-        rows = {(r.benchmark, r.metric): r for r in screen.table.rows}
-        assert round(rows[("linux-build", "time")].comparison.overhead_pct, 2) == 11.68
-        assert screen.query_one("#comparison", DataTable).row_count == len(screen.table.rows)
+        assert screen.comparisons is not None
+        table = screen.comparisons.tables[0]
+        rows = {(r.benchmark, r.metric): r for r in table.rows}
+        assert round(rows[("linux-build", "time")].comparison.overhead_pct or 0, 2) == 11.68
+        assert screen.query_one("#comparison", DataTable).row_count == len(table.rows)
         await pilot.press("g")
         await pilot.pause()
-        assert screen.query_one("#views").current == "chart"
-        assert screen.query_one(PlotextPlot).display
+        assert screen.query_one("#views").current == "barchart"
         await pilot.press("t", "v")
         await settle(app, pilot)
         assert screen.query_one("#views").current == "chart"
+        assert screen.query_one(PlotextPlot).display
         await pilot.press("e")
         await pilot.pause()
         assert isinstance(app.screen, ExportDialog)
@@ -253,13 +257,19 @@ def test_quit_with_q() -> None:
 
 
 def test_overhead_bars_group_by_category() -> None:
-    from sevtui.bench.results import build_comparison
+    from sevtui.bench.catalog import build_catalog
+    from sevtui.bench.results import build_comparisons
     from sevtui.tui.results import overhead_bars
     from tests.tui.fakes import seed_measurements
 
-    labels, values = overhead_bars(build_comparison(seed_measurements(), "nosev", "sev-snp", 3.5))
+    comparisons = build_comparisons(
+        seed_measurements(), "nosev", ["sev-snp"], 3.5, build_catalog().headlines()
+    )
+    bars = overhead_bars(comparisons)
+    labels = [bar.group for bar in bars]
     assert labels[0].startswith("cpu: ") and labels[-1].startswith("io: ")
-    assert values[labels.index("cpu: linux-build")] == 11.68
+    linux = bars[labels.index("cpu: linux-build")].value
+    assert linux is not None and round(linux, 2) == 11.68
 
 
 def test_theme_palette_and_help() -> None:

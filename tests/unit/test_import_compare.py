@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+from scipy import stats
 
 from sevtui.cli import main
 from tests.sysroots import DATA
@@ -30,28 +34,156 @@ def test_every_seed_value_lands(seeded: Path, capsys: pytest.CaptureFixture[str]
     capsys.readouterr()
     assert cli(seeded, "results", "list", "--json") == 0
     runs = json.loads(capsys.readouterr().out)
-    # 7 tinyben times + 30 mbw + 101 tinymembench + 140 redis values, per profile.
-    assert sorted(run["measurements"] for run in runs) == [278, 278]
+    # 7 tinyben times + 3 mbw (one AVG per method: its iterations are not samples)
+    # + 101 tinymembench + 140 redis values, per profile.
+    assert sorted(run["measurements"] for run in runs) == [251, 251]
     assert {run["status"] for run in runs} == {"imported"}
 
 
-def test_compare_gives_the_seed_overheads(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def compare_json(db: Path, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     capsys.readouterr()
-    assert (
-        cli(seeded, "results", "compare", "seed", "--base", "nosev", "--other", "sev-snp", "--json")
-        == 0
-    )
-    rows = {(r["benchmark"], r["metric"]): r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert cli(db, "results", "compare", *args, "--json") == 0
+    return json.loads(capsys.readouterr().out, parse_constant=_no_constants)
+
+
+def _no_constants(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")
+
+
+def geomean_pct(pcts: list[float]) -> float:
+    return (math.exp(sum(math.log(1 + p / 100) for p in pcts) / len(pcts)) - 1) * 100
+
+
+def test_compare_gives_the_seed_overheads(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = compare_json(seeded, capsys, "seed", "--base", "nosev", "--other", "sev-snp")
+    rows = {(r["benchmark"], r["metric"]): r for r in table["rows"]}
     linux = rows[("linux-build", "time")]
     assert linux["base"]["mean"] == 319.93260073661804
     assert linux["other"]["mean"] == 357.29826259613037
     assert round(linux["overhead_pct"], 2) == 11.68
     assert rows[("godot-build", "time")]["overhead_pct"] == pytest.approx(8.6001, abs=1e-4)
     memcpy = rows[("mbw", "MEMCPY")]
-    assert memcpy["base"]["n"] == 10 and memcpy["significant"] is True
-    assert memcpy["direction"] == "higher" and memcpy["overhead_pct"] > 0
+    # One repetition: mbw's AVG line (18394.207 vs 19159.418 MiB/s), not its 10 iterations.
+    assert memcpy["base"]["n"] == 1 and memcpy["significant"] is None
+    assert memcpy["change_pct"] == pytest.approx((18394.207 / 19159.418 - 1) * 100)
+    assert round(memcpy["change_pct"], 2) == -3.99
+    assert memcpy["overhead_ci95"] is None and "2 repetitions" in memcpy["reason"]
     for key in ("benchmark", "metric", "unit", "direction", "change_pct", "overhead_ci95", "noisy"):
         assert key in linux
+
+
+def test_mbw_without_avg_lines_compares_the_mean_of_its_iterations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.db"
+    means = {}
+    for folder, profile in (("sev", "sev-snp"), ("nosev", "nosev")):
+        lines = (SEED / folder / "mbw.txt").read_text().splitlines()
+        cut = tmp_path / f"{folder}.txt"
+        cut.write_text("\n".join(line for line in lines if not line.startswith("AVG")))
+        rates = [float(line.split("Copy:")[1].split()[0]) for line in lines if "MEMCPY" in line]
+        means[profile] = sum(rates[:10]) / 10
+        assert cli(db, "import", str(cut), "--label", "m", "--profile", profile) == 0
+    table = compare_json(db, capsys, "m", "--base", "nosev", "--other", "sev-snp")
+    memcpy = next(r for r in table["rows"] if r["metric"] == "MEMCPY")
+    assert memcpy["change_pct"] == pytest.approx((means["sev-snp"] / means["nosev"] - 1) * 100)
+    assert round(memcpy["change_pct"], 2) == -4.05
+
+
+def test_means_are_over_benchmarks_from_headline_metrics(
+    seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = compare_json(seeded, capsys, "seed", "--base", "nosev", "--other", "sev-snp")
+    benchmarks = {b["benchmark"]: b for b in table["benchmarks"]}
+    assert len(benchmarks) == 10 and all(b["overhead_pct"] is not None for b in benchmarks.values())
+    # redis: the geometric mean of its rps ratios (base/other for rates), from the seed's CSVs.
+    rps = {}
+    for folder in ("nosev", "sev"):
+        rows = list(csv.DictReader((SEED / folder / "redis.csv").read_text().splitlines()))
+        rps[folder] = {row["test"]: float(row["rps"]) for row in rows}
+    ratios = [rps["nosev"][test] / rps["sev"][test] for test in rps["nosev"]]
+    expected = (math.exp(sum(map(math.log, ratios)) / len(ratios)) - 1) * 100
+    assert benchmarks["redis"]["overhead_pct"] == pytest.approx(expected)
+    assert benchmarks["redis"]["n_metrics"] == 20
+    assert benchmarks["mbw"]["n_metrics"] == 3 and benchmarks["tinymembench"]["n_metrics"] == 2
+    for category, value in table["categories"].items():
+        mine = [b["overhead_pct"] for b in benchmarks.values() if b["category"] == category]
+        assert value == pytest.approx(geomean_pct(mine))
+    every = [b["overhead_pct"] for b in benchmarks.values()]
+    assert table["overall_overhead_pct"] == pytest.approx(geomean_pct(every))
+    assert round(table["categories"]["cpu"], 2) == 7.11
+
+
+def test_gr_style_five_runs_reproduce_per_benchmark_overheads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = DATA / "gr-5runs.csv"
+    db = tmp_path / "r.db"
+    args = ["--format", "csv", "--benchmark-col", "benchmark", "--profile-col", "profile"]
+    assert cli(db, "import", str(data), "--label", "gr", *args, "--value-col", "seconds",
+               "--unit", "s") == 0  # fmt: skip
+    table = compare_json(db, capsys, "gr", "--base", "nosev", "--other", "sev-snp")
+    values: dict[tuple[str, str], list[float]] = {}
+    for row in csv.DictReader(data.read_text().splitlines()):
+        values.setdefault((row["benchmark"], row["profile"]), []).append(float(row["seconds"]))
+    names = {
+        "Godot Game Enging compilation": "godot-build",
+        "ImageMagick compilation (gcc)": "imagemagick-build",
+        "linux compilation (defconfig)": "linux-build",
+        "llvm-project compilation (ninja)": "llvm-build",
+        "lz4 compress": "lz4-compress",
+        "lz4 decompress": "lz4-decompress",
+        "sqlite 2500 insertions": "sqlite-insert",
+    }
+    benchmarks = {b["benchmark"]: b for b in table["benchmarks"]}
+    for name, bench_id in names.items():
+        base, other = values[(name, "nosev")], values[(name, "sev-snp")]
+        by_hand = (sum(other) / 5) / (sum(base) / 5) * 100 - 100
+        got = benchmarks[bench_id]
+        assert abs(got["overhead_pct"] - by_hand) < 0.01
+        ref = stats.ttest_ind(
+            [math.log(v) for v in other], [math.log(v) for v in base], equal_var=False
+        ).confidence_interval(0.95)
+        low, high = (math.exp(ref.low) - 1) * 100, (math.exp(ref.high) - 1) * 100
+        assert got["overhead_ci95"] == pytest.approx([min(low, by_hand), max(high, by_hand)])
+        assert next(r for r in table["rows"] if r["benchmark"] == bench_id)["base"]["n"] == 5
+    cpu = [benchmarks[b]["overhead_pct"] for b in benchmarks if b != "sqlite-insert"]
+    assert table["categories"]["cpu"] == pytest.approx(geomean_pct(cpu))
+    assert table["overall_overhead_pct"] == pytest.approx(
+        geomean_pct([b["overhead_pct"] for b in benchmarks.values()])
+    )
+
+
+def test_several_other_profiles_in_one_comparison(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "long.csv"
+    rows = ["bench,vm,secs"] + [
+        f"linux,{vm},{t}"
+        for vm, times in (("nosev", (10, 11)), ("sev", (11, 12)), ("snp", (12, 13)))
+        for t in times
+    ]
+    data.write_text("\n".join(rows) + "\n")
+    db = tmp_path / "r.db"
+    args = ["--format", "csv", "--benchmark-col", "bench", "--profile-col", "vm"]
+    assert cli(db, "import", str(data), "--label", "c", *args, "--value-col", "secs") == 0
+    both = compare_json(db, capsys, "c", "--base", "nosev", "--other", "sev", "--other", "snp")
+    assert both["base"] == "nosev" and [c["other"] for c in both["comparisons"]] == ["sev", "snp"]
+    assert both["comparisons"][1]["rows"][0]["overhead_pct"] == pytest.approx(
+        12.5 / 10.5 * 100 - 100
+    )
+    single = compare_json(db, capsys, "c", "--base", "nosev", "--other", "snp")
+    assert single == both["comparisons"][1]
+    capsys.readouterr()
+    assert (
+        cli(db, "results", "compare", "c", "--base", "nosev", "--other", "sev", "--other", "snp")
+        == 0
+    )
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "benchmark" in line and "|" in line)
+    assert header.count("|") == 2 and "sev" in header and "snp" in header
+    assert cli(db, "results", "compare", "c", "--base", "snp", "--other", "snp") == 2
+    assert "compared with itself" in capsys.readouterr().err
 
 
 def test_compare_markdown_and_csv(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +192,7 @@ def test_compare_markdown_and_csv(seeded: Path, capsys: pytest.CaptureFixture[st
     markdown = capsys.readouterr().out
     assert "| cpu | linux-build | time |" in markdown and "geometric mean" in markdown
     cli(seeded, "results", "compare", "seed", "--base", "nosev", "--other", "sev-snp", "--csv")
-    assert capsys.readouterr().out.startswith("benchmark,category,metric")
+    assert capsys.readouterr().out.startswith("other,benchmark,category,metric")
 
 
 def test_bad_file_imports_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,12 +246,12 @@ def test_long_csv_one_run_per_profile(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_noisy_metrics_are_flagged() -> None:
     from sevtui.bench.results import build_comparison
-    from sevtui.store import Measurement
+    from sevtui.store import Sample
 
-    def m(target: str, value: float) -> Measurement:
-        return Measurement(1, target, "b", "cpu", "time", "s", "lower", 0, 0, value)
+    def m(target: str, rep: int, value: float) -> Sample:
+        return Sample(1, target, "b", "cpu", "time", "s", "lower", rep, value)
 
-    steady = [m("a", 10.0), m("a", 10.01), m("b", 11.0), m("b", 11.02)]
-    jumpy = [m("a", 10.0), m("a", 14.0), m("b", 11.0), m("b", 11.02)]
+    steady = [m("a", 1, 10.0), m("a", 2, 10.01), m("b", 1, 11.0), m("b", 2, 11.02)]
+    jumpy = [m("a", 1, 10.0), m("a", 2, 14.0), m("b", 1, 11.0), m("b", 2, 11.02)]
     assert build_comparison(steady, "a", "b", 3.5).rows[0].noisy is False
     assert build_comparison(jumpy, "a", "b", 3.5).rows[0].noisy is True

@@ -23,14 +23,42 @@ from tests.sysroots import DATA
 SEED = DATA / "seed"
 
 
-def test_mbw_seed_values_and_the_prompt_line_is_ignored() -> None:
-    values = parse_mbw((SEED / "sev/mbw.txt").read_text())
-    assert len(values) == 30
-    memcpy = [v.value for v in values if v.metric == "MEMCPY"]
-    assert memcpy[0] == 17737.437 and memcpy[9] == 18491.431
-    # mbw's AVG line is total MiB / total time, close to (not equal to) the mean rate.
-    assert sum(memcpy) / 10 == pytest.approx(18394.207, rel=1e-3)
+def test_mbw_gives_one_value_per_method_and_run_its_avg_line() -> None:
+    text = (SEED / "sev/mbw.txt").read_text()
+    values = parse_mbw(text)
+    assert [(v.metric, v.value, v.repetition) for v in values] == [
+        ("MEMCPY", 18394.207, 0),
+        ("DUMB", 5391.466, 0),
+        ("MCBLOCK", 9959.849, 0),
+    ]
     assert {v.unit for v in values} == {"MiB/s"} and {v.direction for v in values} == {"higher"}
+
+
+def test_mbw_without_avg_lines_takes_the_mean_of_the_iterations() -> None:
+    text = (SEED / "sev/mbw.txt").read_text()
+    cut = "\n".join(line for line in text.splitlines() if not line.startswith("AVG"))
+    memcpy = [v for v in parse_mbw(cut) if v.metric == "MEMCPY"]
+    iterations = [
+        float(line.split("Copy:")[1].split()[0])
+        for line in text.splitlines()
+        if "MEMCPY" in line and not line.startswith("AVG")
+    ]
+    assert len(iterations) == 10 and len(memcpy) == 1
+    assert memcpy[0].value == pytest.approx(sum(iterations) / 10)
+
+
+def test_two_complete_mbw_runs_in_one_file_are_two_repetitions() -> None:
+    text = (SEED / "sev/mbw.txt").read_text()
+    values = parse_mbw(text + "\n" + text)
+    assert [v.repetition for v in values if v.metric == "DUMB"] == [0, 1]
+
+
+def test_absurd_numbers_are_refused() -> None:
+    line = "0\tMethod: MEMCPY\tElapsed: 0.1\tMiB: 1.0\tCopy: " + "9" * 400 + " MiB/s\n"
+    with pytest.raises(ParseError, match="not a finite number"):
+        parse_mbw(line)
+    with pytest.raises(ParseError, match="out of range"):
+        parse_redis_csv('"test","rps"\n"SET","1e300"\n')
 
 
 def test_tinymembench_every_bandwidth_line_and_both_latency_tables() -> None:
@@ -80,10 +108,15 @@ def test_formats_are_recognised() -> None:
         assert detect_format((SEED / name).read_text()) == fmt
 
 
-def test_elapsed() -> None:
-    assert parse_elapsed("noise\nSEVTUI-ELAPSED-NS 1500000000\n")[0].value == 1.5
+def test_elapsed_takes_only_the_last_line_with_this_repetitions_nonce() -> None:
+    real = "SEVTUI-ELAPSED-abc123 1500000000"
+    assert parse_elapsed(f"noise\n{real}\n", "abc123")[0].value == 1.5
+    forged = "SEVTUI-ELAPSED-NS 1\nSEVTUI-ELAPSED-abc123 1\nSEVTUI-ELAPSED-guess 1\n"
+    assert parse_elapsed(forged + real + "\n", "abc123")[0].value == 1.5
     with pytest.raises(ParseError):
-        parse_elapsed("no timing here")
+        parse_elapsed("SEVTUI-ELAPSED-other 1500000000\n", "abc123")
+    with pytest.raises(ParseError):
+        parse_elapsed("no timing here", "abc123")
 
 
 def test_redis_csv_with_a_bad_cell_names_the_line() -> None:

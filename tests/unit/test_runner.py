@@ -1,0 +1,245 @@
+"""The runner on real host targets (sh in a scratch folder), driven in seconds, not minutes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sevtui.bench import conditions
+from sevtui.bench.catalog import Benchmark, build_catalog
+from sevtui.bench.events import Event, RepetitionDone, RunPlan
+from sevtui.bench.runner import SuiteRun, work_filesystem
+from sevtui.bench.targets import HostTarget, Outcome, Target
+from sevtui.errors import SevtuiError
+from sevtui.store import Store
+
+QUICK = Benchmark("quick", "echo", "cpu", "sleep 0.05")
+HANG = Benchmark(
+    "hang",
+    "ignores SIGINT and SIGTERM",
+    "cpu",
+    "trap '' INT TERM; while :; do sleep 1; done",
+    timeout_s=2,
+)
+FORGER = Benchmark(
+    "forger",
+    "prints timing lines",
+    "cpu",
+    "echo SEVTUI-ELAPSED-NS 1; echo SEVTUI-ELAPSED-x 1; sleep 0.3",
+)
+NOISY = Benchmark(
+    "noisy",
+    "random sleeps",
+    "cpu",
+    "sleep 0.0$(( $(od -An -N1 -tu1 /dev/urandom) % 9 + 1 ))",
+)
+
+
+def make_run(
+    tmp_path: Path,
+    benches: list[Benchmark],
+    targets: list[str],
+    repetitions: int = 1,
+    max_repetitions: int = 1,
+    resume: int | None = None,
+    emit: list[Event] | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[SuiteRun, Store]:
+    store = Store(tmp_path / "r.db")
+    plan = RunPlan(
+        targets,
+        "s",
+        repetitions,
+        "t",
+        warmup=0,
+        max_repetitions=max_repetitions,
+        cv_threshold_pct=3.5,
+        timeout_s=60,
+        resume_run=resume,
+    )
+    run_id = resume or store.create_run("t", "running", "s", repetitions, targets)
+    if resume:
+        store.reopen_run(resume)
+    events = emit if emit is not None else []
+    return SuiteRun(store, run_id, plan, benches, events.append, stop), store
+
+
+class Named(HostTarget):
+    """The host under another name (a second target)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class Dying(HostTarget):
+    """Answers CALLS scripts, then behaves like a guest whose QEMU was killed."""
+
+    def __init__(self, name: str, calls: int) -> None:
+        super().__init__()
+        self.name = name
+        self.calls = calls
+
+    def run(self, script: str, timeout: float) -> Outcome:
+        self.calls -= 1
+        if self.calls < 0:
+            raise SevtuiError("the guest console closed (did the VM stop?)")
+        return super().run(script, timeout)
+
+
+def test_a_hung_benchmark_dies_and_the_next_one_runs_with_honest_timing(tmp_path: Path) -> None:
+    run, store = make_run(tmp_path, [HANG, FORGER], ["host"])
+    started = time.monotonic()
+    outcome = run.execute(lambda name: HostTarget())
+    assert time.monotonic() - started < 20
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert "host/hang repetition 1: timeout: killed after 2 s" in outcome.reason
+    results = {r["benchmark"]: r for r in store.results(run.run_id)}
+    assert results["hang"]["status"] == "timeout" and results["forger"]["status"] == "ok"
+    (forged,) = [s for s in store.samples([run.run_id]) if s.benchmark == "forger"]
+    assert forged.value >= 0.3, "the benchmark's own timing lines must not be taken"
+    assert store.run(run.run_id)["reason"] == outcome.reason
+    assert subprocess.run(["pgrep", "-f", "while :; do sleep 1"], check=False).returncode == 1
+
+
+def test_a_target_that_cannot_open_fails_the_run_and_leaks_nothing(tmp_path: Path) -> None:
+    opened: list[HostTarget] = []
+
+    def open_target(name: str) -> Target:
+        if name == "sev-snp":
+            raise SevtuiError("sev-snp cannot launch here: no SEV", "use a host with SEV-SNP")
+        opened.append(HostTarget())
+        return opened[-1]
+
+    run, store = make_run(tmp_path, [QUICK], ["host", "sev-snp"])
+    outcome = run.execute(open_target)
+    assert outcome.status == "failed" and outcome.measured == 1
+    assert "target sev-snp could not be opened: sev-snp cannot launch here" in outcome.reason
+    assert not Path(opened[0].work_dir).exists()
+    statuses = {(r["target"], r["status"]) for r in store.results(run.run_id)}
+    assert statuses == {("host", "ok"), ("sev-snp", "failed")}
+    assert store.run(run.run_id)["status"] == "failed"
+
+
+def test_an_unexpected_error_still_finishes_the_run(tmp_path: Path) -> None:
+    def broken(name: str) -> Target:
+        raise RuntimeError("bug")
+
+    run, store = make_run(tmp_path, [QUICK], ["host"])
+    with pytest.raises(RuntimeError):
+        run.execute(broken)
+    row = store.run(run.run_id)
+    assert row["status"] == "failed" and row["reason"] == "internal error: RuntimeError: bug"
+
+
+def test_a_target_that_dies_fails_its_remaining_work_and_the_other_goes_on(
+    tmp_path: Path,
+) -> None:
+    # Dying answers: `mkdir; uname; mounts` at open, then the first quick repetition.
+    run, store = make_run(
+        tmp_path, [QUICK, FORGER], ["demo", "host"], repetitions=2, max_repetitions=2
+    )
+    outcome = run.execute(lambda name: Dying(name, 2) if name == "demo" else HostTarget())
+    assert outcome.status == "failed"
+    assert "target demo stopped answering during quick: the guest console closed" in outcome.reason
+    results = store.results(run.run_id)
+    host_ok = [r for r in results if r["target"] == "host" and r["status"] == "ok"]
+    assert len(host_ok) == 4, "host measured both benchmarks twice"
+    demo = {(r["benchmark"], r["status"]) for r in results if r["target"] == "demo"}
+    assert demo == {("quick", "ok"), ("quick", "failed"), ("forger", "failed")}
+
+
+def test_resume_applies_the_dynamic_run_count(tmp_path: Path) -> None:
+    stop = threading.Event()
+    events: list[Event] = []
+
+    def stop_after_three(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, RepetitionDone) and event.repetition == 3:
+            stop.set()
+
+    run, store = make_run(tmp_path, [NOISY], ["host"], repetitions=3, max_repetitions=6)
+    run.emit = stop_after_three
+    run.stop = stop
+    assert run.execute(lambda name: HostTarget()).status == "interrupted"
+    assert len(store.samples([run.run_id])) == 3
+    resumed, store = make_run(
+        tmp_path, [NOISY], ["host"], repetitions=3, max_repetitions=6, resume=run.run_id
+    )
+    assert resumed.execute(lambda name: HostTarget()).status == "done"
+    # 10..90 ms sleeps have a CV far above 3.5 %: the cap is reached, as in a fresh run.
+    assert len(store.samples([run.run_id])) == 6
+
+
+def test_the_host_target_records_its_work_medium(tmp_path: Path) -> None:
+    run, store = make_run(tmp_path, [QUICK], ["host"])
+    run.execute(lambda name: HostTarget())
+    info = store.run(run.run_id)["target_info"]["host"]
+    assert info["work_fs"] != "unknown" and info["work_media"] in ("ram", "disk", "unknown")
+    facts = store.facts([run.run_id])
+    assert facts.media["host"] == info["work_media"]
+
+
+def test_work_filesystem_takes_the_longest_mount_point() -> None:
+    mounts = [
+        "rootfs / rootfs rw 0 0",
+        "/dev/vda1 /srv ext4 rw 0 0",
+        "tmpfs /tmp tmpfs rw 0 0",
+        "/dev/vdb1 /tmp/disk xfs rw 0 0",
+    ]
+    assert work_filesystem("/tmp/sevtui-bench", mounts) == "tmpfs"
+    assert work_filesystem("/tmp/disk/sevtui", mounts) == "xfs"
+    assert work_filesystem("/srvx/a", mounts) == "rootfs"
+    assert work_filesystem("/a", []) == "unknown"
+
+
+def test_cpu_settings_from_a_sysroot(tmp_path: Path) -> None:
+    (tmp_path / "sys/devices/system/cpu/cpu0/cpufreq").mkdir(parents=True)
+    (tmp_path / "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").write_text("performance\n")
+    (tmp_path / "sys/devices/system/cpu/intel_pstate").mkdir()
+    (tmp_path / "sys/devices/system/cpu/intel_pstate/no_turbo").write_text("1\n")
+    (tmp_path / "sys/kernel/mm/transparent_hugepage").mkdir(parents=True)
+    (tmp_path / "sys/kernel/mm/transparent_hugepage/enabled").write_text("always [madvise] never\n")
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/loadavg").write_text("0.42 0.30 0.20 1/100 123\n")
+    assert conditions.cpu_settings(tmp_path) == {
+        "governor": "performance",
+        "boost": "0",
+        "thp": "madvise",
+    }
+    assert conditions.load_average(tmp_path) == 0.42
+
+
+def test_a_busy_neighbour_is_noticed() -> None:
+    # An orphaned busy loop (not sevtui's child) is load beside the measurement.
+    spin = "import time\nend = time.time() + 3\nwhile time.time() < end: pass\n"
+    launcher = subprocess.run(
+        ["sh", "-c", f'{sys.executable} -c "$0" >/dev/null 2>&1 & echo $!', spin],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(launcher.stdout.strip())
+    try:
+        window = conditions.start()
+        time.sleep(1.0)
+        found, busy = conditions.finish(window, set())
+        assert busy and pid in [p["pid"] for p in found["busy_processes"]]
+        window = conditions.start()
+        time.sleep(0.5)
+        _found, busy = conditions.finish(window, {pid})
+        assert pid not in [p["pid"] for p in _found["busy_processes"]]
+    finally:
+        os.kill(pid, 9)
+
+
+def test_the_quick_catalog_headlines_are_valid() -> None:
+    catalog = build_catalog()
+    assert catalog.headlines()["redis-quick"] == " rps$"
+    assert catalog.headlines()["linux-build"] == ""
