@@ -78,6 +78,7 @@ bench: system-deps venv bytecode image
 	$(BIN)/python bench/vm_lifecycle.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/probe_scan.py
+	$(BIN)/python bench/compare.py
 
 # Longer fault runs than `make test` does: config fuzzing and kill -9 during writes.
 fuzz: venv

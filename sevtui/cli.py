@@ -521,7 +521,7 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
 
     store = _store(ctx)
     run_ids = store.resolve(args.run)
-    measured = store.samples(run_ids)
+    measured = store.series(run_ids)
     stats = summaries(measured)
     units = {(m.target, m.benchmark, m.metric): m.unit for m in measured}
     outcomes = [r for run_id in run_ids for r in store.results(run_id) if r["status"] != "ok"]
@@ -568,11 +568,13 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
     """Overhead of one or more profiles relative to a base, with confidence intervals."""
     from sevtui.bench.results import build_comparisons
+    from sevtui.bench.stats import prefetch_distributions
 
+    prefetch_distributions()
     store = _store(ctx)
     run_ids = store.resolve(args.run)
     comparisons = build_comparisons(
-        store.samples(run_ids),
+        store.series(run_ids),
         args.base,
         args.other,
         ctx.config.bench.cv_threshold_pct,
@@ -580,7 +582,7 @@ def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
         store.facts(run_ids),
     )
     if args.json:
-        print(comparisons.to_json_text())
+        sys.stdout.write(comparisons.to_json_text())
     elif args.csv:
         sys.stdout.write(comparisons.to_csv())
     elif args.markdown:

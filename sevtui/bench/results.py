@@ -29,7 +29,7 @@ from sevtui.bench.stats import (
 )
 from sevtui.bench.units import convert, units_agree
 from sevtui.errors import UsageError
-from sevtui.store import RunFacts, Sample
+from sevtui.store import RunFacts, Series
 
 CATEGORY_ORDER = ("cpu", "memory", "io", "launch", "other")
 METHOD = (
@@ -152,8 +152,8 @@ class ComparisonSet:
         return {"base": self.base, "comparisons": [t.to_json() for t in self.tables]}
 
     def to_json_text(self) -> str:
-        """Indented strict JSON (no NaN or Infinity)."""
-        return json.dumps(self.to_json(), indent=2, allow_nan=False)
+        """Strict JSON (no NaN or Infinity), one line: large comparisons stay fast to write."""
+        return json.dumps(self.to_json(), allow_nan=False) + "\n"
 
     def to_csv(self) -> str:
         """One line per metric and other profile; text cells escaped against formulas."""
@@ -299,21 +299,18 @@ class _Profile:
     unit: dict[MetricKey, str] = field(default_factory=dict)
 
 
-def profiles(samples: Iterable[Sample]) -> list[str]:
-    """The targets (profiles) that have samples, in first-seen order."""
-    return list(dict.fromkeys(s.target for s in samples))
+def profiles(series: Iterable[Series]) -> list[str]:
+    """The targets (profiles) that have measurements, in first-seen order."""
+    return list(dict.fromkeys(s.target for s in series))
 
 
-def summaries(samples: list[Sample]) -> dict[tuple[str, str, str], Summary]:
+def summaries(series: list[Series]) -> dict[tuple[str, str, str], Summary]:
     """(target, benchmark, metric) -> summary of its per-repetition values."""
-    grouped: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    for s in samples:
-        grouped[(s.target, s.benchmark, s.metric)].append(s.value)
-    return {key: summarize(values) for key, values in grouped.items()}
+    return {(s.target, s.benchmark, s.metric): summarize(list(s.values.values())) for s in series}
 
 
 def build_comparisons(
-    samples: list[Sample],
+    series: list[Series],
     base: str,
     others: list[str],
     noisy_cv_pct: float,
@@ -321,7 +318,7 @@ def build_comparisons(
     facts: RunFacts | None = None,
 ) -> ComparisonSet:
     """Compare BASE with each of OTHERS; HEADLINES maps benchmark -> headline metric regex."""
-    known = profiles(samples)
+    known = profiles(series)
     for name, flag in ((base, "--base"), *((o, "--other") for o in others)):
         if name not in known:
             raise UsageError(
@@ -334,7 +331,7 @@ def build_comparisons(
             f"--base and --other are both {base!r}: a profile compared with itself says nothing",
             "pick two different profiles",
         )
-    by_profile, meta = _index(samples)
+    by_profile, meta = _index(series)
     tables = [
         _build_table(
             by_profile, meta, base, other, noisy_cv_pct, headlines or {}, facts or RunFacts()
@@ -345,7 +342,7 @@ def build_comparisons(
 
 
 def build_comparison(
-    samples: list[Sample],
+    series: list[Series],
     base: str,
     other: str,
     noisy_cv_pct: float,
@@ -353,21 +350,25 @@ def build_comparison(
     facts: RunFacts | None = None,
 ) -> ComparisonTable:
     """Compare two profiles (see build_comparisons)."""
-    return build_comparisons(samples, base, [other], noisy_cv_pct, headlines, facts).tables[0]
+    return build_comparisons(series, base, [other], noisy_cv_pct, headlines, facts).tables[0]
 
 
 _Meta = dict[MetricKey, tuple[str, str]]  # (category, direction)
 
 
-def _index(samples: list[Sample]) -> tuple[dict[str, _Profile], _Meta]:
+def _index(series: list[Series]) -> tuple[dict[str, _Profile], _Meta]:
     by_profile: dict[str, _Profile] = defaultdict(_Profile)
     meta: _Meta = {}
-    for s in samples:
+    for s in series:
         key = (s.benchmark, s.metric)
         profile = by_profile[s.target]
         unit = profile.unit.setdefault(key, s.unit)
-        value = s.value if unit == s.unit else convert(s.value, s.unit, unit)
-        profile.values[key][(s.run_id, s.repetition)] = value if value is not None else math.nan
+        if unit == s.unit:
+            profile.values[key].update(s.values)
+        else:
+            for rep, value in s.values.items():
+                converted = convert(value, s.unit, unit)
+                profile.values[key][rep] = math.nan if converted is None else converted
         meta.setdefault(key, (s.category, s.direction))
     return by_profile, meta
 

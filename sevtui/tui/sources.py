@@ -197,7 +197,7 @@ class LiveSources:
         """Profiles measured in these runs."""
         from sevtui.bench.results import profiles
 
-        result: list[str] = self._with_store(lambda store: profiles(store.samples(run_ids)))
+        result: list[str] = self._with_store(lambda store: profiles(store.series(run_ids)))
         return result
 
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
@@ -208,7 +208,7 @@ class LiveSources:
         headlines = catalog_from_config(self.config).headlines()
         result: ComparisonSet = self._with_store(
             lambda store: build_comparisons(
-                store.samples(run_ids),
+                store.series(run_ids),
                 base,
                 others,
                 self.cv_threshold_pct,

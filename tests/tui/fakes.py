@@ -18,7 +18,7 @@ from sevtui.host.facts import gather
 from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo
 from sevtui.probe import ProbeResult
-from sevtui.store import RunInfo, Sample
+from sevtui.store import RunInfo, Sample, group_samples
 from sevtui.tui.sources import VmDetails
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import VmStatus
@@ -156,11 +156,12 @@ class FakeSources:
         ]
 
     def profiles(self, run_ids: list[int]) -> list[str]:
-        return ["nosev", "sev-snp"]
+        return sorted({m.target for m in self.measured})
 
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
         headlines = build_catalog().headlines()
-        return build_comparisons(self.measured, base, others, self.cv_threshold_pct, headlines)
+        series = group_samples(self.measured)
+        return build_comparisons(series, base, others, self.cv_threshold_pct, headlines)
 
     def metric_values(
         self, run_ids: list[int], benchmark: str, metric: str

@@ -7,8 +7,10 @@ import gc
 import html
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, ProgressBar, Static
 from textual_plotext import PlotextPlot
@@ -259,11 +261,12 @@ def test_quit_with_q() -> None:
 def test_overhead_bars_group_by_category() -> None:
     from sevtui.bench.catalog import build_catalog
     from sevtui.bench.results import build_comparisons
+    from sevtui.store import group_samples
     from sevtui.tui.results import overhead_bars
     from tests.tui.fakes import seed_measurements
 
     comparisons = build_comparisons(
-        seed_measurements(), "nosev", ["sev-snp"], 3.5, build_catalog().headlines()
+        group_samples(seed_measurements()), "nosev", ["sev-snp"], 3.5, build_catalog().headlines()
     )
     bars = overhead_bars(comparisons)
     labels = [bar.group for bar in bars]
@@ -372,3 +375,62 @@ def test_garbage_collection_resumes_after_the_first_frame() -> None:
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+class ThreeProfiles(FakeSources):
+    """The seed's two profiles plus an `sev` profile 3 % slower than nosev everywhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.measured += [
+            replace(
+                m,
+                target="sev",
+                value=m.value * (1.03 if m.direction == "lower" else 1 / 1.03),
+            )
+            for m in self.measured
+            if m.target == "nosev"
+        ]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_every_bar_has_its_label_on_its_own_row(size: tuple[int, int]) -> None:
+    """Read from the rendered chart: labels sit on their bars, lengths follow the values."""
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("r")
+        await settle(app, pilot)
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen) and screen.comparisons is not None
+        tables = screen.comparisons.tables
+        assert [t.other for t in tables] == ["sev", "sev-snp"]
+        await pilot.press("g")
+        await settle(app, pilot)
+        chart = screen.query_one("#barchart")
+        lines = str(screen.query_one("#bars", Static).render()).splitlines()[1:]
+        expected: list[tuple[str, str, float]] = []
+        for bench in tables[0].benchmarks:
+            for table in tables:
+                mine = next(b for b in table.benchmarks if b.benchmark == bench.benchmark)
+                assert mine.overhead_pct is not None
+                expected.append(
+                    (f"{bench.category}: {bench.benchmark}", table.other, mine.overhead_pct)
+                )
+        assert len(lines) == len(expected) == 20
+        signed: list[tuple[float, int]] = []
+        for index, ((label, profile, value), line) in enumerate(zip(expected, lines, strict=True)):
+            assert len(line) <= chart.size.width
+            if index % len(tables) == 0:
+                assert line.startswith(label + " "), (line, label)
+            else:
+                assert line.startswith(" " * len(label))
+            assert f" {profile} " in line and line.rstrip().endswith(f"{value:+.1f}%")
+            length = line.count("█")
+            signed.append((value, length if value >= 0 else -length))
+        ordered = [length for _value, length in sorted(signed)]
+        assert ordered == sorted(ordered) and ordered[-1] > 0
+        if size == (80, 24):
+            assert chart.max_scroll_y > 0, "20 bars do not fit in 80x24: the chart scrolls"
+
+    drive(check, ThreeProfiles(), size)

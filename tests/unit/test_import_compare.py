@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from scipy import stats
 
+from sevtui.bench.parsers import Value
 from sevtui.cli import main
 from tests.sysroots import DATA
 
@@ -246,12 +247,127 @@ def test_long_csv_one_run_per_profile(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_noisy_metrics_are_flagged() -> None:
     from sevtui.bench.results import build_comparison
-    from sevtui.store import Sample
+    from sevtui.store import Sample, group_samples
 
     def m(target: str, rep: int, value: float) -> Sample:
         return Sample(1, target, "b", "cpu", "time", "s", "lower", rep, value)
 
     steady = [m("a", 1, 10.0), m("a", 2, 10.01), m("b", 1, 11.0), m("b", 2, 11.02)]
     jumpy = [m("a", 1, 10.0), m("a", 2, 14.0), m("b", 1, 11.0), m("b", 2, 11.02)]
-    assert build_comparison(steady, "a", "b", 3.5).rows[0].noisy is False
-    assert build_comparison(jumpy, "a", "b", 3.5).rows[0].noisy is True
+    assert build_comparison(group_samples(steady), "a", "b", 3.5).rows[0].noisy is False
+    assert build_comparison(group_samples(jumpy), "a", "b", 3.5).rows[0].noisy is True
+
+
+@pytest.mark.parametrize(
+    ("cell", "why"),
+    [
+        ("inf", "not a finite number"),
+        ("nan", "not a finite number"),
+        ("-3", "negative"),
+        ("1e308", "out of range"),
+    ],
+)
+def test_import_refuses_unusable_values_with_file_line_and_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, why: str
+) -> None:
+    data = tmp_path / "v.csv"
+    data.write_text(f"bench,secs\nlinux,10\nlinux,{cell}\n")
+    db = tmp_path / "r.db"
+    args = ["--format", "csv", "--benchmark-col", "bench", "--value-col", "secs"]
+    assert cli(db, "import", str(data), "--label", "v", "--profile", "p", *args) == 2
+    err = capsys.readouterr().err
+    assert f"{data}: line 3: " in err and why in err and "Traceback" not in err
+    assert cli(db, "results", "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_import_refuses_a_short_row_and_things_that_are_not_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "short.csv"
+    data.write_text("bench,vm,secs\nlinux,a,10\nlinux,b\n")
+    db = tmp_path / "r.db"
+    args = ["--format", "csv", "--benchmark-col", "bench", "--profile-col", "vm"]
+    assert cli(db, "import", str(data), "--label", "s", *args, "--value-col", "secs") == 2
+    assert f"{data}: line 3: no value in column secs" in capsys.readouterr().err
+    assert cli(db, "import", "/dev/zero", "--label", "z", "--profile", "p") == 2
+    assert "/dev/zero: not a regular file" in capsys.readouterr().err
+
+
+def import_long(db: Path, rows: list[str], *extra: str) -> None:
+    data = db.parent / f"{len(rows)}-{extra}.csv"
+    data.write_text("\n".join(["bench,vm,metric,value", *rows]) + "\n")
+    args = ["--format", "csv", "--benchmark-col", "bench", "--profile-col", "vm"]
+    assert cli(db, "import", str(data), "--label", "u", *args, "--metric-col", "metric",
+               "--value-col", "value", *extra) == 0  # fmt: skip
+
+
+def test_units_convert_or_the_metric_is_refused_with_a_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.db"
+    import_long(db, ["linux,a,time,10", "linux,a,time,11", "x,a,n,1", "x,a,n,2"], "--unit", "s")
+    import_long(db, ["linux,b,time,12000", "linux,b,time,13000"], "--unit", "ms")
+    import_long(db, ["x,b,n,1", "x,b,n,2"], "--unit", "furlongs")
+    table = compare_json(db, capsys, "u", "--base", "a", "--other", "b")
+    (linux,) = table["rows"]
+    assert linux["unit"] == "s" and linux["other"]["mean"] == pytest.approx(12.5)
+    assert linux["overhead_pct"] == pytest.approx((12.5 / 10.5 - 1) * 100)
+    assert table["not_compared"] == [
+        "x: n (units differ and cannot be converted: 's' vs 'furlongs')"
+    ]
+
+
+def test_csv_export_escapes_formulas_and_json_is_strict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.db"
+    import_long(
+        db,
+        [
+            'b,a,"=HYPERLINK(""http://x"")",1',
+            'b,a,"=HYPERLINK(""http://x"")",2',
+            'b,b,"=HYPERLINK(""http://x"")",2',
+            'b,b,"=HYPERLINK(""http://x"")",3',
+            "z,a,@zero,0",
+            "z,b,@zero,1",
+        ],
+    )
+    capsys.readouterr()
+    assert cli(db, "results", "compare", "u", "--base", "a", "--other", "b", "--csv") == 0
+    cells = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert cells[1][3] == '\'=HYPERLINK("http://x")' and cells[2][3] == "'@zero"
+    table = compare_json(db, capsys, "u", "--base", "a", "--other", "b")
+    zero = next(r for r in table["rows"] if r["benchmark"] == "z")
+    assert zero["overhead_pct"] is None and zero["change_pct"] is None and zero["reason"]
+
+
+def test_io_rows_on_different_media_and_busy_repetitions_are_flagged(tmp_path: Path) -> None:
+    from sevtui.bench.results import build_comparison
+    from sevtui.store import RepetitionRecord, Store
+
+    store = Store(tmp_path / "r.db")
+    run_id = store.create_run("m", "running", "s", 2, ["host", "demo"])
+    for target, medium in (("host", "disk"), ("demo", "ram")):
+        store.set_target(run_id, target, "x", {"work_media": medium})
+        for rep, busy in ((1, False), (2, target == "demo")):
+            for bench, category, value in (("sqlite", "io", 1.0 + rep), ("lz4", "cpu", 2.0)):
+                store.record(
+                    run_id,
+                    RepetitionRecord(
+                        target,
+                        bench,
+                        category,
+                        rep,
+                        "ok",
+                        [Value("time", "s", "lower", value)],
+                        busy=busy and bench == "lz4",
+                    ),
+                )
+    table = build_comparison(
+        store.series([run_id]), "host", "demo", 3.5, facts=store.facts([run_id])
+    )
+    flags = {row.benchmark: row.flags for row in table.rows}
+    assert flags == {"lz4": ("busy",), "sqlite": ("media",)}
+    assert any("io rows compare different media" in w for w in table.warnings)
+    assert any("1 repetitions ran while another process" in w for w in table.warnings)
