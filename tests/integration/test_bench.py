@@ -63,8 +63,10 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
         vm_config_file, "results", "compare", "two", "--base", "demo", "--other", "other", "--json"
     )
     table = json.loads(compared.stdout)
-    assert table["only_in_one"] == []
+    assert table["not_compared"] == []
     assert set(table["categories"]) == {"cpu", "memory", "io"}
+    assert run["target_info"]["demo"]["work_media"] == "ram"
+    assert all(low > -100 for b in table["benchmarks"] for low in b["overhead_ci95"][:1])
     assert "Traceback" not in done.stderr
 
 
@@ -133,3 +135,47 @@ def test_bench_bad_input(vm_config_file: Path) -> None:
     unknown_suite = sevtui(vm_config_file, "bench", "run", "--vm", "host", "--suite", "zz")
     assert unknown_suite.returncode == 2 and "no suite named 'zz'" in unknown_suite.stderr
     assert "Traceback" not in unknown_vm.stderr + unknown_suite.stderr
+
+
+def test_a_hung_benchmark_in_the_guest_dies_and_the_next_one_runs(vm_config_file: Path) -> None:
+    """`trap '' INT` ignores Ctrl-C: the in-guest watchdog kills its process group."""
+    bounded(vm_config_file)
+    with vm_config_file.open("a") as config:
+        config.write(
+            "[benchmark.hang]\ncommand = \"trap '' INT TERM; while true; do sleep 1; done\"\n"
+            'timeout_s = 5\n[benchmark.after]\ncommand = "echo SEVTUI-ELAPSED-NS 1; sleep 0.3"\n'
+            '[suites]\nhang = ["hang", "after"]\n'
+        )
+    ran = sevtui(
+        vm_config_file, "bench", "run", "--vm", "demo", "--suite", "hang",
+        "--repetitions", "1", "--label", "hang", timeout=300,
+    )  # fmt: skip
+    assert ran.returncode == 1, ran.stderr[-2000:]
+    assert "run 1 failed: demo/hang repetition 1: timeout: killed after 5 s" in ran.stdout
+    shown = json.loads(sevtui(vm_config_file, "results", "show", "hang", "--json").stdout)
+    assert shown["runs"][0]["status"] == "failed" and "timeout" in shown["runs"][0]["reason"]
+    (after,) = [m for m in shown["metrics"] if m["benchmark"] == "after"]
+    assert after["mean"] >= 0.3, "the benchmark's own timing line was not taken"
+    left = sevtui(vm_config_file, "vm", "exec", "demo", "--", "ps", "-o", "comm")
+    assert left.returncode == 0 and "sh" in left.stdout.split()
+    assert "sleep" not in left.stdout.split(), "the hung loop is gone"
+    sevtui(vm_config_file, "vm", "stop", "demo", "--kill")
+
+
+def test_a_run_on_a_vm_that_cannot_launch_here_fails_with_its_reason(
+    vm_config_file: Path,
+) -> None:
+    from sevtui.config import load_config
+    from sevtui.host.inspect import inspect_host
+
+    if inspect_host(load_config(vm_config_file).config).profiles["sev-snp"].launchable:
+        pytest.skip("this host can launch SEV-SNP guests")
+    ran = sevtui(vm_config_file, "bench", "run", "--vm", "snp", "--label", "snp", timeout=300)
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    assert "run 1 failed: target snp could not be opened" in ran.stdout
+    shown = sevtui(vm_config_file, "results", "show", "snp")
+    assert "reason: target snp could not be opened" in shown.stdout
+    assert (
+        json.loads(sevtui(vm_config_file, "results", "list", "--json").stdout)[0]["status"]
+        == "failed"
+    )
