@@ -491,7 +491,7 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         columns,
     )
     for profile, run_id in runs.items():
-        count = len(store.measurements([run_id]))
+        count = len(store.samples([run_id]))
         print(f"imported run {run_id}: label {args.label!r}, profile {profile!r}, {count} values")
     return 0
 

@@ -118,22 +118,6 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One stored value with its context."""
-
-    run_id: int
-    target: str
-    benchmark: str
-    category: str
-    metric: str
-    unit: str
-    direction: str
-    repetition: int
-    sub: int
-    value: float
-
-
-@dataclass(frozen=True)
 class RepetitionRecord:
     """What one repetition (or a benchmark's setup, repetition 0) produced."""
 
@@ -559,16 +543,6 @@ class Store:
                 f"no run with id or label {ref!r}", "see `sevtui results list` for ids and labels"
             )
         return ids
-
-    def measurements(self, run_ids: list[int]) -> list[Measurement]:
-        """All measurements of these runs."""
-        marks = ",".join("?" * len(run_ids))
-        rows = self._execute(
-            "SELECT run_id, target, benchmark, category, metric, unit, direction, repetition, "
-            f"sub, value FROM measurements WHERE run_id IN ({marks}) ORDER BY id",
-            run_ids,
-        ).fetchall()
-        return [Measurement(*row) for row in rows]
 
     def series(self, run_ids: list[int]) -> list[Series]:
         """Per (target, benchmark, metric, unit): one value per repetition, in first-seen order.

@@ -156,7 +156,7 @@ def test_sigkill_during_measurement_writes_loses_nothing(tmp_path: Path) -> None
         store = Store(db)
         runs = store.runs()
         assert runs[0].status == "interrupted"
-        stored = {m.repetition for m in store.measurements([runs[0].id])}
+        stored = {m.repetition for m in store.samples([runs[0].id])}
         assert set(reported) <= stored, f"round {round_}: reported but missing"
         store.close()
 
@@ -185,15 +185,16 @@ def test_a_hanging_guest_benchmark_times_out_and_resume_reruns_only_it(
         "hang",
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.returncode == 1, done.stderr[-1500:]
     assert "hang timeout" in done.stderr
+    assert "run 1 failed: demo/hang repetition 1: timeout" in done.stdout
     shown = json.loads(sevtui(vm_config_file, "results", "show", "hang", "--json").stdout)
     problems = {p["benchmark"]: p for p in shown["problems"]}
     assert problems["hang"]["status"] == "timeout"
     assert any(m["benchmark"] == "sqlite-insert-quick" for m in shown["metrics"])
     run_id = shown["runs"][0]["id"]
     resumed = sevtui(vm_config_file, "bench", "resume", str(run_id), timeout=300)
-    assert resumed.returncode == 0
+    assert resumed.returncode == 1, "the hang times out again: the run stays failed"
     assert "sqlite-insert-quick" not in resumed.stderr
     assert "hang" in resumed.stderr
     db = vm_config_file.parent / "data" / "sevtui.db"

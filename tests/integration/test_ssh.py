@@ -79,7 +79,7 @@ def test_cloud_guests_are_reached_over_ssh(sshd: tuple[int, Path], tmp_path: Pat
     remote.ssh_key(config, "cloud").write_bytes(key.read_bytes())
     remote.ssh_key(config, "cloud").chmod(0o600)
     assert remote.uses_ssh(config, "cloud") and not remote.uses_ssh(config, "demo")
-    target = GuestTarget("cloud", remote.runner(config, "cloud"))
+    target = GuestTarget("cloud", remote.runner(config, "cloud"), set())
     outcome = target.run("uname -s", 20)
     assert outcome.output.strip() == "Linux" and outcome.status == 0
     with pytest.raises(TargetTimeout):
