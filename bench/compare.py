@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sevtui.bench.parsers import Value
 from sevtui.store import RepetitionRecord, Store
+from sevtui.values import Value
 
 BENCHMARKS, REPETITIONS = 500, 100
 

@@ -168,7 +168,7 @@ def probe_vm(
 
     Without SECRET a fresh canary is planted in the guest; with it, sevtui only searches.
     """
-    from sevtui.store import Store
+    from sevtui.store import ProbeRow, Store
     from sevtui.vm import remote
     from sevtui.vm.inventory import discover
 
@@ -197,14 +197,16 @@ def probe_vm(
     store = Store(config.paths.db)
     try:
         store.record_probe(
-            name,
-            vm.kind,
-            result.method,
-            result.found,
-            result.hits,
-            result.bytes_scanned,
-            result.seconds,
-            result.throughput_gbps,
+            ProbeRow(
+                name,
+                vm.kind,
+                result.method,
+                result.found,
+                result.hits,
+                result.bytes_scanned,
+                result.seconds,
+                result.throughput_gbps,
+            )
         )
     finally:
         store.close()

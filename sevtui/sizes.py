@@ -1,4 +1,4 @@
-"""Sizes as people write them ('512M', '16G') and back; light, so the app can use it early."""
+"""Sizes ('512M', '16G') and durations as people read them; light, so the app can use it early."""
 
 from __future__ import annotations
 
@@ -32,3 +32,10 @@ def format_size(size: int) -> str:
         if size % _SIZE_UNITS[unit] == 0:
             return f"{size // _SIZE_UNITS[unit]}{unit}"
     return str(size)
+
+
+def format_duration(seconds: float) -> str:
+    """H:MM:SS, or M:SS under an hour."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

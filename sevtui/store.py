@@ -14,12 +14,12 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sevtui.bench.parsers import Value
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.values import Value
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -115,6 +115,61 @@ class RunInfo:
     def to_json(self) -> dict[str, Any]:
         """JSON row."""
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One stored run with its targets (`results show`)."""
+
+    id: int
+    label: str
+    status: str
+    suite: str | None
+    repetitions: int | None
+    targets: list[str]
+    started: float
+    finished: float | None
+    notes: str
+    provenance: dict[str, Any]
+    reason: str
+    target_info: dict[str, dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One repetition's outcome (without its raw output)."""
+
+    id: int
+    target: str
+    benchmark: str
+    category: str
+    repetition: int
+    status: str
+    seconds: float | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One stored memory-exposure probe (never the canary itself)."""
+
+    vm: str
+    kind: str
+    method: str
+    found: bool
+    hits: int
+    bytes_scanned: int
+    seconds: float
+    throughput_gbps: float
+    created: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -430,44 +485,38 @@ class Store:
         assert result_id is not None
         return result_id
 
-    def record_probe(
-        self,
-        vm: str,
-        kind: str,
-        method: str,
-        found: bool,
-        hits: int,
-        scanned: int,
-        seconds: float,
-        throughput_gbps: float,
-    ) -> None:
-        """Store one memory-exposure probe (never the canary itself)."""
+    def record_probe(self, probe: ProbeRow) -> None:
+        """Store one memory-exposure probe (its creation time is now)."""
         with self._transaction():
             self._execute(
                 "INSERT INTO probes (vm, kind, method, found, hits, bytes_scanned, seconds, "
                 "throughput_gbps, created) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
-                    vm,
-                    kind,
-                    method,
-                    int(found),
-                    hits,
-                    scanned,
-                    seconds,
-                    throughput_gbps,
+                    probe.vm,
+                    probe.kind,
+                    probe.method,
+                    int(probe.found),
+                    probe.hits,
+                    probe.bytes_scanned,
+                    probe.seconds,
+                    probe.throughput_gbps,
                     time.time(),
                 ),
             )
 
-    def last_probe(self, vm: str) -> dict[str, Any] | None:
+    def last_probe(self, vm: str) -> ProbeRow | None:
         """The newest probe of VM."""
         row = self._execute(
-            "SELECT method, found, hits, bytes_scanned, seconds, throughput_gbps, created "
-            "FROM probes WHERE vm = ? ORDER BY id DESC LIMIT 1",
+            "SELECT vm, kind, method, found, hits, bytes_scanned, seconds, throughput_gbps, "
+            "created FROM probes WHERE vm = ? ORDER BY id DESC LIMIT 1",
             (vm,),
         ).fetchone()
-        keys = ("method", "found", "hits", "bytes_scanned", "seconds", "throughput_gbps")
-        return dict(zip((*keys, "created"), row, strict=True)) if row else None
+        if row is None:
+            return None
+        name, kind, method, found, hits, scanned, seconds, throughput, created = row
+        return ProbeRow(
+            name, kind, method, bool(found), hits, scanned, seconds, throughput, created
+        )
 
     def finish_run(self, run_id: int, status: str, reason: str = "") -> None:
         """Mark a run done / interrupted / failed, with the reason for anything but done."""
@@ -507,7 +556,7 @@ class Store:
             for row in rows
         ]
 
-    def run(self, run_id: int) -> dict[str, Any]:
+    def run(self, run_id: int) -> RunRow:
         """One run row with its targets."""
         row = self._execute(
             "SELECT id, label, status, suite, repetitions, targets, started, finished, notes, "
@@ -516,17 +565,28 @@ class Store:
         ).fetchone()
         if row is None:
             raise UsageError(f"no run with id {run_id}", "see `sevtui results list`")
-        keys = ("id", "label", "status", "suite", "repetitions", "targets", "started")
-        data = dict(zip((*keys, "finished", "notes", "provenance", "reason"), row, strict=True))
-        data["targets"] = json.loads(data["targets"])
-        data["provenance"] = json.loads(data["provenance"])
-        data["target_info"] = {
+        target_info = {
             target: {"kind": kind, **json.loads(info)}
             for target, kind, info in self._execute(
                 "SELECT target, kind, info FROM run_targets WHERE run_id = ?", (run_id,)
             ).fetchall()
         }
-        return data
+        number, label, status, suite, repetitions, targets, started, finished = row[:8]
+        notes, provenance, reason = row[8:]
+        return RunRow(
+            number,
+            label,
+            status,
+            suite,
+            repetitions,
+            json.loads(targets),
+            started,
+            finished,
+            notes,
+            json.loads(provenance),
+            reason,
+            target_info,
+        )
 
     def resolve(self, ref: str) -> list[int]:
         """Run ids for REF: a numeric id, or every run with that label."""
@@ -591,15 +651,14 @@ class Store:
         }
         return RunFacts(media, busy)
 
-    def results(self, run_id: int) -> list[dict[str, Any]]:
+    def results(self, run_id: int) -> list[ResultRow]:
         """Per-repetition outcomes of a run (without the raw output)."""
         rows = self._execute(
             "SELECT id, target, benchmark, category, repetition, status, seconds, message "
             "FROM results WHERE run_id = ? ORDER BY id",
             (run_id,),
         ).fetchall()
-        keys = ("id", "target", "benchmark", "category", "repetition", "status", "seconds")
-        return [dict(zip((*keys, "message"), row, strict=True)) for row in rows]
+        return [ResultRow(*row) for row in rows]
 
     def raw_output(self, result_id: int) -> str:
         """The kept (decompressed) raw output of one repetition."""

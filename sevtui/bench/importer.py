@@ -12,13 +12,13 @@ from sevtui.bench.catalog import Catalog
 from sevtui.bench.parsers import (
     PARSERS,
     ParseError,
-    Value,
     benchmark_id,
     check_value,
     detect_format,
 )
 from sevtui.errors import UsageError
 from sevtui.store import Store
+from sevtui.values import Value
 
 FORMATS = ("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv")
 # Files of these formats hold one benchmark each.

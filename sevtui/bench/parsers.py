@@ -11,28 +11,14 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 from sevtui.errors import UsageError
-
-Direction = Literal["lower", "higher"]
+from sevtui.values import Value
 
 
 class ParseError(UsageError):
     """Benchmark output that does not parse, with the line where it went wrong."""
-
-
-@dataclass(frozen=True)
-class Value:
-    """One measured number. `repetition` numbers the complete program runs in one output."""
-
-    metric: str
-    unit: str
-    direction: Direction
-    value: float
-    benchmark: str = ""
-    repetition: int = 0
 
 
 MAX_VALUE = 1e15

@@ -37,7 +37,7 @@ from sevtui.bench.events import (
     RunPlan,
     RunStarted,
 )
-from sevtui.bench.parsers import ParseError, Value, elapsed_marker, parse_output
+from sevtui.bench.parsers import ParseError, elapsed_marker, parse_output
 from sevtui.bench.stats import summarize
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, TargetTimeout, wrap
 from sevtui.config import Config, dump_config
@@ -45,6 +45,7 @@ from sevtui.errors import SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
 from sevtui.store import RepetitionRecord, Store
+from sevtui.values import Value
 from sevtui.vm import lifecycle, remote
 from sevtui.vm.resolve import vm_profile
 
@@ -92,15 +93,15 @@ class RunOutcome:
 def plan_from_run(store: Store, run_id: int, config: Config) -> RunPlan:
     """The plan of a stored run, for `bench resume`."""
     run = store.run(run_id)
-    if run["status"] == "imported" or not run["suite"]:
+    if run.status == "imported" or not run.suite or not run.repetitions:
         raise UsageError(f"run {run_id} was imported, not measured: nothing to resume")
     return RunPlan(
-        targets=list(run["targets"]),
-        suite=str(run["suite"]),
-        repetitions=int(run["repetitions"]),
-        label=str(run["label"]),
+        targets=list(run.targets),
+        suite=run.suite,
+        repetitions=run.repetitions,
+        label=run.label,
         warmup=config.bench.warmup,
-        max_repetitions=max(config.bench.max_repetitions, int(run["repetitions"])),
+        max_repetitions=max(config.bench.max_repetitions, run.repetitions),
         cv_threshold_pct=config.bench.cv_threshold_pct,
         timeout_s=config.bench.timeout_s,
         resume_run=run_id,
@@ -145,7 +146,7 @@ def open_live_target(config: Config, report: CapabilityReport, name: str) -> Tar
         lifecycle.start(config, name, report)
     current = lifecycle.status(config, name)
     record = lifecycle.vm_record(config, name)
-    pids = {pid for pid in (current.pid, record.get("supervisor_pid")) if isinstance(pid, int)}
+    pids = {pid for pid in (current.pid, record.supervisor_pid) if pid is not None}
     return GuestTarget(name, remote.runner(config, name), pids, _guest_info(config, name))
 
 
@@ -545,8 +546,8 @@ def _guest_info(config: Config, name: str) -> dict[str, Any]:
         "vcpus": profile.vcpus,
         "memory": profile.memory,
         "policy": profile.policy,
-        "accel": record.get("accel"),
-        "argv": record.get("argv"),
+        "accel": record.accel,
+        "argv": record.argv,
     }
     if profile.firmware is not None and profile.firmware.is_file():
         info["firmware"] = str(profile.firmware)

@@ -17,9 +17,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
-Direction = Literal["lower", "higher"]
+from sevtui.values import Direction
+
 CONFIDENCE = 0.95
 RATIO_LIMIT = 1e12
 """A ratio interval reaching beyond 1/RATIO_LIMIT..RATIO_LIMIT is reported as not informative

@@ -11,7 +11,6 @@ from sevtui.host.caps import CapabilityReport, assess
 from sevtui.host.cpuid import CpuidReading, parse_cpuid_text
 from sevtui.host.facts import gather
 from sevtui.host.qemu import QemuInfo, probe_qemu
-from sevtui.vm.images import built_minimal
 
 
 def read_cpuid_file(path: Path) -> CpuidReading:
@@ -27,9 +26,15 @@ def read_cpuid_file(path: Path) -> CpuidReading:
 
 
 def inspect_host(
-    config: Config, sysroot: Path = Path("/"), cpuid_file: Path | None = None
+    config: Config,
+    sysroot: Path = Path("/"),
+    cpuid_file: Path | None = None,
+    probe_guest: kvm.ProbeGuest | None = None,
 ) -> CapabilityReport:
-    """Gather facts (live or replayed), probe QEMU and KVM when live, and assess."""
+    """Gather facts (live or replayed), probe QEMU and KVM when live, and assess.
+
+    PROBE_GUEST (the built minimal guest) lets the KVM probe boot a real kernel.
+    """
     cpuid = read_cpuid_file(cpuid_file) if cpuid_file else None
     facts = gather(sysroot, cpuid)
     if facts.replay:
@@ -47,7 +52,5 @@ def inspect_host(
     elif not (device.present and device.readable and device.writable):
         accel = kvm.KvmVerdict(False, f"{device.path} missing or not accessible")
     else:
-        image = built_minimal(config.paths.images)
-        guest = kvm.ProbeGuest(image.kernel, image.initrd) if image else None
-        accel = kvm.probe_kvm(qemu.path, guest, config.paths.state_dir)
+        accel = kvm.probe_kvm(qemu.path, probe_guest, config.paths.state_dir)
     return assess(facts, qemu, accel)

@@ -377,7 +377,7 @@ class SevtuiApp(App[None]):
                 request.targets,
                 request.suite,
                 request.repetitions,
-                request.label or f"{request.suite}-{time.strftime('%Y%m%d-%H%M%S')}",
+                request.label or None,
             )
             self.bench_stop = threading.Event()
             self.bench_targets = set(request.targets)

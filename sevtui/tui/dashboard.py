@@ -12,7 +12,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from sevtui.bench import events
-from sevtui.sizes import format_size
+from sevtui.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
@@ -119,7 +119,7 @@ class BenchPane(Vertical):
     def _eta(self, planned: int) -> str:
         """Time left, shown here: ProgressBar's own estimate restarts whenever the total changes."""
         left = events.seconds_left(time.monotonic() - self.started, self.finished, planned)
-        return "" if not left else f"  ~{_duration(left)} left"
+        return "" if not left else f"  ~{format_duration(left)} left"
 
 
 class VmTable(DataTable[Text | str]):
@@ -200,17 +200,10 @@ class VmTable(DataTable[Text | str]):
             str(st.pid) if st.pid else "-",
             format_size(smp.rss_bytes // (1 << 20) << 20) if smp and smp.rss_bytes else "-",
             f"{smp.cpu_percent:.1f}" if smp else "-",
-            _duration(smp.uptime_s) if smp else "-",
+            format_duration(smp.uptime_s) if smp else "-",
             sev,
             probe,
         )
-
-
-def _duration(seconds: float) -> str:
-    """H:MM:SS, or M:SS under an hour."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class VmPane(Vertical):

@@ -15,7 +15,7 @@ from textual.widgets.tree import TreeNode
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
-    from sevtui.tui.sources import VmDetails
+    from sevtui.session import VmDetails
 
 _MARK = {
     "pass": ("✔", "green"),

@@ -73,6 +73,11 @@ class StartResult:
     seconds_to_ready: float | None
     notes: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line for people: `demo: running, PID 123, accel tcg, ready after 8.8 s`."""
+        ready = f", ready after {self.seconds_to_ready:.1f} s" if self.seconds_to_ready else ""
+        return f"{self.name}: running, PID {self.pid}, accel {self.accel}{ready}"
+
 
 @dataclass
 class StopResult:
@@ -82,6 +87,10 @@ class StopResult:
     pid: int
     step: str
     seconds: float
+
+    def summary(self) -> str:
+        """One line for people: `demo: stopped by ACPI powerdown after 0.4 s`."""
+        return f"{self.name}: stopped by {self.step} after {self.seconds:.1f} s"
 
 
 def choose_accel(config: Config, report: CapabilityReport, kind: VmKind) -> tuple[Accel, str]:
@@ -123,15 +132,73 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def vm_record(config: Config, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class VmRecord:
+    """vm.json: what sevtui recorded when it last started the VM."""
+
+    name: str = ""
+    kind: str = ""
+    pid: int | None = None
+    create_time: float = 0.0
+    exe: str = ""
+    supervisor_pid: int | None = None
+    started_at: float | None = None
+    accel: str = ""
+    accel_reason: str = ""
+    argv: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VmRecord:
+        """The record, with any field of the wrong type (or a PID below 1) left unset."""
+
+        def text(key: str) -> str:
+            value = data.get(key)
+            return value if isinstance(value, str) else ""
+
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            return float(value)
+
+        def pid(key: str) -> int | None:
+            value = data.get(key)
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            return value if ok else None
+
+        argv = data.get("argv")
+        return cls(
+            text("name"),
+            text("kind"),
+            pid("pid"),
+            number("create_time") or 0.0,
+            text("exe"),
+            pid("supervisor_pid"),
+            number("started_at"),
+            text("accel"),
+            text("accel_reason"),
+            [str(arg) for arg in argv] if isinstance(argv, list) else [],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON written to vm.json."""
+        return asdict(self)
+
+
+def _read_record(root: Path) -> VmRecord | None:
+    data = _read_json(root / "vm.json")
+    return None if data is None else VmRecord.from_json(data)
+
+
+def vm_record(config: Config, name: str) -> VmRecord:
     """What was recorded when VM NAME was last started (empty when never)."""
-    return _read_json(vm_paths(config, name).root / "vm.json") or {}
+    return _read_record(vm_paths(config, name).root) or VmRecord()
 
 
-def identity_matches(record: dict[str, Any]) -> tuple[bool, str]:
+def identity_matches(record: VmRecord) -> tuple[bool, str]:
     """Is the recorded PID still the same QEMU process? (False, why) when it is not."""
-    pid = record.get("pid")
-    if not isinstance(pid, int):
+    pid = record.pid
+    if pid is None:
         return False, ""
     try:
         proc = psutil.Process(pid)
@@ -143,7 +210,7 @@ def identity_matches(record: dict[str, Any]) -> tuple[bool, str]:
         return False, ""
     except psutil.Error as exc:
         return False, f"PID {pid} cannot be inspected ({exc}); nothing signalled"
-    if abs(created - float(record.get("create_time", 0))) < 0.05 and exe == record.get("exe"):
+    if abs(created - record.create_time) < 0.05 and exe == record.exe:
         return True, ""
     return False, (
         f"stale pidfile: PID {pid} is now {proc.name()!r} ({exe}), not this VM's QEMU; "
@@ -163,17 +230,17 @@ def status(config: Config, name: str) -> VmStatus:
         memory=profile.memory,
         state_dir=str(paths.root),
     )
-    record = _read_json(paths.root / "vm.json")
+    record = _read_record(paths.root)
     if record is None:
         if (paths.root / "starting").exists():
             row.state = "starting"
         return row
-    row.accel = str(record.get("accel", ""))
+    row.accel = record.accel
     alive, stale = identity_matches(record)
     if alive:
         row.state = "starting" if (paths.root / "starting").exists() else "running"
-        row.pid = int(record["pid"])
-        row.started_at = record.get("started_at")
+        row.pid = record.pid
+        row.started_at = record.started_at
         return row
     row.stale = stale
     row.state, row.detail = _ended(paths)
@@ -263,21 +330,19 @@ def start(
         pid = _wait_for_qmp(paths, supervisor, started)
         seconds_to_qmp = time.monotonic() - started
         proc = psutil.Process(pid)
-        _write_json(
-            paths.root / "vm.json",
-            {
-                "name": name,
-                "kind": spec.kind,
-                "pid": pid,
-                "create_time": proc.create_time(),
-                "exe": proc.exe(),
-                "supervisor_pid": supervisor.pid,
-                "started_at": time.time(),
-                "accel": spec.accel,
-                "accel_reason": accel_reason,
-                "argv": argv,
-            },
+        record = VmRecord(
+            name,
+            spec.kind,
+            pid,
+            proc.create_time(),
+            proc.exe(),
+            supervisor.pid,
+            time.time(),
+            spec.accel,
+            accel_reason,
+            argv,
         )
+        _write_json(paths.root / "vm.json", record.to_json())
         progress(f"QEMU PID {pid}, QMP up after {seconds_to_qmp:.1f} s")
         seconds_to_ready = None
         if wait_ready and spec.boot is not None:

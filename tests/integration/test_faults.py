@@ -123,7 +123,7 @@ def test_a_vm_ignoring_powerdown_and_sigterm_is_killed_on_schedule(
 WRITER = textwrap.dedent(
     """
     import sys
-    from sevtui.bench.parsers import Value
+    from sevtui.values import Value
     from sevtui.store import Store
     store = Store(__import__("pathlib").Path(sys.argv[1]))
     run = store.create_run("soak", "running", "quick", 1, ["host"])

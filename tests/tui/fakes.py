@@ -19,7 +19,7 @@ from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo
 from sevtui.probe import ProbeResult
 from sevtui.store import RunInfo, Sample, group_samples
-from sevtui.tui.sources import VmDetails
+from sevtui.session import VmDetails, default_label
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import VmStatus
 from sevtui.vm.monitor import ProcessSample
@@ -172,8 +172,10 @@ class FakeSources:
                 values.setdefault(m.target, []).append(m.value)
         return values
 
-    def make_plan(self, targets: list[str], suite: str, repetitions: int, label: str) -> RunPlan:
-        return RunPlan(targets, suite, repetitions, label, warmup=0)
+    def make_plan(
+        self, targets: list[str], suite: str, repetitions: int, label: str | None
+    ) -> RunPlan:
+        return RunPlan(targets, suite, repetitions, label or default_label(suite), warmup=0)
 
     def run_bench(
         self, plan: RunPlan, emit: Callable[[events.Event], None], stop: threading.Event

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.cli import build_parser, main
+from sevtui.cli import HANDLERS, main
+from sevtui.cli_parser import build_parser
 from tests.sysroots import DATA, seed_host
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,3 +108,9 @@ def test_caps_on_this_machine_prints_what_it_read_and_names_the_accel(
     assert re.search(r"^  demo +nosev +launchable: runs under (KVM|TCG)", out, re.M)
     snp = "launchable" if report.profiles["sev-snp"].launchable else "cannot launch"
     assert re.search(rf"^  sev-snp +sev-snp +{snp}: ", out, re.M)
+
+
+def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
+    groups = {"config", "vm", "image", "results", "bench"}
+    commands = {" ".join(path) for path in all_command_paths()} - groups
+    assert commands == set(HANDLERS)

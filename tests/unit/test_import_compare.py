@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from sevtui.bench.parsers import Value
 from sevtui.cli import main
+from sevtui.values import Value
 from tests.sysroots import DATA
 
 SEED = DATA / "seed"

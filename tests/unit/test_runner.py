@@ -100,11 +100,11 @@ def test_a_hung_benchmark_dies_and_the_next_one_runs_with_honest_timing(tmp_path
     assert time.monotonic() - started < 20
     assert outcome.status == "failed" and outcome.exit_code == 1
     assert "host/hang repetition 1: timeout: killed after 2 s" in outcome.reason
-    results = {r["benchmark"]: r for r in store.results(run.run_id)}
-    assert results["hang"]["status"] == "timeout" and results["forger"]["status"] == "ok"
+    results = {r.benchmark: r for r in store.results(run.run_id)}
+    assert results["hang"].status == "timeout" and results["forger"].status == "ok"
     (forged,) = [s for s in store.samples([run.run_id]) if s.benchmark == "forger"]
     assert forged.value >= 0.3, "the benchmark's own timing lines must not be taken"
-    assert store.run(run.run_id)["reason"] == outcome.reason
+    assert store.run(run.run_id).reason == outcome.reason
     assert subprocess.run(["pgrep", "-f", "while :; do sleep 1"], check=False).returncode == 1
 
 
@@ -122,9 +122,9 @@ def test_a_target_that_cannot_open_fails_the_run_and_leaks_nothing(tmp_path: Pat
     assert outcome.status == "failed" and outcome.measured == 1
     assert "target sev-snp could not be opened: sev-snp cannot launch here" in outcome.reason
     assert not Path(opened[0].work_dir).exists()
-    statuses = {(r["target"], r["status"]) for r in store.results(run.run_id)}
+    statuses = {(r.target, r.status) for r in store.results(run.run_id)}
     assert statuses == {("host", "ok"), ("sev-snp", "failed")}
-    assert store.run(run.run_id)["status"] == "failed"
+    assert store.run(run.run_id).status == "failed"
 
 
 def test_an_unexpected_error_still_finishes_the_run(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_an_unexpected_error_still_finishes_the_run(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         run.execute(broken)
     row = store.run(run.run_id)
-    assert row["status"] == "failed" and row["reason"] == "internal error: RuntimeError: bug"
+    assert row.status == "failed" and row.reason == "internal error: RuntimeError: bug"
 
 
 def test_a_target_that_dies_fails_its_remaining_work_and_the_other_goes_on(
@@ -149,9 +149,9 @@ def test_a_target_that_dies_fails_its_remaining_work_and_the_other_goes_on(
     assert outcome.status == "failed"
     assert "target demo stopped answering during quick: the guest console closed" in outcome.reason
     results = store.results(run.run_id)
-    host_ok = [r for r in results if r["target"] == "host" and r["status"] == "ok"]
+    host_ok = [r for r in results if r.target == "host" and r.status == "ok"]
     assert len(host_ok) == 4, "host measured both benchmarks twice"
-    demo = {(r["benchmark"], r["status"]) for r in results if r["target"] == "demo"}
+    demo = {(r.benchmark, r.status) for r in results if r.target == "demo"}
     assert demo == {("quick", "ok"), ("quick", "failed"), ("forger", "failed")}
 
 
@@ -180,7 +180,7 @@ def test_resume_applies_the_dynamic_run_count(tmp_path: Path) -> None:
 def test_the_host_target_records_its_work_medium(tmp_path: Path) -> None:
     run, store = make_run(tmp_path, [QUICK], ["host"])
     run.execute(lambda name: HostTarget())
-    info = store.run(run.run_id)["target_info"]["host"]
+    info = store.run(run.run_id).target_info["host"]
     assert info["work_fs"] != "unknown" and info["work_media"] in ("ram", "disk", "unknown")
     facts = store.facts([run.run_id])
     assert facts.media["host"] == info["work_media"]

@@ -1,0 +1,283 @@
+"""The `sevtui` command tree: every command, its options and its --help text."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sevtui import __version__
+from sevtui.kinds import VM_KINDS
+
+
+def _globals() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="config file (default: ./config.toml, then $XDG_CONFIG_HOME/sevtui/config.toml)",
+    )
+    common.add_argument(
+        "--db",
+        metavar="FILE",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="results database (default: DATA_DIR/sevtui.db)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; every command has --help."""
+    common = _globals()
+    parser = argparse.ArgumentParser(
+        prog="sevtui",
+        description="Evaluate confidential VMs (AMD SEV, SEV-ES, SEV-SNP) against normal VMs. "
+        "With no command, opens the terminal app.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"sevtui {__version__}")
+    top = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
+
+    caps = top.command(
+        "caps",
+        "what this host can do for confidential VMs, and why not",
+        "Check CPU, firmware, kernel, KVM and QEMU for SEV / SEV-ES / SEV-SNP, like "
+        "`snphost ok`, and say which VM kinds can launch here.",
+    )
+    caps.add_argument("--json", action="store_true", help="print JSON")
+    caps.add_argument(
+        "--sysroot", metavar="DIR", help="read proc/, sys/, dev/ under DIR instead of /"
+    )
+    caps.add_argument(
+        "--cpuid-file",
+        metavar="FILE",
+        help="take leaf 0x8000001F from `cpuid -1 -r` or `cpuid -1 -l 0x8000001f` output",
+    )
+    caps.add_argument(
+        "--require",
+        choices=VM_KINDS,
+        metavar="KIND",
+        help="exit 1 unless KIND (nosev, sev, sev-es, sev-snp) can launch here",
+    )
+
+    config = top.group("config", "inspect the configuration", "Config tools.")
+    check = config.command(
+        "check",
+        "validate config.toml and print the effective config",
+        "Validate the config (exit 2 on problems) and print the effective values.",
+    )
+    check.add_argument("--json", action="store_true", help="print JSON")
+
+    _vm_commands(
+        top.group(
+            "vm",
+            "start, stop, list and use VMs",
+            "VM lifecycle: each VM runs detached from sevtui with a private state dir.",
+        )
+    )
+    _image_commands(top.group("image", "guest images", "Build guest images."))
+    _import_command(top)
+    _results_commands(
+        top.group("results", "browse and compare stored runs", "Stored runs: list, show, compare.")
+    )
+    _bench_commands(
+        top.group(
+            "bench", "run benchmark suites in VMs and on the host", "Benchmarks: run, resume, list."
+        )
+    )
+
+    probe = top.command(
+        "probe",
+        "can the host read this guest's memory? (plant a canary, search QEMU)",
+        "Plant a random canary in the running guest and search the QEMU process's memory "
+        "for it from the host, like the seed's gcore | grep demo.",
+    )
+    probe.add_argument("name", help="VM name (or an external QEMU's name with --secret)")
+    probe.add_argument(
+        "--method",
+        choices=("scan", "gcore"),
+        default="scan",
+        help="scan: read the resident guest RAM (default); gcore: the seed's way",
+    )
+    probe.add_argument("--secret", metavar="TEXT", help="search for TEXT you planted yourself")
+    probe.add_argument("--all", action="store_true", help="scan every readable mapping")
+    probe.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+class _Commands:
+    """Adds commands (and groups of them) that all take the global options.
+
+    Each command records its path (`vm start`); the CLI maps it to `cmd_vm_start`.
+    """
+
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser, prefix: str = "") -> None:
+        self.subparsers = subparsers
+        self.common = common
+        self.prefix = prefix
+
+    def command(self, name: str, summary: str, description: str = "") -> argparse.ArgumentParser:
+        """A command with --help and the global options."""
+        parser: argparse.ArgumentParser = self.subparsers.add_parser(
+            name, parents=[self.common], help=summary, description=description or summary
+        )
+        parser.set_defaults(path=f"{self.prefix}{name}")
+        return parser
+
+    def group(self, name: str, summary: str, description: str) -> _Commands:
+        """A command that holds commands; on its own it prints its help."""
+        parser: argparse.ArgumentParser = self.subparsers.add_parser(
+            name, parents=[self.common], help=summary, description=description
+        )
+        parser.set_defaults(group_help=parser)
+        return _Commands(
+            parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND"),
+            self.common,
+            f"{self.prefix}{name} ",
+        )
+
+
+def _vm_commands(vm: _Commands) -> None:
+    argv_cmd = vm.command("argv", "print the QEMU argv of a VM without starting it")
+    argv_cmd.add_argument("name", help="VM name from config.toml")
+    argv_cmd.add_argument("--json", action="store_true", help='print {"argv": [...]}')
+    start = vm.command("start", "start a VM (it keeps running after sevtui exits)")
+    start.add_argument("name", help="VM name from config.toml")
+    start.add_argument(
+        "--force", action="store_true", help="start even if the host check says it cannot run"
+    )
+    start.add_argument(
+        "--no-wait", action="store_true", help="return once QMP answers; do not wait for the guest"
+    )
+    stop = vm.command("stop", "stop a VM: ACPI powerdown, then quit, SIGTERM, SIGKILL")
+    stop.add_argument("name", help="VM name")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL at once (like virsh destroy)")
+    stop.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long the guest gets to power off before escalation (default 10)",
+    )
+    listing = vm.command("list", "configured VMs and other QEMU processes here")
+    listing.add_argument("--json", action="store_true", help="print JSON rows")
+    exec_cmd = vm.command("exec", "run a command in the guest (serial console)")
+    exec_cmd.add_argument("name", help="VM name")
+    exec_cmd.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60"
+    )
+    exec_cmd.add_argument("command", nargs="*", help="the command, after -- (e.g. -- uname -r)")
+    console = vm.command("console", "attach this terminal to the guest console (Ctrl-] detaches)")
+    console.add_argument("name", help="VM name")
+
+
+def _image_commands(image: _Commands) -> None:
+    build = image.command(
+        "build",
+        "build the minimal guest (kernel + busybox initramfs with the benchmark tools)",
+        "Build the minimal guest under IMAGE_DIR; reused while its inputs are unchanged.",
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    cloud = image.command(
+        "prepare-cloud",
+        "disk, ssh key and cloud-init seed for a VM from a cloud image (as in the seed)",
+        "qemu-img convert + resize, a generated ssh key (0600, in a 0700 dir) and a "
+        "cloud-init seed ISO (cloud-localds) under DATA_DIR/vms/NAME.",
+    )
+    cloud.add_argument("--base", required=True, metavar="IMG", help="cloud image to copy")
+    cloud.add_argument("--vm", required=True, metavar="NAME", help="VM name from config.toml")
+    cloud.add_argument(
+        "--grow", default="20G", metavar="SIZE", help="grow the disk by SIZE (default 20G)"
+    )
+
+
+def _import_command(top: _Commands) -> None:
+    importer = top.command(
+        "import",
+        "import results measured elsewhere (mbw, tinymembench, redis CSV, tinyben, CSV)",
+        "Parse every file first; store one run per profile, or nothing on error.",
+    )
+    importer.add_argument("files", nargs="+", metavar="FILE")
+    importer.add_argument("--label", required=True, help="label of the imported run(s)")
+    importer.add_argument("--profile", help="profile (VM) the values belong to")
+    importer.add_argument(
+        "--format",
+        default="auto",
+        choices=("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv"),
+        help="file format (default: recognise it)",
+    )
+    importer.add_argument("--benchmark-col", help="CSV column with the benchmark name")
+    importer.add_argument("--value-col", help="CSV column with the value")
+    importer.add_argument("--metric-col", help="CSV column with the metric name")
+    importer.add_argument("--profile-col", help="CSV column with the profile (one run each)")
+    importer.add_argument("--unit", help="unit of CSV values")
+    importer.add_argument(
+        "--direction",
+        default="lower",
+        choices=("lower", "higher"),
+        help="whether lower or higher CSV values are better (default lower)",
+    )
+
+
+def _results_commands(results: _Commands) -> None:
+    listing = results.command("list", "stored runs", "List stored runs.")
+    listing.add_argument("--json", action="store_true", help="print JSON rows")
+    show = results.command(
+        "show",
+        "one run's statistics per target and metric",
+        "Statistics (n, mean, CI, CV) of RUN: an id, or a label (all its runs).",
+    )
+    show.add_argument("run", help="run id or label")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    comp = results.command(
+        "compare",
+        "overhead of one or more profiles relative to a base",
+        "Per metric: means and overhead %% (ratio of means) with a 95 %% CI from Welch's t on "
+        "the log values; per benchmark: geometric mean of its headline metrics; per category "
+        "and overall: geometric mean over benchmarks. RUN is an id or a label.",
+    )
+    comp.add_argument("run", help="run id or label")
+    comp.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
+    comp.add_argument(
+        "--other",
+        required=True,
+        action="append",
+        help="profile compared with the base (e.g. sev-snp); repeat for several",
+    )
+    fmt = comp.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    fmt.add_argument("--csv", action="store_true", help="print CSV")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+
+def _bench_commands(bench: _Commands) -> None:
+    run = bench.command(
+        "run",
+        "run a suite on one or more VMs (and/or host)",
+        "Starts VMs that are not running, runs the suite on each, interleaving targets per "
+        "repetition, and stores every value as it is parsed. `host` is the bare-metal baseline.",
+    )
+    run.add_argument(
+        "--vm", action="append", required=True, metavar="NAME", help="VM name or host (repeatable)"
+    )
+    run.add_argument("--suite", default="quick", help="suite name (default quick)")
+    run.add_argument(
+        "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
+    )
+    run.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)")
+    run.add_argument("--label", help="run label (default SUITE-DATE)")
+    resume = bench.command(
+        "resume",
+        "run only what an interrupted run is missing",
+        "Continue an interrupted run: measures only the missing repetitions.",
+    )
+    resume.add_argument("run", help="run id")
+    listing = bench.command(
+        "list",
+        "benchmarks and suites",
+        "The catalog: built-in and config.toml benchmarks and suites.",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON")

@@ -1,0 +1,268 @@
+"""What the CLI prints: text renderings of core results (the CLI's handlers stay short)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from sevtui.sizes import format_duration, format_size
+
+if TYPE_CHECKING:
+    from sevtui.bench.events import Event
+    from sevtui.bench.results import ComparisonSet, ComparisonTable
+    from sevtui.bench.runner import RunOutcome
+    from sevtui.bench.stats import Summary
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.kinds import VmKind
+    from sevtui.store import ResultRow, RunRow
+    from sevtui.vm.inventory import VmRow
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so stdout stays clean for results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+_MARKS = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
+
+
+def print_caps(report: CapabilityReport, vms: dict[str, VmKind]) -> None:
+    where = "replayed machine" if report.replay else "this machine"
+    print(f"{where}: {report.model} ({report.vendor}), role: {report.role}")
+    print(f"verdict: {report.verdict}\n")
+    for check in report.checks:
+        indent = "  " * report.depth(check)
+        print(f"{indent}[{_MARKS[check.status]}] {check.title}: {check.evidence}")
+        if check.hint:
+            print(f"{indent}       fix: {check.hint}")
+    if report.leaf is not None:
+        leaf = report.leaf
+        print(
+            f"\nCPUID 0x8000001F: C-bit {leaf.cbitpos}, phys addr reduction "
+            f"{leaf.phys_addr_reduction}, {leaf.vmpl_count} VMPLs, "
+            f"{leaf.max_encrypted_guests} encrypted guests, min SEV ASID {leaf.min_sev_asid}"
+        )
+    accel = "KVM" if report.accel.usable else "TCG (software emulation)"
+    print(f"\naccel: {accel}: {report.accel.reason}")
+    print("\nVM kinds:")
+    for kind, verdict in report.profiles.items():
+        mark = "yes" if verdict.launchable else "no "
+        print(f"  {kind:<8} {mark}  {verdict.reason}")
+    if vms:
+        print("\nconfigured VMs:")
+        width = max(len(name) for name in vms)
+        for name, kind in vms.items():
+            verdict = report.profiles[kind]
+            state = "launchable" if verdict.launchable else "cannot launch"
+            print(f"  {name:<{width}}  {kind:<8} {state}: {verdict.reason}")
+
+
+def print_toml(data: dict[str, Any], prefix: str = "") -> None:
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    if scalars and prefix:
+        print(f"\n[{prefix}]")
+    for key, value in scalars.items():
+        if value is not None:
+            print(f"{key} = {json.dumps(value)}")
+    for key, value in tables.items():
+        print_toml(value, f"{prefix}.{key}" if prefix else key)
+
+
+class ProgressPrinter:
+    """Renders runner events as lines with a progress count and an ETA."""
+
+    def __init__(self) -> None:
+        self.planned = 0
+        self.finished = 0
+        self.started = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        from sevtui.bench import events
+
+        if isinstance(event, events.RunStarted):
+            self.planned = event.planned
+            self.started = time.monotonic()
+            progress(
+                f"run {event.run_id} {event.label!r}: {len(event.benchmarks)} benchmarks on "
+                f"{', '.join(event.targets)}, {event.planned} repetitions to measure"
+            )
+        elif isinstance(event, events.BenchmarkStarted):
+            self.planned = event.planned or self.planned
+            what = "warm-up" if event.warmup else f"repetition {event.repetition}"
+            progress(f"{self._bar()} {event.target}: {event.benchmark} {what}")
+        elif isinstance(event, events.RepetitionDone):
+            self.planned = event.planned or self.planned
+            self.finished += 1
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in list(event.values.items())[:3])
+            progress(f"{self._bar()} {event.target}: {event.benchmark} -> {shown}")
+        elif isinstance(event, events.BenchmarkUnavailable):
+            progress(f"{event.target}: {event.benchmark} unavailable ({event.reason})")
+        elif isinstance(event, events.BenchmarkError):
+            self.finished += 1
+            progress(f"{event.target}: {event.benchmark} {event.status}: {event.message}")
+        elif isinstance(event, events.RunFinished):
+            why = f": {event.reason}" if event.reason else ""
+            progress(
+                f"run {event.run_id} {event.status} after {event.seconds:.0f} s, "
+                f"{event.measured} repetitions stored{why}"
+            )
+
+    def _bar(self) -> str:
+        from sevtui.bench.events import seconds_left
+
+        total = max(self.planned, self.finished, 1)
+        left = seconds_left(time.monotonic() - self.started, self.finished, total)
+        eta = "" if left is None else f" ETA {left:.0f}s"
+        return f"[{self.finished}/{total}{eta}]"
+
+
+def print_outcome(outcome: RunOutcome) -> int:
+    """One closing line per run; the exit status says done (0), failed (1), interrupted (130)."""
+    run_id = outcome.run_id
+    if outcome.status == "done":
+        print(f"run {run_id} done: sevtui results show {run_id}")
+    elif outcome.status == "interrupted":
+        print(f"run {run_id} interrupted ({outcome.reason}); {outcome.measured} repetitions kept")
+        print(f"  continue it with: sevtui bench resume {run_id}")
+    else:
+        print(f"run {run_id} failed: {outcome.reason}")
+        print(
+            f"  what was measured is kept: sevtui results show {run_id}; "
+            f"after fixing it: sevtui bench resume {run_id}"
+        )
+    return outcome.exit_code
+
+
+def print_comparisons(comparisons: ComparisonSet) -> None:
+    """Metric rows with one column group per other profile, then the benchmark means."""
+    from sevtui.bench.results import format_ci, format_pct, format_value
+
+    tables = comparisons.tables
+    others = ", ".join(t.other for t in tables)
+    print(f"overhead of {others} relative to {comparisons.base} (positive: slower than base)")
+    for table in tables:
+        for warning in table.warnings:
+            print(f"warning ({table.other}): {warning}")
+    rows = {(r.category, r.benchmark, r.metric): r for r in tables[0].rows}
+    for table in tables[1:]:
+        for row in table.rows:
+            rows.setdefault((row.category, row.benchmark, row.metric), row)
+    by_other = [{(r.category, r.benchmark, r.metric): r for r in t.rows} for t in tables]
+    header = f"  {'benchmark':<22} {'metric':<34} {'base':>11}"
+    for table in tables:
+        header += f" | {table.other[:11]:>11} {'overhead':>9} {'95% CI':<17}"
+    category = ""
+    for key, first in rows.items():
+        if key[0] != category:
+            category = key[0]
+            print(f"\n[{category}]\n{header}")
+        line = (
+            f"{'H' if first.headline else ' '} {first.benchmark[:22]:<22} {first.metric[:34]:<34} "
+            f"{format_value(first.comparison.base.mean):>11}"
+        )
+        for rows_of in by_other:
+            cell = rows_of.get(key)
+            if cell is None:
+                line += f" | {'-':>11} {'':>9} {'':<17}"
+                continue
+            c = cell.comparison
+            marks = ("*" if c.significant else "") + ("~" if cell.noisy else "")
+            marks += "!" * len(cell.flags)
+            line += (
+                f" | {format_value(c.other.mean):>11} {format_pct(c.overhead_pct):>8}% "
+                f"{format_ci(c.overhead_ci95):<14}{marks:<3}"
+            )
+        print(line + f" {first.unit}")
+    for table in tables:
+        print_means(table)
+    print(
+        "\nH headline metric (enters the means)   * significant (Welch's t on logs, p < 0.05)   "
+        "~ noisy (CV above bench.cv_threshold_pct)   ! flagged (see warnings)"
+    )
+
+
+def print_means(table: ComparisonTable) -> None:
+    from sevtui.bench.results import format_ci, format_pct
+
+    print(f"\n{table.other} vs {table.base}, per benchmark (geometric mean of headline metrics):")
+    for bench in table.benchmarks:
+        why = f"  ({bench.reason})" if bench.reason else ""
+        print(
+            f"  {bench.category:<7} {bench.benchmark:<24} {format_pct(bench.overhead_pct):>8} % "
+            f"{format_ci(bench.overhead_ci95):<18}{why}"
+        )
+    for name, overhead in table.categories.items():
+        print(f"  {name:<8} geometric mean over benchmarks {overhead:+.2f} %")
+    if table.overall is not None:
+        print(f"  overall  geometric mean over benchmarks {table.overall:+.2f} %")
+    if table.not_compared:
+        print(f"  not compared: {len(table.not_compared)} metrics, e.g. {table.not_compared[0]}")
+
+
+def print_vm_list(rows: list[VmRow]) -> None:
+    """`vm list`: one aligned line per VM, then how stopped ones ended."""
+    header = ("NAME", "KIND", "STATE", "PID", "RSS", "CPU%", "UPTIME", "VCPU", "MEM", "ACCEL")
+    table = [header]
+    for row in rows:
+        st, smp = row.status, row.sample
+        table.append(
+            (
+                f"{st.name} (external)" if st.external else st.name,
+                st.kind,
+                st.state,
+                str(st.pid or "-"),
+                f"{smp.rss_bytes / 2**20:.0f}M" if smp else "-",
+                f"{smp.cpu_percent:.1f}" if smp else "-",
+                format_duration(smp.uptime_s) if smp else "-",
+                str(st.vcpus or "-"),
+                format_size(st.memory) if st.memory else "-",
+                st.accel or "-",
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    for row in rows:
+        if row.status.detail and row.status.state in ("crashed", "shutoff"):
+            print(f"{row.status.name}: {row.status.detail}")
+        if row.status.stale:
+            print(f"{row.status.name}: {row.status.stale}")
+
+
+def print_runs(
+    runs: list[RunRow],
+    stats: dict[tuple[str, str, str], Summary],
+    units: dict[tuple[str, str, str], str],
+    problems: list[ResultRow],
+) -> None:
+    """`results show`: each run's status (and why), then statistics per target and metric."""
+    for run in runs:
+        print(f"run {run.id} {run.label!r}: {run.status}, targets {', '.join(run.targets)}")
+        if run.reason:
+            print(f"  reason: {run.reason}")
+    for (target, bench, metric), summary in stats.items():
+        ci = f" ±{(summary.ci95[1] - summary.mean):.4g}" if summary.ci95 else ""
+        cv = f" cv {summary.cv_pct:.1f}%" if summary.cv_pct is not None else ""
+        print(
+            f"  {target:<10} {bench:<22} {metric:<38} n={summary.n:<3} "
+            f"{summary.mean:.6g}{ci} {units[(target, bench, metric)]}{cv}"
+        )
+    for problem in problems:
+        print(f"  {problem.target:<10} {problem.benchmark:<22} {problem.status}: {problem.message}")
+
+
+def print_run_list(runs: list[Any]) -> None:
+    """`results list`: id, label, status, start, values and targets per run."""
+    if not runs:
+        print("no runs yet: sevtui bench run --vm demo --suite quick, or sevtui import")
+        return
+    print(f"{'ID':>4}  {'LABEL':<20} {'STATUS':<12} {'STARTED':<16} {'VALUES':>7}  TARGETS")
+    for run in runs:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started))
+        print(
+            f"{run.id:>4}  {run.label[:20]:<20} {run.status:<12} {started:<16} "
+            f"{run.measurements:>7}  {', '.join(run.targets)}"
+        )

@@ -1,0 +1,381 @@
+"""The one facade both front ends call: the CLI prints what it returns, the TUI posts it.
+
+A Session holds one config and computes the host's capability report once. Every method
+may block (subprocess, QMP, SQLite); the TUI calls them from thread workers. SQLite
+connections are opened per call, in the calling thread.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sevtui.bench.events import Event, RunPlan
+from sevtui.errors import UsageError
+
+if TYPE_CHECKING:
+    from sevtui.bench.catalog import Catalog
+    from sevtui.bench.importer import CsvColumns
+    from sevtui.bench.results import ComparisonSet
+    from sevtui.bench.runner import RunOutcome
+    from sevtui.bench.stats import Summary
+    from sevtui.config import Config
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.probe import Method, ProbeResult
+    from sevtui.store import ResultRow, RunInfo, RunRow, Store
+    from sevtui.vm.inventory import InventoryWatcher, VmRow
+    from sevtui.vm.lifecycle import StartResult, StopResult
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    """Progress nobody reads."""
+
+
+@dataclass(frozen=True)
+class VmDetails:
+    """What the VM detail view shows."""
+
+    name: str
+    argv: list[str]
+    state_dir: str
+    stderr_tail: str
+    console_tail: str
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ArgvPlan:
+    """A VM's QEMU argv without starting it, with why this accel and resolution notes."""
+
+    argv: list[str]
+    accel_reason: str
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """`results show`: the runs, statistics per target and metric, and what went wrong."""
+
+    runs: list[RunRow]
+    summaries: dict[tuple[str, str, str], Summary]
+    units: dict[tuple[str, str, str], str]
+    problems: list[ResultRow]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `results show --json` document."""
+        return {
+            "runs": [run.to_json() for run in self.runs],
+            "metrics": [
+                {"target": t, "benchmark": b, "metric": m, "unit": self.units[(t, b, m)]}
+                | summary.to_json()
+                for (t, b, m), summary in self.summaries.items()
+            ],
+            "problems": [problem.to_json() for problem in self.problems],
+        }
+
+
+def default_label(suite: str) -> str:
+    """A run's label when none is given: the suite and the local time."""
+    return f"{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class Session:
+    """Config, capabilities, VMs, runs and results, for the CLI and the TUI alike."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.host_name = platform.node()
+        self._report: CapabilityReport | None = None
+        self._report_lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._watcher: InventoryWatcher | None = None
+
+    # --- host ---------------------------------------------------------------------------
+
+    def capabilities(self) -> CapabilityReport:
+        """This host's report, computed once (the KVM probe is cached on disk too)."""
+        with self._report_lock:
+            if self._report is None:
+                self._report = self.inspect(Path("/"))
+            return self._report
+
+    def inspect(self, sysroot: Path, cpuid_file: Path | None = None) -> CapabilityReport:
+        """A fresh report of this machine or of a replayed sysroot."""
+        from sevtui.host.inspect import inspect_host
+        from sevtui.host.kvm import ProbeGuest
+        from sevtui.vm.images import built_minimal
+
+        image = built_minimal(self.config.paths.images)
+        guest = ProbeGuest(image.kernel, image.initrd) if image else None
+        return inspect_host(self.config, sysroot, cpuid_file, guest)
+
+    # --- catalog ------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """Built-in and config.toml benchmarks and suites."""
+        if self._catalog is None:
+            from sevtui.bench.catalog import catalog_from_config
+
+            self._catalog = catalog_from_config(self.config)
+        return self._catalog
+
+    # --- VMs ----------------------------------------------------------------------------
+
+    def vm_argv(self, name: str) -> ArgvPlan:
+        """The QEMU argv VM NAME would start with here."""
+        from sevtui.vm.lifecycle import plan
+        from sevtui.vm.spec import build_argv
+
+        resolved, why = plan(self.config, name, self.capabilities())
+        return ArgvPlan(build_argv(resolved.spec), why, list(resolved.notes))
+
+    def start_vm(
+        self, name: str, force: bool = False, wait_ready: bool = True, progress: Progress = _quiet
+    ) -> StartResult:
+        """Start VM NAME detached from sevtui (and wait for its guest)."""
+        from sevtui.vm.lifecycle import start
+
+        return start(self.config, name, self.capabilities(), force, wait_ready, progress)
+
+    def stop_vm(
+        self, name: str, kill: bool = False, grace_s: float = 10.0, progress: Progress = _quiet
+    ) -> StopResult:
+        """Stop (or kill) VM NAME, escalating from ACPI powerdown to SIGKILL."""
+        from sevtui.vm.lifecycle import stop
+
+        return stop(self.config, name, kill=kill, grace_s=grace_s, progress=progress)
+
+    def vm_list(self) -> list[VmRow]:
+        """Configured VMs and every other QEMU, sampled once (`vm list`)."""
+        from sevtui.vm.inventory import inventory
+
+        return inventory(self.config)
+
+    def console(self, name: str) -> None:
+        """Attach this terminal to the running guest's console until Ctrl-]."""
+        from sevtui.vm import console
+        from sevtui.vm.lifecycle import status
+        from sevtui.vm.resolve import vm_paths
+
+        current = status(self.config, name)
+        if current.state != "running":
+            raise UsageError(f"VM {name!r} is not running: {current.state}")
+        console.attach(vm_paths(self.config, name))
+
+    def vms(self) -> list[VmRow]:
+        """One refresh of the VM listing for a live view (CPU % since the last refresh)."""
+        if self._watcher is None:
+            from sevtui.vm.inventory import InventoryWatcher
+
+            self._watcher = InventoryWatcher(self.config)
+        return self._watcher.poll()
+
+    def exec_vm(self, name: str, command: str, timeout: float) -> tuple[str, int]:
+        """Run COMMAND in the running guest: over ssh for cloud guests, else the console."""
+        from sevtui.vm import remote
+        from sevtui.vm.lifecycle import status
+
+        current = status(self.config, name)
+        if current.state != "running":
+            raise UsageError(f"VM {name!r} is not running: {current.state}")
+        return remote.runner(self.config, name)(command, timeout)
+
+    def probe_vm(
+        self,
+        name: str,
+        method: Method = "scan",
+        secret: str | None = None,
+        everything: bool = False,
+    ) -> tuple[ProbeResult, str]:
+        """Plant a canary, scan QEMU's guest RAM, store the verdict; (result, VM kind)."""
+        from sevtui.probe import probe_vm
+
+        return probe_vm(self.config, name, method, secret, everything)
+
+    def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
+        """The newest stored probe of each configured VM, with when it ran."""
+        from sevtui.probe import ProbeResult
+
+        with self.store() as store:
+            found = {}
+            for name in self.config.vm:
+                row = store.last_probe(name)
+                if row is not None and row.method in ("scan", "gcore"):
+                    result = ProbeResult(
+                        "gcore" if row.method == "gcore" else "scan",
+                        row.found,
+                        row.hits,
+                        row.bytes_scanned,
+                        row.seconds,
+                    )
+                    found[name] = (result, row.created)
+            return found
+
+    def vm_details(self, name: str) -> VmDetails:
+        """argv, state dir, stderr and console tails, and how it was started."""
+        from sevtui.vm.lifecycle import vm_record
+        from sevtui.vm.resolve import vm_paths
+
+        root = vm_paths(self.config, name).root
+
+        def tail(file: str) -> str:
+            try:
+                return "\n".join((root / file).read_text(errors="replace").splitlines()[-15:])
+            except OSError:
+                return ""
+
+        record = vm_record(self.config, name)
+        argv = record.argv
+        if not argv and (root / "argv.json").exists():
+            argv = list(json.loads((root / "argv.json").read_text()))
+        provenance: dict[str, Any] = {
+            "pid": record.pid,
+            "accel": record.accel,
+            "accel_reason": record.accel_reason,
+        }
+        if record.started_at:
+            provenance["at"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
+        return VmDetails(
+            name, list(argv), str(root), tail("stderr.log"), tail("serial.log"), provenance
+        )
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def plan_run(
+        self,
+        targets: list[str],
+        suite: str,
+        repetitions: int | None = None,
+        label: str | None = None,
+        warmup: int | None = None,
+    ) -> RunPlan:
+        """A run plan with the config's warm-up, cap, noise threshold and timeout."""
+        bench = self.config.bench
+        return RunPlan(
+            targets=list(dict.fromkeys(targets)),
+            suite=suite,
+            repetitions=repetitions or bench.repetitions,
+            label=label or default_label(suite),
+            warmup=bench.warmup if warmup is None else warmup,
+            max_repetitions=max(bench.max_repetitions, repetitions or 0),
+            cv_threshold_pct=bench.cv_threshold_pct,
+            timeout_s=bench.timeout_s,
+        )
+
+    def resume_plan(self, ref: str) -> RunPlan:
+        """The plan of one stored run, to measure only what it is missing."""
+        from sevtui.bench.runner import plan_from_run
+
+        with self.store() as store:
+            store.mark_orphans()
+            run_ids = store.resolve(ref)
+            if len(run_ids) != 1:
+                raise UsageError(f"{ref!r} names {len(run_ids)} runs", "resume one run id")
+            return plan_from_run(store, run_ids[0], self.config)
+
+    def run(
+        self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event | None = None
+    ) -> RunOutcome:
+        """Run PLAN (blocking); STOP or Ctrl-C interrupts it, keeping what was measured."""
+        from sevtui.bench.runner import run_suite
+
+        with self.store() as store:
+            return run_suite(
+                self.config, store, self.catalog, plan, self.capabilities(), emit, stop
+            )
+
+    # --- results ------------------------------------------------------------------------
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """The results database, opened in the calling thread and closed after use."""
+        from sevtui.store import Store
+
+        store = Store(self.config.paths.db)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def runs(self) -> list[RunInfo]:
+        """Stored runs, newest first."""
+        with self.store() as store:
+            return store.runs()
+
+    def report(self, ref: str) -> RunReport:
+        """The runs REF names (an id, or every run with that label), with statistics."""
+        from sevtui.bench.results import summaries
+
+        with self.store() as store:
+            run_ids = store.resolve(ref)
+            series = store.series(run_ids)
+            return RunReport(
+                [store.run(run_id) for run_id in run_ids],
+                summaries(series),
+                {(s.target, s.benchmark, s.metric): s.unit for s in series},
+                [r for run_id in run_ids for r in store.results(run_id) if r.status != "ok"],
+            )
+
+    def resolve(self, ref: str) -> list[int]:
+        """Run ids for REF: an id, or every run with that label."""
+        with self.store() as store:
+            return store.resolve(ref)
+
+    def profiles(self, run_ids: list[int]) -> list[str]:
+        """Profiles measured in these runs."""
+        from sevtui.bench.results import profiles
+
+        with self.store() as store:
+            return profiles(store.series(run_ids))
+
+    def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
+        """BASE compared with each of OTHERS over these runs."""
+        from sevtui.bench.results import build_comparisons
+        from sevtui.bench.stats import prefetch_distributions
+
+        prefetch_distributions()
+        with self.store() as store:
+            return build_comparisons(
+                store.series(run_ids),
+                base,
+                others,
+                self.config.bench.cv_threshold_pct,
+                self.catalog.headlines(),
+                store.facts(run_ids),
+            )
+
+    def metric_values(
+        self, run_ids: list[int], benchmark: str, metric: str
+    ) -> dict[str, list[float]]:
+        """Every repetition's value of one metric, per profile (for the repetitions chart)."""
+        with self.store() as store:
+            values: dict[str, list[float]] = {}
+            for series in store.series(run_ids):
+                if series.benchmark == benchmark and series.metric == metric:
+                    values.setdefault(series.target, []).extend(series.values.values())
+            return values
+
+    def import_files(
+        self,
+        files: list[Path],
+        label: str,
+        profile: str | None,
+        fmt: str,
+        columns: CsvColumns | None = None,
+    ) -> dict[str, tuple[int, int]]:
+        """Parse every file, then store one run per profile: profile -> (run id, values)."""
+        from sevtui.bench.importer import import_files
+
+        with self.store() as store:
+            runs = import_files(store, files, label, profile, fmt, self.catalog, columns)
+            return {name: (run_id, len(store.samples([run_id]))) for name, run_id in runs.items()}

@@ -1,0 +1,20 @@
+"""A measured value: what parsers produce and the store keeps (no dependencies either way)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Direction = Literal["lower", "higher"]
+
+
+@dataclass(frozen=True)
+class Value:
+    """One measured number. `repetition` numbers the complete program runs in one output."""
+
+    metric: str
+    unit: str
+    direction: Direction
+    value: float
+    benchmark: str = ""
+    repetition: int = 0

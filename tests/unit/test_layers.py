@@ -1,0 +1,78 @@
+"""The package's layers: no package-level import cycles, and imports only point down."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "sevtui"
+FRONT_ENDS = {"sevtui.cli", "sevtui.cli_parser", "sevtui.cli_text", "sevtui.tui", "sevtui.__main__"}
+
+
+def unit_of(module: str) -> str:
+    """The package-level unit a module belongs to: sevtui.vm.spec -> sevtui.vm."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(
+        ".__init__"
+    )
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Unit -> units it imports (any import, at module level or inside a function)."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        source = unit_of(module_name(path))
+        targets = graph.setdefault(source, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if name.startswith("sevtui.") and unit_of(name) != source:
+                    targets.add(unit_of(name))
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle found by depth-first search (each reported once per entry point)."""
+    found: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in path:
+                found.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in done:
+                visit(nxt, [*path, nxt])
+        done.add(node)
+
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start not in done:
+            visit(start, [start])
+    return found
+
+
+def test_no_package_level_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_the_core_never_imports_a_front_end() -> None:
+    graph = import_graph()
+    upward = {
+        (unit, target)
+        for unit, targets in graph.items()
+        if unit not in FRONT_ENDS
+        for target in targets
+        if target in FRONT_ENDS
+    }
+    assert upward == set()
