@@ -254,7 +254,7 @@ def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     """Import mbw, tinymembench, redis CSV, tinyben or long CSV files as runs."""
-    from sevtui.bench.importer import CsvColumns
+    from sevtui.bench.importer import CsvColumns, ImportRequest
 
     columns = None
     if args.format == "csv":
@@ -269,7 +269,8 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
             args.direction,
         )
     files = [Path(f) for f in args.files]
-    runs = ctx.session.import_files(files, args.label, args.profile, args.format, columns)
+    request = ImportRequest(files, args.label, args.profile, args.format, columns)
+    runs = ctx.session.import_files(request)
     for profile, (run_id, count) in runs.items():
         print(f"imported run {run_id}: label {args.label!r}, profile {profile!r}, {count} values")
     return 0
@@ -362,8 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return open_tui(ctx)
     except SevtuiError as exc:
         print(f"sevtui: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  hint: {exc.hint}", file=sys.stderr)
+        hint = "; ".join(part for part in (exc.hint, exc.cli_hint) if part)
+        if hint:
+            print(f"  hint: {hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("sevtui: interrupted", file=sys.stderr)

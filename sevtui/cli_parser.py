@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sevtui import __version__
+from sevtui.bench.importer import FORMATS
 from sevtui.kinds import VM_KINDS
 
 
@@ -206,7 +207,7 @@ def _import_command(top: _Commands) -> None:
     importer.add_argument(
         "--format",
         default="auto",
-        choices=("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv"),
+        choices=FORMATS,
         help="file format (default: recognise it)",
     )
     importer.add_argument("--benchmark-col", help="CSV column with the benchmark name")

@@ -110,15 +110,10 @@ Reader = Callable[[int, int, int], int]
 
 
 def _search_span(
-    read: Reader,
-    buffer: bytearray,
-    needle: bytes,
-    area: Area,
-    start: int,
-    end: int,
-    found: Found,
+    read: Reader, buffer: bytearray, needle: bytes, area: Area, span: range, found: Found
 ) -> None:
-    """Search [START, END) chunk by chunk, carrying len(needle)-1 bytes across chunks."""
+    """Search SPAN chunk by chunk, carrying len(needle)-1 bytes across chunks."""
+    start, end = span.start, span.stop
     overlap = len(needle) - 1
     chunk = len(buffer) - overlap
     carried = 0
@@ -157,7 +152,7 @@ def search_runs(
         return read_remote(pid, offset, address + into, size)
 
     for area, start, end in runs:
-        _search_span(read, buffer, needle, area, start, end, found)
+        _search_span(read, buffer, needle, area, range(start, end), found)
     return found
 
 
@@ -173,7 +168,7 @@ def search_file(path: Path, needle: bytes, chunk: int = CHUNK) -> Found:
         def read(offset: int, into: int, length: int) -> int:
             return os.preadv(fd, [view[into : into + length]], offset)
 
-        _search_span(read, buffer, needle, Area(0, size, path.name), 0, size, found)
+        _search_span(read, buffer, needle, Area(0, size, path.name), range(size), found)
     finally:
         view.release()
         os.close(fd)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,8 +20,10 @@ from typing import Any, Literal
 from sevtui import memscan
 from sevtui.config import Config, VmKind
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.proc import run_with_timeout
 
 Method = Literal["scan", "gcore"]
+GCORE_TIMEOUT_S = 1800
 EXPOSED = "host can read this guest's memory"
 HIDDEN = "canary not found in plaintext: memory is encrypted or not resident"
 PTRACE_HINT = (
@@ -140,14 +141,7 @@ def gcore(pid: int, needle: bytes) -> ProbeResult:
     with tempfile.TemporaryDirectory(prefix="sevtui-gcore-") as tmp:
         os.chmod(tmp, 0o700)
         prefix = Path(tmp) / "core"
-        done = subprocess.run(
-            [gcore_bin, "-o", str(prefix), str(pid)],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=1800,
-            check=False,
-        )
+        done = run_with_timeout([gcore_bin, "-o", str(prefix), str(pid)], GCORE_TIMEOUT_S)
         core = Path(f"{prefix}.{pid}")
         if done.returncode != 0 or not core.exists():
             tail = (done.stderr or done.stdout).strip()[-300:]

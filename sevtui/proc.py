@@ -1,11 +1,59 @@
-"""Run a helper program to completion: argv list, no stdin, clear errors on failure."""
+"""Run a helper program: argv list, no stdin, its own process group killed at the deadline."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-from sevtui.errors import SevtuiError
+from sevtui.errors import CommandTimeout, SevtuiError
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A program that ended by itself: exit status and output (stderr in stdout if merged)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_with_timeout(
+    argv: list[str], timeout: float, *, merge_stderr: bool = False, cwd: Path | None = None
+) -> Finished:
+    """Run ARGV in a new session; at TIMEOUT kill its whole process group.
+
+    Raises CommandTimeout (with what it printed so far) when the deadline passes, and
+    SevtuiError when the program cannot be started at all.
+    """
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise SevtuiError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise CommandTimeout(
+            f"{Path(argv[0]).name} timed out after {timeout:g} s", _text(out)
+        ) from None
+    return Finished(proc.returncode, _text(out), _text(err))
+
+
+def _text(data: bytes | None) -> str:
+    return data.decode(errors="replace") if data else ""
 
 
 def run_checked(
@@ -13,17 +61,9 @@ def run_checked(
 ) -> str:
     """ARGV's stdout; SevtuiError naming WHAT (with stderr's tail) when it fails."""
     try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SevtuiError(f"{what} failed: {exc}", hint) from None
+        done = run_with_timeout(argv, timeout, cwd=cwd)
+    except SevtuiError as exc:
+        raise SevtuiError(f"{what} failed: {exc.message}", hint) from None
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip()[-300:]
         raise SevtuiError(f"{what} failed (exit {done.returncode}): {tail}", hint)

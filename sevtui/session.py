@@ -22,7 +22,7 @@ from sevtui.errors import UsageError
 
 if TYPE_CHECKING:
     from sevtui.bench.catalog import Catalog
-    from sevtui.bench.importer import CsvColumns
+    from sevtui.bench.importer import ImportRequest
     from sevtui.bench.results import ComparisonSet
     from sevtui.bench.runner import RunOutcome
     from sevtui.bench.stats import Summary
@@ -287,11 +287,11 @@ class Session:
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event | None = None
     ) -> RunOutcome:
         """Run PLAN (blocking); STOP or Ctrl-C interrupts it, keeping what was measured."""
-        from sevtui.bench.runner import run_suite
+        from sevtui.bench.runner import Control, run_suite
 
         with self.store() as store:
             return run_suite(
-                self.config, store, self.catalog, plan, self.capabilities(), emit, stop
+                self.config, store, self.catalog, plan, self.capabilities(), Control(emit, stop)
             )
 
     # --- results ------------------------------------------------------------------------
@@ -365,17 +365,10 @@ class Session:
                     values.setdefault(series.target, []).extend(series.values.values())
             return values
 
-    def import_files(
-        self,
-        files: list[Path],
-        label: str,
-        profile: str | None,
-        fmt: str,
-        columns: CsvColumns | None = None,
-    ) -> dict[str, tuple[int, int]]:
+    def import_files(self, request: ImportRequest) -> dict[str, tuple[int, int]]:
         """Parse every file, then store one run per profile: profile -> (run id, values)."""
         from sevtui.bench.importer import import_files
 
         with self.store() as store:
-            runs = import_files(store, files, label, profile, fmt, self.catalog, columns)
+            runs = import_files(store, request, self.catalog)
             return {name: (run_id, len(store.samples([run_id]))) for name, run_id in runs.items()}

@@ -368,13 +368,12 @@ class Store:
         repetitions: int | None = None,
         targets: list[str] | None = None,
         provenance: dict[str, Any] | None = None,
-        notes: str = "",
     ) -> int:
-        """A new run row; returns its id."""
+        """A new run row owned by this process; returns its id."""
         with self._transaction():
             cursor = self._execute(
                 "INSERT INTO runs (label, status, suite, repetitions, targets, started, pid, "
-                "notes, provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     label,
                     status,
@@ -383,8 +382,7 @@ class Store:
                     json.dumps(targets or []),
                     time.time(),
                     os.getpid(),
-                    notes,
-                    json.dumps(provenance or {}, default=str),
+                    json.dumps(provenance or {}, default=str, allow_nan=False),
                 ),
             )
         assert cursor.lastrowid is not None
@@ -660,11 +658,6 @@ class Store:
         ).fetchall()
         return [ResultRow(*row) for row in rows]
 
-    def raw_output(self, result_id: int) -> str:
-        """The kept (decompressed) raw output of one repetition."""
-        row = self._execute("SELECT output FROM results WHERE id = ?", (result_id,)).fetchone()
-        return zlib.decompress(row[0]).decode() if row and row[0] else ""
-
     def done_repetitions(self, run_id: int) -> dict[tuple[str, str], set[int]]:
         """(target, benchmark) -> repetitions that finished (ok or unavailable)."""
         done: dict[tuple[str, str], set[int]] = {}
@@ -685,10 +678,6 @@ class Store:
             (target, benchmark, target, benchmark),
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
-
-    def integrity_check(self) -> str:
-        """PRAGMA integrity_check ('ok' when the file is sound)."""
-        return str(self._execute("PRAGMA integrity_check").fetchone()[0])
 
 
 class _Transaction:

@@ -128,22 +128,26 @@ def parse_csv(path: Path, columns: CsvColumns, catalog: Catalog) -> dict[str, li
     }
 
 
-def import_files(
-    store: Store,
-    files: list[Path],
-    label: str,
-    profile: str | None,
-    fmt: str,
-    catalog: Catalog,
-    columns: CsvColumns | None = None,
-) -> dict[str, int]:
+@dataclass(frozen=True)
+class ImportRequest:
+    """What `sevtui import` was asked: files, label, profile, format, CSV columns."""
+
+    files: list[Path]
+    label: str
+    profile: str | None
+    fmt: str
+    columns: CsvColumns | None = None
+
+
+def import_files(store: Store, request: ImportRequest, catalog: Catalog) -> dict[str, int]:
     """Parse every file first; then store one run per profile. Returns profile -> run id."""
     per_profile: dict[str, list[Item]] = defaultdict(list)
-    for path in files:
-        if fmt == "csv":
-            if columns is None:
+    profile = request.profile
+    for path in request.files:
+        if request.fmt == "csv":
+            if request.columns is None:
                 raise UsageError("--format csv needs --benchmark-col and --value-col")
-            for found, items in parse_csv(path, columns, catalog).items():
+            for found, items in parse_csv(path, request.columns, catalog).items():
                 name = found or profile
                 if not name:
                     raise UsageError(
@@ -153,8 +157,9 @@ def import_files(
         else:
             if not profile:
                 raise UsageError("--profile is required for this format", "e.g. --profile sev-snp")
-            per_profile[profile].extend(parse_file(path, fmt, catalog))
-    sources = ", ".join(str(path) for path in files)
+            per_profile[profile].extend(parse_file(path, request.fmt, catalog))
+    sources = ", ".join(str(path) for path in request.files)
     return {
-        name: store.import_run(label, name, items, sources) for name, items in per_profile.items()
+        name: store.import_run(request.label, name, items, sources)
+        for name, items in per_profile.items()
     }

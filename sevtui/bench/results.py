@@ -23,6 +23,7 @@ from sevtui.bench.stats import (
     Summary,
     compare,
     geometric_mean_overhead,
+    is_noisy,
     log_welch,
     overhead_interval,
     summarize,
@@ -332,12 +333,8 @@ def build_comparisons(
             "pick two different profiles",
         )
     by_profile, meta = _index(series)
-    tables = [
-        _build_table(
-            by_profile, meta, base, other, noisy_cv_pct, headlines or {}, facts or RunFacts()
-        )
-        for other in dict.fromkeys(others)
-    ]
+    rules = _Rules(noisy_cv_pct, headlines or {}, facts or RunFacts())
+    tables = [_build_table(by_profile, meta, base, other, rules) for other in dict.fromkeys(others)]
     return ComparisonSet(base, tables)
 
 
@@ -373,25 +370,29 @@ def _index(series: list[Series]) -> tuple[dict[str, _Profile], _Meta]:
     return by_profile, meta
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """How rows are judged: the noise threshold, headline metrics, where the work ran."""
+
+    noisy_cv_pct: float
+    headlines: Mapping[str, str]
+    facts: RunFacts
+
+
 def _build_table(
-    by_profile: dict[str, _Profile],
-    meta: _Meta,
-    base: str,
-    other: str,
-    noisy_cv_pct: float,
-    headlines: Mapping[str, str],
-    facts: RunFacts,
+    by_profile: dict[str, _Profile], meta: _Meta, base: str, other: str, rules: _Rules
 ) -> ComparisonTable:
+    facts = rules.facts
     table = ComparisonTable(base, other, warnings=facts.warnings(base, other))
     b, o = by_profile[base], by_profile[other]
     keys = sorted(meta, key=lambda key: (_rank(meta[key][0]), key))
     for key in keys:
         benchmark, metric = key
-        category, direction = meta[key]
+        category = meta[key][0]
         if key not in b.values or key not in o.values:
             table.not_compared.append(f"{benchmark}: {metric} (measured on one side only)")
             continue
-        row = _metric_row(b, o, key, category, direction, noisy_cv_pct, headlines)
+        row = _metric_row(b, o, key, meta[key], rules)
         if isinstance(row, str):
             table.not_compared.append(f"{benchmark}: {metric} ({row})")
             continue
@@ -412,15 +413,10 @@ def _build_table(
 
 
 def _metric_row(
-    b: _Profile,
-    o: _Profile,
-    key: MetricKey,
-    category: str,
-    direction: str,
-    noisy_cv_pct: float,
-    headlines: Mapping[str, str],
+    b: _Profile, o: _Profile, key: MetricKey, kind: tuple[str, str], rules: _Rules
 ) -> Row | str:
-    """One metric's row, or why it cannot be compared."""
+    """One metric's row, or why it cannot be compared; KIND is (category, direction)."""
+    category, direction = kind
     base_unit, other_unit = b.unit[key], o.unit[key]
     if not units_agree(base_unit, other_unit):
         return f"units differ and cannot be converted: {base_unit!r} vs {other_unit!r}"
@@ -435,11 +431,8 @@ def _metric_row(
     ):
         return "mixed units inside one profile"
     comparison = compare(base_values, clean_other, "lower" if direction == "lower" else "higher")
-    noisy = any(
-        s.cv_pct is not None and s.cv_pct > noisy_cv_pct
-        for s in (comparison.base, comparison.other)
-    )
-    pattern = headlines.get(key[0], "")
+    noisy = any(is_noisy(s, rules.noisy_cv_pct) for s in (comparison.base, comparison.other))
+    pattern = rules.headlines.get(key[0], "")
     headline = not pattern or re.search(pattern, key[1]) is not None
     return Row(key[0], category, key[1], base_unit, direction, comparison, noisy, headline)
 

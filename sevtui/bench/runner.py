@@ -38,10 +38,10 @@ from sevtui.bench.events import (
     RunStarted,
 )
 from sevtui.bench.parsers import ParseError, elapsed_marker, parse_output
-from sevtui.bench.stats import summarize
-from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, TargetTimeout, wrap
+from sevtui.bench.stats import is_noisy, summarize
+from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
 from sevtui.config import Config, dump_config
-from sevtui.errors import SevtuiError, UsageError
+from sevtui.errors import CommandTimeout, SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
 from sevtui.store import RepetitionRecord, Store
@@ -108,16 +108,23 @@ def plan_from_run(store: Store, run_id: int, config: Config) -> RunPlan:
     )
 
 
+@dataclass(frozen=True)
+class Control:
+    """Where a run reports its progress, and the flag that asks it to stop."""
+
+    emit: Emit
+    stop: threading.Event | None = None
+
+
 def run_suite(
     config: Config,
     store: Store,
     catalog: Catalog,
     plan: RunPlan,
     report: CapabilityReport,
-    emit: Emit,
-    stop: threading.Event | None = None,
+    control: Control,
 ) -> RunOutcome:
-    """Run PLAN on live targets (starting VMs as needed); Ctrl-C / STOP interrupts it."""
+    """Run PLAN on live targets (starting VMs as needed); Ctrl-C or control.stop interrupts it."""
     suite = catalog.suite(plan.suite)
     for name in plan.targets:
         if name != HOST:
@@ -134,7 +141,7 @@ def run_suite(
     else:
         run_id = plan.resume_run
         store.reopen_run(run_id)
-    run = SuiteRun(store, run_id, plan, suite, emit, stop)
+    run = SuiteRun(store, run_id, plan, suite, control.emit, control.stop)
     return run.execute(lambda name: open_live_target(config, report, name))
 
 
@@ -305,17 +312,11 @@ class SuiteRun:
 
     def _noisy(self, target: str, bench: Benchmark) -> bool:
         """Dynamic run count: is some headline metric's CV above the threshold?"""
-        for metric, numbers in self.values[(target, bench.id)].items():
-            if bench.headline and not re.search(bench.headline, metric):
-                continue
-            summary = summarize(numbers) if numbers else None
-            if (
-                summary
-                and summary.cv_pct is not None
-                and summary.cv_pct > self.plan.cv_threshold_pct
-            ):
-                return True
-        return False
+        return any(
+            is_noisy(summarize(numbers), self.plan.cv_threshold_pct)
+            for metric, numbers in self.values[(target, bench.id)].items()
+            if numbers and (not bench.headline or re.search(bench.headline, metric))
+        )
 
     def _check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
@@ -453,7 +454,7 @@ def _run(target: Target, script: str, timeout: float) -> Any:
     """Run SCRIPT; a target that overruns even the host-side limit, or is gone, died."""
     try:
         return target.run(script, timeout)
-    except TargetTimeout as exc:
+    except CommandTimeout as exc:
         raise TargetDied(f"no answer within {timeout:g} s, even after the watchdog") from exc
     except SevtuiError as exc:
         if isinstance(exc, TargetDied):

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sevtui.errors import SevtuiError
-from sevtui.vm.remote import RemoteTimeout, Runner
+from sevtui.proc import run_with_timeout
+from sevtui.vm.remote import Runner
 
 HOST = "host"
-
-
-class TargetTimeout(SevtuiError):
-    """A command overran its timeout and was killed; `partial_output` is what it printed."""
-
-    def __init__(self, message: str, partial_output: str) -> None:
-        super().__init__(message)
-        self.partial_output = partial_output
 
 
 @dataclass(frozen=True)
@@ -46,7 +35,7 @@ class Target(Protocol):
     """What the target is (stored with the run): profile, argv, kernel..."""
 
     def run(self, script: str, timeout: float) -> Outcome:
-        """Run SCRIPT in a shell; raise TargetTimeout when it overruns."""
+        """Run SCRIPT in a shell; raise CommandTimeout when it overruns."""
         ...
 
     def close(self) -> None:
@@ -73,22 +62,8 @@ class HostTarget:
 
     def run(self, script: str, timeout: float) -> Outcome:
         """sh -c SCRIPT in its own process group, killed as a group on timeout."""
-        proc = subprocess.Popen(
-            ["sh", "-c", script],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            raise TargetTimeout(
-                f"timed out after {timeout:g} s", out.decode(errors="replace")
-            ) from None
-        return Outcome(out.decode(errors="replace"), proc.returncode)
+        done = run_with_timeout(["sh", "-c", script], timeout, merge_stderr=True)
+        return Outcome(done.stdout, done.returncode)
 
     def close(self) -> None:
         """Remove the scratch folder."""
@@ -112,10 +87,7 @@ class GuestTarget:
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in the guest (interrupted on timeout)."""
-        try:
-            output, status = self._run(script, timeout)
-        except RemoteTimeout as exc:
-            raise TargetTimeout(f"timed out after {timeout:g} s", exc.partial_output) from None
+        output, status = self._run(script, timeout)
         return Outcome(output, status)
 
     def close(self) -> None:

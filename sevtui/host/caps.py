@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sevtui.config import VM_KINDS, VmKind
@@ -99,6 +99,13 @@ class CapabilityReport:
         return level
 
     @property
+    def ready(self) -> bool:
+        """True when a confidential kind can launch here, or this is a confidential guest."""
+        if self.role == "guest" and self.guest_features:
+            return True
+        return any(self.profiles[kind].launchable for kind in ("sev", "sev-es", "sev-snp"))
+
+    @property
     def verdict(self) -> str:
         """One-glance summary, e.g. 'SEV-SNP ready' or 'SEV: disabled in kvm_amd'."""
         if self.role == "guest" and self.guest_features:
@@ -130,6 +137,7 @@ class CapabilityReport:
             },
             "accel": {"kvm_usable": self.accel.usable, "reason": self.accel.reason},
             "verdict": self.verdict,
+            "ready": self.ready,
             "replay": self.replay,
         }
 
@@ -142,29 +150,22 @@ class _Tree:
         self._by_id: dict[str, Check] = {}
         self._root_cause: dict[str, str] = {}
 
-    def add(
-        self,
-        check_id: str,
-        title: str,
-        status: Status,
-        evidence: str,
-        hint: str = "",
-        parent: str | None = None,
-        short: str = "",
-    ) -> Check:
-        if parent is not None:
-            above = self._by_id[parent]
-            cause = self._root_cause.get(parent)
+    def add(self, check: Check) -> Check:
+        """Append CHECK; under a failed or skipped parent it becomes a skip naming the cause."""
+        if check.parent is not None:
+            above = self._by_id[check.parent]
+            cause = self._root_cause.get(check.parent)
             if above.status == "fail":
                 cause = above.title
             if cause is not None:
-                status, hint, evidence = "skip", "", f"skipped: '{cause}' failed"
-                self._root_cause[check_id] = cause
-        if status == "pass":
-            hint = ""
-        check = Check(check_id, title, status, evidence, hint, parent, short)
+                check = replace(
+                    check, status="skip", hint="", evidence=f"skipped: '{cause}' failed"
+                )
+                self._root_cause[check.id] = cause
+        if check.status == "pass":
+            check = replace(check, hint="")
         self.checks.append(check)
-        self._by_id[check_id] = check
+        self._by_id[check.id] = check
         return check
 
 
@@ -212,30 +213,34 @@ def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
     amd = facts.vendor == "AuthenticAMD"
     intel = facts.vendor == "GenuineIntel"
     tree.add(
-        "cpu.vendor",
-        "AMD processor",
-        "pass" if amd else "fail",
-        f"{facts.sysroot / 'proc/cpuinfo'}: vendor_id {facts.vendor}, {facts.model}",
-        "SEV needs an AMD EPYC processor (Zen or later); "
-        + ("Intel's counterpart, TDX, is not supported yet" if intel else "none was found"),
-        short="no AMD SEV: Intel host" if intel else "no AMD SEV: not an AMD CPU",
+        Check(
+            "cpu.vendor",
+            "AMD processor",
+            "pass" if amd else "fail",
+            f"{facts.sysroot / 'proc/cpuinfo'}: vendor_id {facts.vendor}, {facts.model}",
+            "SEV needs an AMD EPYC processor (Zen or later); "
+            + ("Intel's counterpart, TDX, is not supported yet" if intel else "none was found"),
+            short="no AMD SEV: Intel host" if intel else "no AMD SEV: not an AMD CPU",
+        )
     )
     reading = facts.cpuid
     leaf = reading.leaf
     tree.add(
-        "cpuid.leaf",
-        "CPUID leaf 0x8000001F",
-        "pass" if leaf else "fail",
-        f"{reading.source}: "
-        + (
-            f"eax={leaf.eax:#x} ebx={leaf.ebx:#x} ecx={leaf.ecx:#x} edx={leaf.edx:#x}"
-            if leaf
-            else reading.problem
-        ),
-        "the CPU does not describe memory encryption; SEV needs EPYC 7001 or later "
-        "(load the cpuid module for /dev/cpu/0/cpuid if reading failed)",
-        parent="cpu.vendor",
-        short="SEV: CPU does not report memory encryption",
+        Check(
+            "cpuid.leaf",
+            "CPUID leaf 0x8000001F",
+            "pass" if leaf else "fail",
+            f"{reading.source}: "
+            + (
+                f"eax={leaf.eax:#x} ebx={leaf.ebx:#x} ecx={leaf.ecx:#x} edx={leaf.edx:#x}"
+                if leaf
+                else reading.problem
+            ),
+            "the CPU does not describe memory encryption; SEV needs EPYC 7001 or later "
+            "(load the cpuid module for /dev/cpu/0/cpuid if reading failed)",
+            parent="cpu.vendor",
+            short="SEV: CPU does not report memory encryption",
+        )
     )
     bit_checks = (
         ("sme", "SME supported", "cpuid.leaf", "warn", "SME is off or absent: " + BIOS_HINT),
@@ -247,25 +252,29 @@ def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
         present = leaf is not None and leaf.has(bit)
         status: Status = "pass" if present else missing  # type: ignore[assignment]
         tree.add(
-            f"cpuid.{bit}",
-            title,
-            status,
-            f"CPUID 0x8000001F EAX bit {bit}: {'set' if present else 'clear'}",
-            hint,
-            parent=parent,
-            short=f"SEV: CPU does not offer {title.split()[0]}",
+            Check(
+                f"cpuid.{bit}",
+                title,
+                status,
+                f"CPUID 0x8000001F EAX bit {bit}: {'set' if present else 'clear'}",
+                hint,
+                parent=parent,
+                short=f"SEV: CPU does not offer {title.split()[0]}",
+            )
         )
     if leaf is not None:
         es_asids = max(leaf.min_sev_asid - 1, 0)
         tree.add(
-            "cpuid.asids",
-            "Encrypted guest slots (ASIDs)",
-            "pass" if leaf.max_encrypted_guests > 0 else "fail",
-            f"{leaf.max_encrypted_guests} encrypted guests, minimum SEV ASID "
-            f"{leaf.min_sev_asid} ({es_asids} ASIDs for SEV-ES/SNP), C-bit {leaf.cbitpos}, "
-            f"{leaf.vmpl_count} VMPLs",
-            "no ASIDs: raise the SEV ASID count in the BIOS",
-            parent="cpuid.sev",
+            Check(
+                "cpuid.asids",
+                "Encrypted guest slots (ASIDs)",
+                "pass" if leaf.max_encrypted_guests > 0 else "fail",
+                f"{leaf.max_encrypted_guests} encrypted guests, minimum SEV ASID "
+                f"{leaf.min_sev_asid} ({es_asids} ASIDs for SEV-ES/SNP), C-bit {leaf.cbitpos}, "
+                f"{leaf.vmpl_count} VMPLs",
+                "no ASIDs: raise the SEV ASID count in the BIOS",
+                parent="cpuid.sev",
+            )
         )
 
 
@@ -279,44 +288,54 @@ def _kvm_checks(tree: _Tree, facts: HostFacts, accel: KvmVerdict | None) -> None
     else:
         evidence = f"{device.path}: " + ("read-write" if usable else "no read-write access")
     tree.add(
-        "kvm.device",
-        "/dev/kvm accessible",
-        "pass" if usable else "fail",
-        evidence,
-        "load kvm and kvm_amd (modprobe kvm_amd), enable SVM/virtualization in the BIOS, "
-        "and run as root or a member of the kvm group",
-        short="no KVM: /dev/kvm missing or not accessible",
+        Check(
+            "kvm.device",
+            "/dev/kvm accessible",
+            "pass" if usable else "fail",
+            evidence,
+            "load kvm and kvm_amd (modprobe kvm_amd), enable SVM/virtualization in the BIOS, "
+            "and run as root or a member of the kvm group",
+            short="no KVM: /dev/kvm missing or not accessible",
+        )
     )
     if device.api_version is not None:
         tree.add(
-            "kvm.api",
-            "KVM API version",
-            "pass" if device.api_version == 12 else "warn",
-            f"KVM_GET_API_VERSION = {device.api_version}",
-            "unexpected KVM API version; update the kernel",
-            parent="kvm.device",
+            Check(
+                "kvm.api",
+                "KVM API version",
+                "pass" if device.api_version == 12 else "warn",
+                f"KVM_GET_API_VERSION = {device.api_version}",
+                "unexpected KVM API version; update the kernel",
+                parent="kvm.device",
+            )
         )
     elif device.problem:
-        tree.add("kvm.api", "KVM API version", "fail", device.problem, "", parent="kvm.device")
+        tree.add(
+            Check("kvm.api", "KVM API version", "fail", device.problem, "", parent="kvm.device")
+        )
     if accel is None:
         tree.add(
-            "kvm.functional",
-            "KVM runs a guest",
-            "skip",
-            "not probed (replaying another machine)",
-            "run `sevtui caps` on the machine itself to probe",
-            parent="kvm.device",
+            Check(
+                "kvm.functional",
+                "KVM runs a guest",
+                "skip",
+                "not probed (replaying another machine)",
+                "run `sevtui caps` on the machine itself to probe",
+                parent="kvm.device",
+            )
         )
     else:
         tree.add(
-            "kvm.functional",
-            "KVM runs a guest",
-            "pass" if accel.usable else "fail",
-            f"{accel.reason} ({accel.seconds:.1f} s)",
-            "guests will run under TCG (software emulation, much slower); SEV needs working "
-            "KVM: check SVM in the BIOS, or nested virtualization when this host is a VM",
-            parent="kvm.device",
-            short="no KVM: guests hang under KVM here",
+            Check(
+                "kvm.functional",
+                "KVM runs a guest",
+                "pass" if accel.usable else "fail",
+                f"{accel.reason} ({accel.seconds:.1f} s)",
+                "guests will run under TCG (software emulation, much slower); SEV needs working "
+                "KVM: check SVM in the BIOS, or nested virtualization when this host is a VM",
+                parent="kvm.device",
+                short="no KVM: guests hang under KVM here",
+            )
         )
 
 
@@ -324,13 +343,15 @@ def _kvm_amd_checks(tree: _Tree, facts: HostFacts) -> None:
     params_dir = facts.sysroot / "sys/module/kvm_amd/parameters"
     loaded = facts.kvm_amd is not None
     tree.add(
-        "kvm_amd.module",
-        "kvm_amd module loaded",
-        "pass" if loaded else "fail",
-        f"{params_dir}: {'present' if loaded else 'missing'}",
-        "modprobe kvm_amd",
-        parent="cpu.vendor",
-        short="SEV: kvm_amd not loaded",
+        Check(
+            "kvm_amd.module",
+            "kvm_amd module loaded",
+            "pass" if loaded else "fail",
+            f"{params_dir}: {'present' if loaded else 'missing'}",
+            "modprobe kvm_amd",
+            parent="cpu.vendor",
+            short="SEV: kvm_amd not loaded",
+        )
     )
     params = facts.kvm_amd or {}
     parents = {"sev": "kvm_amd.module", "sev_es": "kvm_amd.sev", "sev_snp": "kvm_amd.sev_es"}
@@ -338,15 +359,17 @@ def _kvm_amd_checks(tree: _Tree, facts: HostFacts) -> None:
         value = params.get(name)
         enabled = param_enabled(value)
         tree.add(
-            f"kvm_amd.{name}",
-            f"{name.upper().replace('_', '-')} enabled in kvm_amd",
-            "pass" if enabled else "fail",
-            f"{params_dir / name} = {value if value is not None else 'missing'}",
-            f"set `options kvm_amd {name}=1` in /etc/modprobe.d/kvm_amd.conf and reload kvm_amd "
-            f"(or boot with kvm_amd.{name}=1); if it stays 0, the BIOS or SEV firmware "
-            "does not allow it",
-            parent=parent,
-            short=f"{name.upper().replace('_', '-')}: disabled in kvm_amd",
+            Check(
+                f"kvm_amd.{name}",
+                f"{name.upper().replace('_', '-')} enabled in kvm_amd",
+                "pass" if enabled else "fail",
+                f"{params_dir / name} = {value if value is not None else 'missing'}",
+                f"set `options kvm_amd {name}=1` in /etc/modprobe.d/kvm_amd.conf and reload "
+                f"kvm_amd (or boot with kvm_amd.{name}=1); if it stays 0, the BIOS or SEV firmware "
+                "does not allow it",
+                parent=parent,
+                short=f"{name.upper().replace('_', '-')}: disabled in kvm_amd",
+            )
         )
 
 
@@ -358,35 +381,41 @@ def _sev_device_checks(tree: _Tree, facts: HostFacts) -> None:
     else:
         evidence = f"{device.path}: " + ("read-write" if usable else "present, no read-write")
     tree.add(
-        "sev.device",
-        "/dev/sev (AMD Secure Processor)",
-        "pass" if usable else "fail",
-        evidence,
-        "load the ccp module (modprobe ccp) and check the SEV firmware initialised "
-        "(dmesg | grep -i sev); QEMU needs read-write access (root or a udev rule)",
-        parent="cpu.vendor",
-        short="SEV: /dev/sev missing",
+        Check(
+            "sev.device",
+            "/dev/sev (AMD Secure Processor)",
+            "pass" if usable else "fail",
+            evidence,
+            "load the ccp module (modprobe ccp) and check the SEV firmware initialised "
+            "(dmesg | grep -i sev); QEMU needs read-write access (root or a udev rule)",
+            parent="cpu.vendor",
+            short="SEV: /dev/sev missing",
+        )
     )
     log = facts.kernel_log
     host_lines = [line for line in log.lines if "supported" in line]
     if log.problem:
         tree.add(
-            "sev.kernel_log",
-            "Kernel reports SEV",
-            "skip",
-            f"{log.source}: {log.problem}",
-            "run as root, or sysctl kernel.dmesg_restrict=0, to read the kernel log",
-            parent="sev.device",
+            Check(
+                "sev.kernel_log",
+                "Kernel reports SEV",
+                "skip",
+                f"{log.source}: {log.problem}",
+                "run as root, or sysctl kernel.dmesg_restrict=0, to read the kernel log",
+                parent="sev.device",
+            )
         )
     else:
         tree.add(
-            "sev.kernel_log",
-            "Kernel reports SEV",
-            "pass" if host_lines else "warn",
-            f"{log.source}: " + ("; ".join(host_lines) or "no 'SEV supported' lines"),
-            "the kernel did not announce SEV ASIDs; check `dmesg | grep -i sev` for firmware "
-            "errors",
-            parent="sev.device",
+            Check(
+                "sev.kernel_log",
+                "Kernel reports SEV",
+                "pass" if host_lines else "warn",
+                f"{log.source}: " + ("; ".join(host_lines) or "no 'SEV supported' lines"),
+                "the kernel did not announce SEV ASIDs; check `dmesg | grep -i sev` for firmware "
+                "errors",
+                parent="sev.device",
+            )
         )
 
 
@@ -395,54 +424,64 @@ def _environment_checks(tree: _Tree, facts: HostFacts) -> None:
     off = [w for w in facts.cmdline if w.endswith(("=off", "=0", "=N")) and "iommu" not in w]
     iommu_off = [w for w in facts.cmdline if "iommu" in w and w.endswith("=off")]
     tree.add(
-        "kernel.cmdline",
-        "Kernel command line",
-        "warn" if off or iommu_off else "pass",
-        f"{facts.sysroot / 'proc/cmdline'}: {cmdline}",
-        "remove " + " ".join(off + iommu_off) + " from the kernel command line",
+        Check(
+            "kernel.cmdline",
+            "Kernel command line",
+            "warn" if off or iommu_off else "pass",
+            f"{facts.sysroot / 'proc/cmdline'}: {cmdline}",
+            "remove " + " ".join(off + iommu_off) + " from the kernel command line",
+        )
     )
     tree.add(
-        "iommu",
-        "IOMMU enabled",
-        "pass" if facts.iommu_units else "warn",
-        f"{facts.sysroot / 'sys/class/iommu'}: " + (", ".join(facts.iommu_units) or "empty"),
-        "SEV-SNP needs the IOMMU: enable it in the BIOS and do not boot with iommu=off",
+        Check(
+            "iommu",
+            "IOMMU enabled",
+            "pass" if facts.iommu_units else "warn",
+            f"{facts.sysroot / 'sys/class/iommu'}: " + (", ".join(facts.iommu_units) or "empty"),
+            "SEV-SNP needs the IOMMU: enable it in the BIOS and do not boot with iommu=off",
+        )
     )
     if facts.memlock is None:
-        tree.add("memlock", "RLIMIT_MEMLOCK", "skip", "proc/self/limits not readable")
+        tree.add(Check("memlock", "RLIMIT_MEMLOCK", "skip", "proc/self/limits not readable"))
         return
     soft, _hard = facts.memlock
     big = soft == "unlimited" or int(soft) >= 1 << 30
     tree.add(
-        "memlock",
-        "RLIMIT_MEMLOCK",
-        "pass" if big else "warn",
-        f"max locked memory {soft} bytes" if soft != "unlimited" else "unlimited",
-        "SEV guests pin their memory: raise the limit (ulimit -l unlimited, or "
-        "LimitMEMLOCK=infinity in a systemd unit) or run QEMU as root",
+        Check(
+            "memlock",
+            "RLIMIT_MEMLOCK",
+            "pass" if big else "warn",
+            f"max locked memory {soft} bytes" if soft != "unlimited" else "unlimited",
+            "SEV guests pin their memory: raise the limit (ulimit -l unlimited, or "
+            "LimitMEMLOCK=infinity in a systemd unit) or run QEMU as root",
+        )
     )
 
 
 def _qemu_checks(tree: _Tree, qemu: QemuInfo | str | None, replay: bool) -> None:
     if qemu is None:
         tree.add(
-            "qemu.binary",
-            "QEMU installed",
-            "skip",
-            "not probed (replaying another machine)" if replay else "not probed",
+            Check(
+                "qemu.binary",
+                "QEMU installed",
+                "skip",
+                "not probed (replaying another machine)" if replay else "not probed",
+            )
         )
         return
     if isinstance(qemu, str):
         tree.add(
-            "qemu.binary",
-            "QEMU installed",
-            "fail",
-            qemu,
-            "install QEMU (Debian/Ubuntu: sudo apt-get install qemu-system-x86)",
-            short="no QEMU",
+            Check(
+                "qemu.binary",
+                "QEMU installed",
+                "fail",
+                qemu,
+                "install QEMU (Debian/Ubuntu: sudo apt-get install qemu-system-x86)",
+                short="no QEMU",
+            )
         )
         return
-    tree.add("qemu.binary", "QEMU installed", "pass", f"{qemu.path}: {qemu.version_text}")
+    tree.add(Check("qemu.binary", "QEMU installed", "pass", f"{qemu.path}: {qemu.version_text}"))
     for check_id, obj, hint in (
         ("qemu.sev", "sev-guest", "this QEMU was built without SEV support"),
         (
@@ -453,13 +492,15 @@ def _qemu_checks(tree: _Tree, qemu: QemuInfo | str | None, replay: bool) -> None
     ):
         known = obj in qemu.objects
         tree.add(
-            check_id,
-            f"QEMU knows {obj}",
-            "pass" if known else "fail",
-            f"{qemu.path} -object help: {obj} {'listed' if known else 'not listed'}",
-            hint,
-            parent="qemu.binary",
-            short=f"SEV: QEMU lacks {obj}",
+            Check(
+                check_id,
+                f"QEMU knows {obj}",
+                "pass" if known else "fail",
+                f"{qemu.path} -object help: {obj} {'listed' if known else 'not listed'}",
+                hint,
+                parent="qemu.binary",
+                short=f"SEV: QEMU lacks {obj}",
+            )
         )
 
 
@@ -473,22 +514,26 @@ def _guest_features(facts: HostFacts) -> str:
 
 def _guest_checks(tree: _Tree, facts: HostFacts, features: str) -> None:
     tree.add(
-        "guest.encryption",
-        "This machine is a VM; memory encryption in it",
-        "pass" if features else "warn",
-        f"{facts.kernel_log.source}: "
-        + (f"Memory Encryption Features active: {features}" if features else "none active"),
-        "this machine is itself a guest without SEV; nested guests cannot use SEV",
+        Check(
+            "guest.encryption",
+            "This machine is a VM; memory encryption in it",
+            "pass" if features else "warn",
+            f"{facts.kernel_log.source}: "
+            + (f"Memory Encryption Features active: {features}" if features else "none active"),
+            "this machine is itself a guest without SEV; nested guests cannot use SEV",
+        )
     )
     sev_guest = facts.devices["sev-guest"]
     if features:
         tree.add(
-            "guest.attestation",
-            "/dev/sev-guest (attestation reports)",
-            "pass" if sev_guest.present else "warn",
-            f"{sev_guest.path}: {'present' if sev_guest.present else 'not present'}",
-            "load the sev-guest module to request attestation reports",
-            parent="guest.encryption",
+            Check(
+                "guest.attestation",
+                "/dev/sev-guest (attestation reports)",
+                "pass" if sev_guest.present else "warn",
+                f"{sev_guest.path}: {'present' if sev_guest.present else 'not present'}",
+                "load the sev-guest module to request attestation reports",
+                parent="guest.encryption",
+            )
         )
 
 

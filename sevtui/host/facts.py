@@ -18,7 +18,6 @@ from sevtui.host import kvm
 from sevtui.host.cpuid import CpuidReading, read_leaf
 
 KVM_AMD_PARAMS = ("sev", "sev_es", "sev_snp")
-CPU_FLAGS = ("sme", "sev", "sev_es", "sev_snp", "tdx_host_platform", "tdx_guest", "hypervisor")
 _LOG_RE = re.compile(
     r"(SEV(-ES|-SNP)? supported|Memory Encryption Features active|SEV: |SEV-SNP|"
     r"ccp .*(sev|SEV)|AMD Memory Encryption|tdx|TDX)"

@@ -11,11 +11,13 @@ import fcntl
 import hashlib
 import json
 import os
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from sevtui.errors import CommandTimeout, SevtuiError
+from sevtui.proc import run_with_timeout
 
 KVM_GET_API_VERSION = 0xAE00
 PROBE_TIMEOUT_S = 6.0
@@ -104,22 +106,12 @@ def _why(code: int | None, output: str, what: str) -> str:
 def _run_bounded(argv: list[str], timeout: float) -> tuple[int | None, str]:
     """Run QEMU with a deadline; (exit code or None on timeout, combined output)."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return -1, str(exc)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        return proc.returncode, out.decode(errors="replace")
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        return None, out.decode(errors="replace")
+        done = run_with_timeout(argv, timeout, merge_stderr=True)
+    except CommandTimeout as exc:
+        return None, exc.partial_output
+    except SevtuiError as exc:
+        return -1, exc.message
+    return done.returncode, done.stdout
 
 
 def _since(started: float) -> float:

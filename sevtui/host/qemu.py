@@ -22,11 +22,6 @@ class QemuInfo:
     version_text: str
     objects: frozenset[str]
 
-    @property
-    def version_str(self) -> str:
-        """Version as 'major.minor.micro'."""
-        return ".".join(str(part) for part in self.version)
-
 
 def find_binary(name: str, what: str, hint: str) -> str:
     """Resolve a program name on PATH, or fail with a hint saying how to install it."""

@@ -39,8 +39,7 @@ class HostPane(Static):
     def show(self, report: CapabilityReport) -> None:
         """Render a capability report."""
         text = Text()
-        ready = report.verdict.endswith("ready") or report.verdict.startswith("confidential")
-        text.append(report.verdict + "\n", style="bold green" if ready else "bold yellow")
+        text.append(report.verdict + "\n", style="bold green" if report.ready else "bold yellow")
         text.append(f"{report.model}\n", style="dim")
         if report.leaf is not None:
             leaf = report.leaf

@@ -24,19 +24,11 @@ from dataclasses import dataclass
 import pexpect
 import pexpect.fdpexpect
 
-from sevtui.errors import SevtuiError
+from sevtui.errors import CommandTimeout, SevtuiError
 from sevtui.vm.spec import VmPaths
 
 DETACH_KEY = b"\x1d"  # Ctrl-]
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-class GuestTimeout(SevtuiError):
-    """A guest command overran its timeout; it was interrupted with Ctrl-C."""
-
-    def __init__(self, message: str, partial_output: str) -> None:
-        super().__init__(message, "raise the timeout, or check the guest console log")
-        self.partial_output = partial_output
 
 
 @dataclass(frozen=True)
@@ -110,9 +102,10 @@ def run(
         except pexpect.TIMEOUT:
             partial = _ANSI.sub("", str(child.before or "")).replace("\r", "")
             child.send("\x03")
-            raise GuestTimeout(
+            raise CommandTimeout(
                 f"the guest command did not finish within {timeout:g} s: {command[:80]}",
                 partial,
+                "raise the timeout, or check the guest console log",
             ) from None
         except pexpect.EOF:
             raise SevtuiError("the guest console closed (did the VM stop?)") from None

@@ -304,7 +304,8 @@ def start(
     if not verdict.launchable and not force:
         raise SevtuiError(
             f"cannot start {name!r}: this host cannot run {profile.kind} guests: {verdict.reason}",
-            "see `sevtui caps` for the full check list; --force tries anyway",
+            "see `sevtui caps` for the full check list",
+            cli_hint="--force tries anyway",
         )
     resolved, accel_reason = plan(config, name, report)
     spec = resolved.spec
@@ -395,7 +396,8 @@ def _preflight(resolved: Resolved, force: bool) -> None:
         raise SevtuiError(
             f"{spec.name} wants {spec.memory >> 20} MiB but only {memory.available >> 20} MiB "
             "are free",
-            f"stop other VMs, lower vm.{spec.name}.memory, or pass --force",
+            f"stop other VMs or lower vm.{spec.name}.memory",
+            cli_hint="--force starts it anyway",
         )
 
 

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from sevtui.config import Config
 from sevtui.errors import SevtuiError
+from sevtui.proc import run_with_timeout
 from sevtui.vm import console
 from sevtui.vm.resolve import vm_paths, vm_profile
 
 Runner = Callable[[str, float], tuple[str, int]]
-
-
-class RemoteTimeout(SevtuiError):
-    """A command overran its timeout; `partial_output` is what it printed so far."""
-
-    def __init__(self, message: str, partial_output: str) -> None:
-        super().__init__(message, "raise the timeout, or check the guest")
-        self.partial_output = partial_output
 
 
 def ssh_key(config: Config, name: str) -> Path:
@@ -66,18 +58,7 @@ def ssh_run(key: Path, port: int, user: str, command: str, timeout: float) -> tu
     """Run COMMAND over ssh; (output, exit status)."""
     if shutil.which("ssh") is None:
         raise SevtuiError("ssh not found", "sudo apt-get install openssh-client")
-    try:
-        done = subprocess.run(
-            ssh_argv(key, port, user, command),
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else ""
-        raise RemoteTimeout(f"timed out after {timeout:g} s", partial) from None
+    done = run_with_timeout(ssh_argv(key, port, user, command), timeout)
     if done.returncode == 255:
         raise SevtuiError(
             f"ssh to 127.0.0.1:{port} failed: {done.stderr.strip()[-200:]}",
@@ -97,10 +78,7 @@ def runner(config: Config, name: str) -> Runner:
     paths = vm_paths(config, name)
 
     def on_console(command: str, timeout: float) -> tuple[str, int]:
-        try:
-            result = console.run(paths, command, timeout=timeout)
-        except console.GuestTimeout as exc:
-            raise RemoteTimeout(exc.message, exc.partial_output) from None
+        result = console.run(paths, command, timeout=timeout)
         return result.output, result.status
 
     return on_console

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.bench.targets import GuestTarget, TargetTimeout
+from sevtui.bench.targets import GuestTarget
 from sevtui.config import parse_config
-from sevtui.errors import SevtuiError
+from sevtui.errors import CommandTimeout, SevtuiError
 from sevtui.vm import remote
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def test_ssh_run_output_status_and_timeout(sshd: tuple[int, Path]) -> None:
     port, key = sshd
     output, status = remote.ssh_run(key, port, "root", "echo hi; echo '$(id)'; exit 3", 20)
     assert (output, status) == ("hi\n$(id)\n", 3)
-    with pytest.raises(remote.RemoteTimeout):
+    with pytest.raises(CommandTimeout):
         remote.ssh_run(key, port, "root", "sleep 30", 2)
     with pytest.raises(SevtuiError, match=r"ssh to 127\.0\.0\.1"):
         remote.ssh_run(key, free_port(), "root", "true", 10)
@@ -82,5 +82,5 @@ def test_cloud_guests_are_reached_over_ssh(sshd: tuple[int, Path], tmp_path: Pat
     target = GuestTarget("cloud", remote.runner(config, "cloud"), set())
     outcome = target.run("uname -s", 20)
     assert outcome.output.strip() == "Linux" and outcome.status == 0
-    with pytest.raises(TargetTimeout):
+    with pytest.raises(CommandTimeout):
         target.run("echo started; sleep 30", 2)

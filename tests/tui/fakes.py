@@ -18,8 +18,8 @@ from sevtui.host.facts import gather
 from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo
 from sevtui.probe import ProbeResult
-from sevtui.store import RunInfo, Sample, group_samples
 from sevtui.session import VmDetails, default_label
+from sevtui.store import RunInfo, Sample, group_samples
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import VmStatus
 from sevtui.vm.monitor import ProcessSample

@@ -26,7 +26,7 @@ def launchable(report: CapabilityReport) -> dict[str, bool]:
 def test_seed_host_is_snp_ready(tmp_path: Path) -> None:
     report = replay(seed_host(), tmp_path)
     assert report.role == "host"
-    assert report.verdict == "SEV-SNP ready"
+    assert report.verdict == "SEV-SNP ready" and report.ready
     assert launchable(report) == {"nosev": True, "sev": True, "sev-es": True, "sev-snp": True}
     assert report.leaf is not None and report.leaf.cbitpos == 51
     assert report.check("kvm.functional").status == "skip"
@@ -59,7 +59,7 @@ def test_sev_in_cpuid_but_disabled_in_kvm_amd(tmp_path: Path) -> None:
     assert report.check("kvm_amd.sev").status == "fail"
     assert "options kvm_amd sev=1" in report.check("kvm_amd.sev").hint
     assert report.check("kvm_amd.sev_snp").status == "skip"
-    assert report.verdict == "SEV: disabled in kvm_amd"
+    assert report.verdict == "SEV: disabled in kvm_amd" and not report.ready
     assert launchable(report)["sev"] is False
     assert "kvm_amd" in report.profiles["sev-snp"].reason
 
@@ -77,7 +77,7 @@ def test_dev_sev_missing(tmp_path: Path) -> None:
 def test_snp_guest_from_the_seed(tmp_path: Path) -> None:
     report = replay(seed_snp_guest(), tmp_path)
     assert report.role == "guest"
-    assert report.verdict == "confidential guest: SEV SEV-ES SEV-SNP active"
+    assert report.verdict == "confidential guest: SEV SEV-ES SEV-SNP active" and report.ready
     assert report.check("guest.encryption").status == "pass"
     assert report.check("guest.attestation").status == "pass"
     assert launchable(report)["sev"] is False
