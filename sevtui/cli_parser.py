@@ -42,27 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sevtui {__version__}")
     top = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND"), common)
 
-    caps = top.command(
-        "caps",
-        "what this host can do for confidential VMs, and why not",
-        "Check CPU, firmware, kernel, KVM and QEMU for SEV / SEV-ES / SEV-SNP, like "
-        "`snphost ok`, and say which VM kinds can launch here.",
-    )
-    caps.add_argument("--json", action="store_true", help="print JSON")
-    caps.add_argument(
-        "--sysroot", metavar="DIR", help="read proc/, sys/, dev/ under DIR instead of /"
-    )
-    caps.add_argument(
-        "--cpuid-file",
-        metavar="FILE",
-        help="take leaf 0x8000001F from `cpuid -1 -r` or `cpuid -1 -l 0x8000001f` output",
-    )
-    caps.add_argument(
-        "--require",
-        choices=VM_KINDS,
-        metavar="KIND",
-        help="exit 1 unless KIND (nosev, sev, sev-es, sev-snp) can launch here",
-    )
+    _caps_command(top)
 
     config = top.group("config", "inspect the configuration", "Config tools.")
     check = config.command(
@@ -90,6 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
+    _probe_command(top)
+    return parser
+
+
+def _caps_command(top: _Commands) -> None:
+    caps = top.command(
+        "caps",
+        "what this host can do for confidential VMs, and why not",
+        "Check CPU, firmware, kernel, KVM and QEMU for SEV / SEV-ES / SEV-SNP, like "
+        "`snphost ok`, and say which VM kinds can launch here.",
+    )
+    caps.add_argument("--json", action="store_true", help="print JSON")
+    caps.add_argument(
+        "--sysroot", metavar="DIR", help="read proc/, sys/, dev/ under DIR instead of /"
+    )
+    caps.add_argument(
+        "--cpuid-file",
+        metavar="FILE",
+        help="take leaf 0x8000001F from `cpuid -1 -r` or `cpuid -1 -l 0x8000001f` output",
+    )
+    caps.add_argument(
+        "--require",
+        choices=VM_KINDS,
+        metavar="KIND",
+        help="exit 1 unless KIND (nosev, sev, sev-es, sev-snp) can launch here",
+    )
+
+
+def _probe_command(top: _Commands) -> None:
     probe = top.command(
         "probe",
         "can the host read this guest's memory? (plant a canary, search QEMU)",
@@ -106,7 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--secret", metavar="TEXT", help="search for TEXT you planted yourself")
     probe.add_argument("--all", action="store_true", help="scan every readable mapping")
     probe.add_argument("--json", action="store_true", help="print JSON")
-    return parser
 
 
 class _Commands:

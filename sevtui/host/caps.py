@@ -242,6 +242,11 @@ def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
             short="SEV: CPU does not report memory encryption",
         )
     )
+    _cpuid_bit_checks(tree, leaf)
+
+
+def _cpuid_bit_checks(tree: _Tree, leaf: Leaf8000001F | None) -> None:
+    """One check per encryption feature bit, then the ASID count."""
     bit_checks = (
         ("sme", "SME supported", "cpuid.leaf", "warn", "SME is off or absent: " + BIOS_HINT),
         ("sev", "SEV supported", "cpuid.leaf", "fail", "SEV is off or absent: " + BIOS_HINT),

@@ -293,20 +293,7 @@ def start(
     progress: Progress = lambda _msg: None,
 ) -> StartResult:
     """Launch VM NAME detached from sevtui and wait until QMP answers (and the guest is ready)."""
-    current = status(config, name)
-    if current.state in ("running", "starting"):
-        raise UsageError(
-            f"VM {name!r} is already {current.state} (PID {current.pid})",
-            f"stop it first: sevtui vm stop {name}",
-        )
-    profile = vm_profile(config, name)
-    verdict = report.profiles[profile.kind]
-    if not verdict.launchable and not force:
-        raise SevtuiError(
-            f"cannot start {name!r}: this host cannot run {profile.kind} guests: {verdict.reason}",
-            "see `sevtui caps` for the full check list",
-            cli_hint="--force tries anyway",
-        )
+    _refuse_start(config, name, report, force)
     resolved, accel_reason = plan(config, name, report)
     spec = resolved.spec
     _preflight(resolved, force)
@@ -353,6 +340,24 @@ def start(
     return StartResult(
         name, pid, spec.accel, accel_reason, seconds_to_qmp, seconds_to_ready, resolved.notes
     )
+
+
+def _refuse_start(config: Config, name: str, report: CapabilityReport, force: bool) -> None:
+    """Refuse a VM that already runs, or (unless FORCE) a kind this host cannot run."""
+    current = status(config, name)
+    if current.state in ("running", "starting"):
+        raise UsageError(
+            f"VM {name!r} is already {current.state} (PID {current.pid})",
+            f"stop it first: sevtui vm stop {name}",
+        )
+    profile = vm_profile(config, name)
+    verdict = report.profiles[profile.kind]
+    if not verdict.launchable and not force:
+        raise SevtuiError(
+            f"cannot start {name!r}: this host cannot run {profile.kind} guests: {verdict.reason}",
+            "see `sevtui caps` for the full check list",
+            cli_hint="--force tries anyway",
+        )
 
 
 def _preflight(resolved: Resolved, force: bool) -> None:

@@ -89,17 +89,7 @@ def resolve(
                     f"C-bit position unknown on this host (no CPUID 0x8000001F); "
                     f"using {FALLBACK_CBITPOS} (set vm.{name}.cbitpos to choose)"
                 )
-    boot: DirectBoot | None = None
-    disk: Path | None = None
-    if profile.image == "minimal":
-        image = built_minimal(config.paths.images)
-        if image is None:
-            root = minimal_dir(config.paths.images)
-            boot = DirectBoot(root / "vmlinuz", root / "initrd.img")
-        else:
-            boot = DirectBoot(image.kernel, image.initrd)
-    else:
-        disk = Path(profile.image)
+    boot, disk = _boot_media(config, profile.image)
     firmware, vars_template = _firmware(profile, boot is not None, dialect)
     vars_copy = None
     if vars_template is not None:
@@ -130,6 +120,17 @@ def resolve(
         extra_args=tuple(profile.extra_args),
     )
     return Resolved(spec, notes, vars_template)
+
+
+def _boot_media(config: Config, image: str) -> tuple[DirectBoot | None, Path | None]:
+    """Direct kernel boot for the built-in minimal guest, else a disk image."""
+    if image != "minimal":
+        return None, Path(image)
+    built = built_minimal(config.paths.images)
+    if built is None:
+        root = minimal_dir(config.paths.images)
+        return DirectBoot(root / "vmlinuz", root / "initrd.img"), None
+    return DirectBoot(built.kernel, built.initrd), None
 
 
 def _firmware(

@@ -17,11 +17,12 @@ from sevtui.host.caps import CapabilityReport, assess
 from sevtui.host.facts import gather
 from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo
+from sevtui.kinds import VmKind
 from sevtui.probe import ProbeResult
 from sevtui.session import VmDetails, default_label
 from sevtui.store import RunInfo, Sample, group_samples
 from sevtui.vm.inventory import VmRow
-from sevtui.vm.lifecycle import VmStatus
+from sevtui.vm.lifecycle import VmState, VmStatus
 from sevtui.vm.monitor import ProcessSample
 from tests.sysroots import DATA, seed_host
 
@@ -89,13 +90,13 @@ class FakeSources:
             raise SevtuiError("database busy: r.db stayed locked for 5 s", "retry in a moment")
         rows = []
         for index, name in enumerate(self.vm_names):
-            kind = "sev-snp" if name == "sev-snp" else "nosev"
+            kind: VmKind = "sev-snp" if name == "sev-snp" else "nosev"
             up = name in self.running
-            state = "crashed" if name in self.crashed else "running" if up else "stopped"
+            state: VmState = "crashed" if name in self.crashed else "running" if up else "stopped"
             status = VmStatus(
                 name,
                 kind,
-                state,  # type: ignore[arg-type]
+                state,
                 pid=4242 + index if up else None,
                 accel="kvm",
                 vcpus=16,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, ProgressBar, Static
+from textual.widgets import ContentSwitcher, DataTable, Input, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from sevtui.bench import events
@@ -21,6 +21,7 @@ from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
 from sevtui.tui.results import ResultsScreen
 from sevtui.tui.screens import ChecksScreen, VmDetailScreen
+from sevtui.vm.inventory import VmRow
 from tests.tui.fakes import FakeSources
 
 Scenario = Callable[[SevtuiApp, Pilot[None]], Awaitable[None]]
@@ -48,7 +49,7 @@ async def settle(app: SevtuiApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
-def cell(table: DataTable[object], row: str, column: str) -> str:
+def cell(table: VmTable, row: str, column: str) -> str:
     return str(table.get_cell(row, column))
 
 
@@ -154,7 +155,7 @@ def test_benchmark_dialog_validates_cancels_and_runs() -> None:
             original_apply(event)
             statuses.append(str(pane.query_one("#bench-status", Static).render()))
 
-        pane.apply = recording_apply  # type: ignore[method-assign]
+        pane.apply = recording_apply
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert [type(e).__name__ for e in sources.bench_events][-1] == "RunFinished"
@@ -209,10 +210,10 @@ def test_results_compare_charts_and_export(tmp_path: Path) -> None:
         assert screen.query_one("#comparison", DataTable).row_count == len(table.rows)
         await pilot.press("g")
         await pilot.pause()
-        assert screen.query_one("#views").current == "barchart"
+        assert screen.query_one("#views", ContentSwitcher).current == "barchart"
         await pilot.press("t", "v")
         await settle(app, pilot)
-        assert screen.query_one("#views").current == "chart"
+        assert screen.query_one("#views", ContentSwitcher).current == "chart"
         assert screen.query_one(PlotextPlot).display
         await pilot.press("e")
         await pilot.pause()
@@ -315,9 +316,9 @@ def test_actions_do_not_multiply_the_refresh_chain() -> None:
     calls: list[float] = []
     original = sources.vms
 
-    def counted() -> list[object]:
+    def counted() -> list[VmRow]:
         calls.append(0.0)
-        return original()  # type: ignore[return-value]
+        return original()
 
     sources.vms = counted  # type: ignore[method-assign]
     app = SevtuiApp(sources, poll=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +39,7 @@ def seed_argv(name: str) -> list[str]:
     return shlex.split((DATA / name).read_text())
 
 
-def seed_spec(**changes: object) -> VmSpec:
+def seed_spec(**changes: Any) -> VmSpec:
     base = VmSpec(
         name="nosev",
         kind="nosev",
@@ -55,7 +57,7 @@ def seed_spec(**changes: object) -> VmSpec:
         network="tap:tap3",
         mac="52:54:00:cc:62:03",
     )
-    return VmSpec(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def test_seed_nosev_command_line_is_reproduced_option_by_option() -> None:

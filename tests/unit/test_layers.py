@@ -76,3 +76,15 @@ def test_the_core_never_imports_a_front_end() -> None:
         if target in FRONT_ENDS
     }
     assert upward == set()
+
+
+def test_every_function_is_shorter_than_sixty_lines() -> None:
+    long = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.name} ({node.end_lineno - node.lineno + 1})"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 >= 60
+    ]
+    assert long == []

@@ -73,7 +73,7 @@ def test_rate_ci_is_the_inverse_ratio() -> None:
     assert c.overhead_ci95 == pytest.approx(
         ((math.exp(ref.low) - 1) * 100, (math.exp(ref.high) - 1) * 100), rel=1e-9
     )
-    assert c.overhead_ci95 is not None
+    assert c.overhead_ci95 is not None and c.overhead_pct is not None
     assert c.overhead_ci95[0] < c.overhead_pct < c.overhead_ci95[1]
 
 
@@ -83,6 +83,7 @@ def test_the_ci_is_widened_to_contain_the_ratio_of_means_and_says_so() -> None:
     ref = reference.ttest_ind(logs(other), logs(base), equal_var=False).confidence_interval(0.95)
     ratio = (30 + 100) / 31 / 1.0
     assert c.ratio == pytest.approx(ratio)
+    assert c.overhead_pct is not None
     assert (math.exp(ref.high) - 1) * 100 < c.overhead_pct  # the log CI alone misses it
     assert c.overhead_ci95 == pytest.approx(((math.exp(ref.low) - 1) * 100, (ratio - 1) * 100))
     assert c.ci_widened and "widened" in c.reason
@@ -91,7 +92,7 @@ def test_the_ci_is_widened_to_contain_the_ratio_of_means_and_says_so() -> None:
 def test_the_old_impossible_interval_cannot_happen() -> None:
     # Huge spread on both sides: the old linear CI went below -100 % for a time.
     c = compare([1.0, 10.0, 100.0], [0.5, 50.0, 500.0], "lower")
-    assert c.overhead_ci95 is not None
+    assert c.overhead_ci95 is not None and c.overhead_pct is not None
     assert -100 < c.overhead_ci95[0] <= c.overhead_pct <= c.overhead_ci95[1] < math.inf
 
 
