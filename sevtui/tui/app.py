@@ -25,6 +25,7 @@ from sevtui.tui.messages import (
     BenchFinished,
     BenchProgress,
     CapsReady,
+    DashboardCovered,
     ProbeDone,
     ProbesLoaded,
     SourcesReady,
@@ -34,6 +35,7 @@ from sevtui.tui.screens import ChecksScreen, VmDetailScreen
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
+    from sevtui.probe import ProbeResult
     from sevtui.tui.sources import Sources
 
 REFRESH_S = 1.0
@@ -72,6 +74,11 @@ class SevtuiApp(App[None]):
         self.bench_stop: threading.Event | None = None
         self.bench_targets: set[str] = set()
         self._wake = threading.Event()
+        self._dashboard_shown = threading.Event()
+        self._dashboard_shown.set()
+        self._covering = 0
+        self.probes: dict[str, tuple[ProbeResult, float]] = {}
+        """VM name -> its newest memory-probe verdict and when it was taken."""
 
     def notify(
         self,
@@ -165,9 +172,19 @@ class SevtuiApp(App[None]):
         """
         worker = get_current_worker()
         while not worker.is_cancelled:
-            self.post_message(VmsUpdated(self.sources.vms()))
+            if self._dashboard_shown.is_set():
+                self.post_message(VmsUpdated(self.sources.vms()))
             self._wake.wait(REFRESH_S)
             self._wake.clear()
+
+    def on_dashboard_covered(self, message: DashboardCovered) -> None:
+        """Pause the VM table's polling while a full screen covers the dashboard."""
+        self._covering = max(self._covering + message.change, 0)
+        if self._covering:
+            self._dashboard_shown.clear()
+        else:
+            self._dashboard_shown.set()
+            self.refresh_vms()
 
     @work(thread=True, exit_on_error=False, group="vm-action")
     def run_vm_action(self, label: str, name: str, kind: str) -> None:
@@ -216,20 +233,19 @@ class SevtuiApp(App[None]):
         self.query_one(HostPane).show(message.report)
 
     def on_probes_loaded(self, message: ProbesLoaded) -> None:
-        table = self.query_one(VmTable)
         for name, verdict in message.probes.items():
-            table.probes.setdefault(name, verdict)
+            self.probes.setdefault(name, verdict)
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
-        self.query_one(VmTable).show(message.rows)
+        for table in self.query(VmTable):
+            table.show(message.rows, self.probes)
 
     def on_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, timeout=6)
         self.refresh_vms()
 
     def on_probe_done(self, message: ProbeDone) -> None:
-        table = self.query_one(VmTable)
-        table.probes[message.name] = (message.result, time.time())
+        self.probes[message.name] = (message.result, time.time())
         r = message.result
         self.notify(
             f"{message.name}: {r.verdict} ({r.hits} hits, {r.bytes_scanned / 2**20:.0f} MiB "
@@ -349,7 +365,7 @@ class SevtuiApp(App[None]):
         name = self._selected_vm()
         if not name:
             return
-        probe = self.query_one(VmTable).probes.get(name)
+        probe = self.probes.get(name)
         line = "not checked yet  [p] probes"
         if probe is not None:
             result, when = probe

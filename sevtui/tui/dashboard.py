@@ -9,10 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, Static
-from textual.widgets.data_table import ColumnKey, RowKey
 
 from sevtui.bench import events
 from sevtui.sizes import format_duration, format_size
+from sevtui.tui.quiet_cells import repaint_row, write_cell_quietly
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
@@ -129,7 +129,6 @@ class VmTable(DataTable[Text | str]):
         self.zebra_stripes = True
         for column in VM_COLUMNS:
             self.add_column(column, key=column)
-        self.probes: dict[str, tuple[ProbeResult, float]] = {}
 
     def row_name(self) -> str | None:
         """The VM name of the highlighted row."""
@@ -138,12 +137,12 @@ class VmTable(DataTable[Text | str]):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
         return str(key.value) if key.value is not None else None
 
-    def show(self, rows: list[VmRow]) -> None:
+    def show(self, rows: list[VmRow], probes: dict[str, tuple[ProbeResult, float]]) -> None:
         """Add, update or remove rows by key; the cursor stays where it was."""
         wanted: dict[str, tuple[Text | str, ...]] = {}
         for row in rows:
             key = f"ext:{row.status.pid}" if row.status.external else row.status.name
-            wanted[key] = self._cells(row)
+            wanted[key] = self._cells(row, probes.get(row.status.name))
         with self.app.batch_update():
             for key in [str(k.value) for k in self.rows if str(k.value) not in wanted]:
                 self.remove_row(key)
@@ -169,13 +168,14 @@ class VmTable(DataTable[Text | str]):
             if len(str(new)) > len(str(old)):
                 self.update_cell(key, column, new, update_width=True)
             else:
-                self._data[RowKey(key)][ColumnKey(column)] = new
+                write_cell_quietly(self, key, column, new)
                 changed = True
         if changed:
-            self._update_count += 1  # DataTable's render caches are keyed by this count
-            self.refresh_row(self.get_row_index(key))
+            repaint_row(self, key)
 
-    def _cells(self, row: VmRow) -> tuple[Text | str, ...]:
+    def _cells(
+        self, row: VmRow, verdict: tuple[ProbeResult, float] | None
+    ) -> tuple[Text | str, ...]:
         st, smp = row.status, row.sample
         name = f"{st.name} (ext)" if st.external else st.name
         state = Text(st.state, style=STATE_STYLE.get(st.state, ""))
@@ -185,8 +185,8 @@ class VmTable(DataTable[Text | str]):
         else:
             sev = "-" if not row.sev else ("ext" if st.external else "n/a")
         probe = Text("-")
-        if st.name in self.probes and not st.external:
-            result, when = self.probes[st.name]
+        if verdict is not None and not st.external:
+            result, when = verdict
             label = "exposed" if result.found else "not readable"
             probe = Text(
                 f"{label} {time.strftime('%H:%M', time.localtime(when))}",

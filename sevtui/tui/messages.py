@@ -79,3 +79,11 @@ class BenchFinished(Message):
         self.run_id = run_id
         self.text = text
         self.status = status
+
+
+class DashboardCovered(Message):
+    """A full screen opened (+1) or closed (-1) over the dashboard."""
+
+    def __init__(self, change: int) -> None:
+        super().__init__()
+        self.change = change

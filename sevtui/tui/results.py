@@ -12,13 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 from textual_plotext import PlotextPlot
 
 from sevtui.bench.results import ComparisonSet, format_ci, format_pct, format_value
 from sevtui.tui.barchart import Bar, render_bars
 from sevtui.tui.dialogs import ExportDialog
+from sevtui.tui.screens import CoveringScreen
 
 if TYPE_CHECKING:
     from sevtui.store import RunInfo
@@ -62,7 +62,7 @@ class ValuesLoaded(Message):
         self.values = values
 
 
-class ResultsScreen(Screen[None]):
+class ResultsScreen(CoveringScreen):
     """Browse stored runs and read the overhead as a table and as charts."""
 
     BINDINGS = [

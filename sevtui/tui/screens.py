@@ -13,6 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from sevtui.tui.messages import DashboardCovered
+
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.session import VmDetails
@@ -25,7 +27,17 @@ _MARK = {
 }
 
 
-class ChecksScreen(Screen[None]):
+class CoveringScreen(Screen[None]):
+    """A full screen over the dashboard: the VM table stops polling while it is shown."""
+
+    def on_mount(self) -> None:
+        self.app.post_message(DashboardCovered(+1))
+
+    def on_unmount(self) -> None:
+        self.app.post_message(DashboardCovered(-1))
+
+
+class ChecksScreen(CoveringScreen):
     """The full check tree with evidence and fix hints."""
 
     BINDINGS = [Binding("escape,q,c", "app.pop_screen", "back")]
@@ -57,7 +69,7 @@ class ChecksScreen(Screen[None]):
         yield Footer()
 
 
-class VmDetailScreen(Screen[None]):
+class VmDetailScreen(CoveringScreen):
     """argv, state dir, stderr and console tails, provenance."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "back")]

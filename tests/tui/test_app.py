@@ -435,3 +435,39 @@ def test_every_bar_has_its_label_on_its_own_row(size: tuple[int, int]) -> None:
             assert chart.max_scroll_y > 0, "20 bars do not fit in 80x24: the chart scrolls"
 
     drive(check, ThreeProfiles(), size)
+
+
+def test_the_datatable_internals_the_vm_table_relies_on_exist() -> None:
+    """A Textual upgrade that renames them fails here, not in a user's terminal."""
+    table: DataTable[str] = DataTable()
+    assert isinstance(table._data, dict) and isinstance(table._update_count, int)
+
+
+def test_polling_pauses_while_the_results_screen_covers_the_dashboard() -> None:
+    sources = FakeSources()
+    calls: list[float] = []
+    original = sources.vms
+
+    def counted() -> list[VmRow]:
+        calls.append(0.0)
+        return original()
+
+    sources.vms = counted  # type: ignore[method-assign]
+    app = SevtuiApp(sources, poll=True)
+    seen: dict[str, int] = {}
+
+    async def run() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.pause(0.5)
+            await pilot.press("r")
+            await pilot.pause(0.3)
+            calls.clear()
+            await pilot.pause(2.5)
+            seen["covered"] = len(calls)
+            await pilot.press("escape")
+            await pilot.pause(1.5)
+            seen["back"] = len(calls)
+
+    asyncio.run(run())
+    assert seen["covered"] == 0, "the VM table was polled under the results screen"
+    assert seen["back"] >= 1, "polling resumed when the dashboard came back"
