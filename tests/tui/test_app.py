@@ -311,7 +311,8 @@ def test_a_crashing_vm_shows_as_crashed() -> None:
     drive(check, sources)
 
 
-def test_actions_do_not_multiply_the_refresh_chain() -> None:
+def counting_sources() -> tuple[FakeSources, list[float]]:
+    """Fake sources that count VM table reads."""
     sources = FakeSources()
     calls: list[float] = []
     original = sources.vms
@@ -321,6 +322,11 @@ def test_actions_do_not_multiply_the_refresh_chain() -> None:
         return original()
 
     sources.vms = counted  # type: ignore[method-assign]
+    return sources, calls
+
+
+def test_actions_do_not_multiply_the_refresh_chain() -> None:
+    sources, calls = counting_sources()
     app = SevtuiApp(sources, poll=True)
 
     async def run() -> None:
@@ -444,15 +450,7 @@ def test_the_datatable_internals_the_vm_table_relies_on_exist() -> None:
 
 
 def test_polling_pauses_while_the_results_screen_covers_the_dashboard() -> None:
-    sources = FakeSources()
-    calls: list[float] = []
-    original = sources.vms
-
-    def counted() -> list[VmRow]:
-        calls.append(0.0)
-        return original()
-
-    sources.vms = counted  # type: ignore[method-assign]
+    sources, calls = counting_sources()
     app = SevtuiApp(sources, poll=True)
     seen: dict[str, int] = {}
 
