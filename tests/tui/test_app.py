@@ -49,6 +49,17 @@ async def settle(app: SevtuiApp, pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def open_results(app: SevtuiApp, pilot: Pilot[None]) -> ResultsScreen:
+    """Press r and wait until the comparison has arrived (three workers in a row)."""
+    await pilot.press("r")
+    for _ in range(100):
+        await settle(app, pilot)
+        screen = app.screen
+        if isinstance(screen, ResultsScreen) and screen.comparisons is not None:
+            return screen
+    raise AssertionError("the comparison never arrived")
+
+
 def cell(table: VmTable, row: str, column: str) -> str:
     return str(table.get_cell(row, column))
 
@@ -198,11 +209,7 @@ def test_checks_tree_opens_and_closes() -> None:
 
 def test_results_compare_charts_and_export(tmp_path: Path) -> None:
     async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
-        await pilot.press("r")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, ResultsScreen)
-        await settle(app, pilot)
+        screen = await open_results(app, pilot)
         assert screen.comparisons is not None
         table = screen.comparisons.tables[0]
         rows = {(r.benchmark, r.metric): r for r in table.rows}
@@ -405,11 +412,8 @@ def test_every_bar_has_its_label_on_its_own_row(size: tuple[int, int]) -> None:
     """Read from the rendered chart: labels sit on their bars, lengths follow the values."""
 
     async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
-        await pilot.press("r")
-        await settle(app, pilot)
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, ResultsScreen) and screen.comparisons is not None
+        screen = await open_results(app, pilot)
+        assert screen.comparisons is not None
         tables = screen.comparisons.tables
         assert [t.other for t in tables] == ["sev", "sev-snp"]
         await pilot.press("g")

@@ -8,6 +8,7 @@ import pytest
 from textual.pilot import Pilot
 
 from sevtui.tui.app import SevtuiApp
+from sevtui.tui.results import ResultsScreen
 from tests.tui.fakes import FakeSources
 
 
@@ -19,6 +20,20 @@ async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def compared(pilot: Pilot[None]) -> None:
+    """Open the results browser and wait until its comparison is on screen (runs, then
+    profiles, then the comparison each arrive from a worker; a busy machine is slow)."""
+    await settle(pilot)
+    await pilot.press("r")
+    for _ in range(100):
+        await settle(pilot)
+        screen = pilot.app.screen
+        if isinstance(screen, ResultsScreen) and screen.comparisons is not None:
+            await settle(pilot)
+            return
+    raise AssertionError("the comparison never arrived")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -36,21 +51,12 @@ def test_check_tree(snap_compare: Any) -> None:
 
 
 def test_results(snap_compare: Any) -> None:
-    async def open_results(pilot: Pilot[None]) -> None:
-        await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
-        await settle(pilot)
-
-    assert snap_compare(app(), terminal_size=(120, 40), run_before=open_results)
+    assert snap_compare(app(), terminal_size=(120, 40), run_before=compared)
 
 
 def test_overhead_chart(snap_compare: Any) -> None:
     async def open_chart(pilot: Pilot[None]) -> None:
-        await settle(pilot)
-        await pilot.press("r")
-        await settle(pilot)
-        await settle(pilot)
+        await compared(pilot)
         await pilot.press("g")
         await pilot.pause()
 
