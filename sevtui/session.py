@@ -7,6 +7,7 @@ connections are opened per call, in the calling thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import threading
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sevtui import statedir
 from sevtui.bench.events import Event, RunPlan
 from sevtui.errors import UsageError
 
@@ -229,15 +231,15 @@ class Session:
         root = vm_paths(self.config, name).root
 
         def tail(file: str) -> str:
-            try:
-                return "\n".join((root / file).read_text(errors="replace").splitlines()[-15:])
-            except OSError:
-                return ""
+            text = statedir.tail(root, file, 16 << 10).decode(errors="replace")
+            return "\n".join(text.splitlines()[-15:])
 
         record = vm_record(self.config, name)
         argv = record.argv
-        if not argv and (root / "argv.json").exists():
-            argv = list(json.loads((root / "argv.json").read_text()))
+        saved = statedir.read(root, "argv.json") if not argv else None
+        if saved:
+            with contextlib.suppress(ValueError):
+                argv = [str(arg) for arg in json.loads(saved)]
         provenance: dict[str, Any] = {
             "pid": record.pid,
             "accel": record.accel,

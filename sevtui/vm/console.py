@@ -44,7 +44,7 @@ class ExecResult:
 def console_lock(paths: VmPaths, wait_s: float) -> Iterator[None]:
     """Hold the VM's console exclusively, waiting up to WAIT_S for another user."""
     lock_path = paths.root / "console.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         deadline = time.monotonic() + wait_s
         while True:

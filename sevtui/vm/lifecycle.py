@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import psutil
 
+from sevtui import statedir
 from sevtui.config import Config, VmKind
 from sevtui.errors import SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
@@ -118,18 +119,18 @@ def plan(config: Config, name: str, report: CapabilityReport) -> tuple[Resolved,
 # --- status -----------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(folder: Path, name: str) -> dict[str, Any] | None:
+    """A state file's JSON object; None when missing or unreadable, refused when not ours."""
+    raw = statedir.read(folder, name)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+def _write_json(folder: Path, name: str, data: dict[str, Any]) -> None:
+    statedir.write(folder, name, json.dumps(data, indent=2).encode())
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ class VmRecord:
 
 
 def _read_record(root: Path) -> VmRecord | None:
-    data = _read_json(root / "vm.json")
+    data = _read_json(root, "vm.json")
     return None if data is None else VmRecord.from_json(data)
 
 
@@ -195,8 +196,12 @@ def vm_record(config: Config, name: str) -> VmRecord:
     return _read_record(vm_paths(config, name).root) or VmRecord()
 
 
-def identity_matches(record: VmRecord) -> tuple[bool, str]:
-    """Is the recorded PID still the same QEMU process? (False, why) when it is not."""
+def identity_matches(record: VmRecord, paths: VmPaths) -> tuple[bool, str]:
+    """Is the recorded PID still this VM's QEMU? (False, why) when it is not.
+
+    The process must have the recorded start time and executable, and its command line
+    must carry this VM's own QMP socket path.
+    """
     pid = record.pid
     if pid is None:
         return False, ""
@@ -204,13 +209,15 @@ def identity_matches(record: VmRecord) -> tuple[bool, str]:
         proc = psutil.Process(pid)
         created = proc.create_time()
         exe = proc.exe()
+        argv = proc.cmdline()
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False, ""
     except psutil.NoSuchProcess:
         return False, ""
     except psutil.Error as exc:
         return False, f"PID {pid} cannot be inspected ({exc}); nothing signalled"
-    if abs(created - record.create_time) < 0.05 and exe == record.exe:
+    ours = any(str(paths.qmp) in arg for arg in argv)
+    if abs(created - record.create_time) < 0.05 and exe == record.exe and ours:
         return True, ""
     return False, (
         f"stale pidfile: PID {pid} is now {proc.name()!r} ({exe}), not this VM's QEMU; "
@@ -230,13 +237,14 @@ def status(config: Config, name: str) -> VmStatus:
         memory=profile.memory,
         state_dir=str(paths.root),
     )
+    statedir.private_dir(paths.root, create=False)
     record = _read_record(paths.root)
     if record is None:
         if (paths.root / "starting").exists():
             row.state = "starting"
         return row
     row.accel = record.accel
-    alive, stale = identity_matches(record)
+    alive, stale = identity_matches(record, paths)
     if alive:
         row.state = "starting" if (paths.root / "starting").exists() else "running"
         row.pid = record.pid
@@ -249,7 +257,7 @@ def status(config: Config, name: str) -> VmStatus:
 
 def _ended(paths: VmPaths) -> tuple[VmState, str]:
     """How a VM that is no longer running ended."""
-    exit_record = _read_json(paths.root / "exit.json")
+    exit_record = _read_json(paths.root, "exit.json")
     requested = (paths.root / "stop-requested").exists()
     if exit_record is None:
         if requested:
@@ -269,7 +277,7 @@ def _ended(paths: VmPaths) -> tuple[VmState, str]:
 
 def _stderr_note(paths: VmPaths) -> str:
     try:
-        text = (paths.root / "stderr.log").read_text(errors="replace")
+        text = statedir.tail(paths.root, "stderr.log").decode(errors="replace")
     except OSError:
         return ""
     last = diagnose.tail(text, 3)
@@ -277,8 +285,15 @@ def _stderr_note(paths: VmPaths) -> str:
 
 
 def list_configured(config: Config) -> list[VmStatus]:
-    """Status of every configured VM."""
-    return [status(config, name) for name in config.vm]
+    """Status of every configured VM; one whose state folder is refused says why."""
+    found = []
+    for name in config.vm:
+        try:
+            found.append(status(config, name))
+        except statedir.UntrustedState as exc:
+            profile = vm_profile(config, name)
+            found.append(VmStatus(name, profile.kind, "stopped", stale=exc.message))
+    return found
 
 
 # --- start ------------------------------------------------------------------------------
@@ -302,8 +317,8 @@ def start(
     if resolved.vars_template is not None and spec.firmware_vars is not None:
         _copy_vars(resolved.vars_template, spec.firmware_vars)
     argv = build_argv(spec)
-    (paths.root / "argv.json").write_text(json.dumps(argv, indent=2))
-    (paths.root / "starting").touch()
+    statedir.write(paths.root, "argv.json", json.dumps(argv, indent=2).encode())
+    statedir.touch(paths.root, "starting")
     progress(f"starting {name} ({spec.kind}, {spec.accel}: {accel_reason})")
     started = time.monotonic()
     supervisor = subprocess.Popen(
@@ -330,13 +345,13 @@ def start(
             accel_reason,
             argv,
         )
-        _write_json(paths.root / "vm.json", record.to_json())
+        _write_json(paths.root, "vm.json", record.to_json())
         progress(f"QEMU PID {pid}, QMP up after {seconds_to_qmp:.1f} s")
         seconds_to_ready = None
         if wait_ready and spec.boot is not None:
             seconds_to_ready = _wait_for_ready(paths, supervisor, started, progress)
     finally:
-        (paths.root / "starting").unlink(missing_ok=True)
+        statedir.remove(paths.root, "starting")
     return StartResult(
         name, pid, spec.accel, accel_reason, seconds_to_qmp, seconds_to_ready, resolved.notes
     )
@@ -407,15 +422,22 @@ def _preflight(resolved: Resolved, force: bool) -> None:
 
 
 def _prepare_state_dir(paths: VmPaths) -> None:
+    """A trusted private folder with none of the last run's files (links removed, not followed)."""
+    statedir.private_dir(paths.root)
     try:
-        paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(paths.root, 0o700)
-        for stale in ("exit.json", "stop-requested", "vm.json", "qemu.pid", "stderr.log"):
-            (paths.root / stale).unlink(missing_ok=True)
-        for sock in (paths.qmp, paths.serial):
-            sock.unlink(missing_ok=True)
-        paths.serial_log.write_bytes(b"")
-        os.chmod(paths.serial_log, 0o600)
+        statedir.remove(
+            paths.root,
+            "exit.json",
+            "stop-requested",
+            "vm.json",
+            "qemu.pid",
+            "stderr.log",
+            "stdout.log",
+            paths.qmp.name,
+            paths.serial.name,
+            paths.serial_log.name,
+        )
+        statedir.write(paths.root, paths.serial_log.name, b"")
     except OSError as exc:
         raise SevtuiError(
             f"cannot prepare state dir {paths.root}: {exc.strerror or exc}",
@@ -433,7 +455,7 @@ def _copy_vars(template: Path, target: Path) -> None:
 
 def _launch_failure(paths: VmPaths, code: int | None) -> SevtuiError:
     try:
-        stderr = (paths.root / "stderr.log").read_text(errors="replace")
+        stderr = statedir.tail(paths.root, "stderr.log").decode(errors="replace")
     except OSError:
         stderr = ""
     explanation = diagnose.explain(stderr)
@@ -451,7 +473,7 @@ def _wait_for_qmp(paths: VmPaths, supervisor: subprocess.Popen[bytes], started: 
     while time.monotonic() < deadline:
         code = supervisor.poll()
         if code is not None:
-            record = _read_json(paths.root / "exit.json")
+            record = _read_json(paths.root, "exit.json")
             raise _launch_failure(paths, record.get("returncode") if record else code)
         if paths.qmp.exists() and paths.pidfile.exists():
             try:
@@ -506,7 +528,7 @@ def stop(
         note = f" ({current.stale})" if current.stale else ""
         raise UsageError(f"VM {name!r} is not running: {current.state}{note}")
     paths = vm_paths(config, name)
-    (paths.root / "stop-requested").touch()
+    statedir.touch(paths.root, "stop-requested")
     pid = current.pid
     started = time.monotonic()
     steps: list[tuple[str, Callable[[], None], float]] = [

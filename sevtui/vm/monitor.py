@@ -73,14 +73,16 @@ def sample_now(procs: dict[int, psutil.Process]) -> dict[int, ProcessSample]:
 def find_qemu_processes(exclude: Iterable[int] = ()) -> list[ExternalQemu]:
     """Every qemu-system-* process on the host except EXCLUDE, with its SEV mode.
 
-    Only processes whose name mentions qemu have their command line read, which
-    keeps a scan of a busy host cheap.
+    Only processes whose name mentions qemu (or is `sevtui-NAME`, as `-name X,process=`
+    sets it for the VMs sevtui starts) have their command line read, which keeps a scan
+    of a busy host cheap.
     """
     skip = set(exclude)
     found: list[ExternalQemu] = []
     for proc in psutil.process_iter(["pid", "name"]):
         info = proc.info
-        if info["pid"] in skip or "qemu" not in (info.get("name") or ""):
+        name = info.get("name") or ""
+        if info["pid"] in skip or not ("qemu" in name or name.startswith("sevtui-")):
             continue
         try:
             argv = proc.cmdline()

@@ -16,17 +16,22 @@ import sys
 import time
 from pathlib import Path
 
+from sevtui import statedir
+
 
 def supervise(state_dir: Path, argv: list[str]) -> int:
     """Run QEMU to completion and record its exit; returns QEMU's exit code."""
     os.umask(0o077)
     for sig in (signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
-    with (
-        (state_dir / "stdout.log").open("ab") as out,
-        (state_dir / "stderr.log").open("ab") as err,
-    ):
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+    out = os.open(state_dir / "stdout.log", flags, 0o600)
+    err = os.open(state_dir / "stderr.log", flags, 0o600)
+    try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    finally:
+        os.close(out)
+        os.close(err)
 
     def forward(signum: int, _frame: object) -> None:
         proc.send_signal(signum)
@@ -39,9 +44,7 @@ def supervise(state_dir: Path, argv: list[str]) -> int:
         "at": time.time(),
         "qemu_pid": proc.pid,
     }
-    tmp = state_dir / "exit.json.tmp"
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, state_dir / "exit.json")
+    statedir.write(state_dir, "exit.json", json.dumps(record).encode())
     return code
 
 

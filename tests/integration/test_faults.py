@@ -102,9 +102,14 @@ STUBBORN = textwrap.dedent(
 def test_a_vm_ignoring_powerdown_and_sigterm_is_killed_on_schedule(
     vm_config_file: Path, vm_config: Config
 ) -> None:
-    stubborn = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, text=True)
-    assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == "ready"
     state = vm_config.paths.state_dir / "vms" / "demo"
+    # The stand-in carries this VM's QMP socket path in its argv, as its QEMU would.
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", STUBBORN, f"path={state / 'qmp.sock'}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == "ready"
     state.mkdir(parents=True)
     proc = psutil.Process(stubborn.pid)
     (state / "vm.json").write_text(
@@ -124,13 +129,14 @@ WRITER = textwrap.dedent(
     """
     import sys
     from sevtui.values import Value
-    from sevtui.store import Store
+    from sevtui.store import RepetitionRecord, Store
     store = Store(__import__("pathlib").Path(sys.argv[1]))
     run = store.create_run("soak", "running", "quick", 1, ["host"])
     i = 0
     while True:
         i += 1
-        store.record(run, "host", "b", "cpu", i, "ok", [Value("time", "s", "lower", i * 0.5)])
+        value = Value("time", "s", "lower", i * 0.5)
+        store.record(run, RepetitionRecord("host", "b", "cpu", i, "ok", [value]))
         print(i, flush=True)
     """
 )
@@ -151,6 +157,7 @@ def test_sigkill_during_measurement_writes_loses_nothing(tmp_path: Path) -> None
                 reported.append(int(line))
         writer.send_signal(signal.SIGKILL)
         writer.wait()
+        assert reported, f"round {round_}: the writer stored nothing before the kill"
         with sqlite3.connect(db) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", round_
         store = Store(db)
