@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "parse_size",
 ]
 
+MAX_CONFIG_BYTES = 1 << 20
 VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 RESERVED_VM_NAMES = frozenset({"host"})
 
@@ -124,7 +126,9 @@ class VmConfig(_Model):
 
     kind: VmKind = Field(default="nosev", description="nosev, sev, sev-es or sev-snp.")
     vcpus: int = Field(default=1, ge=1, le=512, description="Number of virtual CPUs.")
-    memory: Size = Field(default=512 << 20, description="Guest RAM, e.g. 512M or 16G.")
+    memory: Size = Field(
+        default=512, description="Guest RAM, e.g. 512M or 16G (a bare number is MiB)."
+    )
     cpu: str = Field(
         default="", description="QEMU -cpu model; empty: host under KVM, max under TCG."
     )
@@ -274,7 +278,7 @@ def check_vm_name(name: str) -> str:
     """Reject names that could not be a directory, a QEMU -name or a table key."""
     if name in RESERVED_VM_NAMES:
         raise ValueError(f"{name!r} is reserved (it names the bare-metal baseline)")
-    if not VM_NAME_RE.match(name):
+    if not VM_NAME_RE.fullmatch(name):
         raise ValueError(
             f"{_short(name)} is not a valid VM name: use letters, digits, _ . - "
             "(start with a letter or digit, at most 63 characters)"
@@ -308,7 +312,17 @@ def load_config(explicit: Path | None = None) -> LoadedConfig:
     if path is None:
         return LoadedConfig(Config(), None)
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                [f"{path}: not a regular file"], "pass a config.toml file with --config"
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                [f"{path}: {info.st_size} bytes; a config is at most {MAX_CONFIG_BYTES >> 20} MiB"],
+                "pass the right file with --config",
+            )
+        raw = path.read_bytes()[:MAX_CONFIG_BYTES]
     except OSError as exc:
         raise ConfigError(
             [f"{path}: cannot read: {exc.strerror or exc}"],

@@ -148,8 +148,6 @@ def _option(text: str, key: str) -> str | None:
 
 
 def _size(text: str) -> int:
-    if text.isdigit():
-        return int(text) << 20
     try:
         return parse_size(text)
     except ValueError:

@@ -9,6 +9,7 @@ import pytest
 
 from sevtui.cli import main
 from sevtui.config import Config, find_config, format_size, load_config, parse_size
+from sevtui.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -134,7 +135,14 @@ def test_defaults_follow_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("512M", 512 << 20), ("16G", 16 << 30), ("1.5GiB", 3 << 29), ("4096", 4096), (1024, 1024)],
+    [
+        ("512M", 512 << 20),
+        ("16G", 16 << 30),
+        ("1.5GiB", 3 << 29),
+        ("4096B", 4096),
+        ("400", 400 << 20),
+        (1024, 1024 << 20),
+    ],
 )
 def test_sizes(text: str | int, size: int) -> None:
     assert parse_size(text) == size
@@ -146,9 +154,17 @@ def test_bad_sizes(bad: object) -> None:
         parse_size(bad)
 
 
+def test_a_bare_number_is_mib_as_qemu_reads_it_and_absurd_sizes_are_refused() -> None:
+    assert parse_size("400") == parse_size("400M") == 400 << 20
+    for huge in ("9" * 400, "100000T", 1 << 60):
+        with pytest.raises(ValueError, match="larger than 64 TiB"):
+            parse_size(huge)
+    assert parse_size(format_size(1234)) == 1234
+
+
 def test_size_round_trip() -> None:
     assert format_size(16 << 30) == "16G" and format_size(1536 << 20) == "1536M"
-    assert format_size(1000) == "1000"
+    assert format_size(1000) == "1000B"
 
 
 def test_config_check_prints_effective_config(
@@ -159,3 +175,21 @@ def test_config_check_prints_effective_config(
     out = capsys.readouterr().out
     assert '"memory": "2G"' in out and '"policy": "0x30000"' in out
     assert os.fspath(path) in out
+
+
+def test_config_must_be_a_regular_file_of_sane_size(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * ((1 << 20) + 1))
+    for path, why in ((Path("/dev/zero"), "not a regular file"), (fifo, "not a regular file"),
+                      (big, "a config is at most 1 MiB")):  # fmt: skip
+        with pytest.raises(ConfigError, match=why):
+            load_config(path)
+
+
+def test_a_vm_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[vm."demo\\n"]\nkind = "nosev"\n')
+    with pytest.raises(ConfigError, match="is not a valid VM name"):
+        load_config(path)
