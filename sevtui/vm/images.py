@@ -122,7 +122,7 @@ def build_minimal(
             indent=2,
         )
     )
-    progress(f"minimal image built: {root} ({len(initrd) / 2**20:.1f} MiB initramfs)")
+    progress(f"initramfs packed: {len(initrd) / 2**20:.1f} MiB")
     return MinimalImage(root / "vmlinuz", root / "initrd.img"), True
 
 

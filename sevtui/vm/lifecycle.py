@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ from sevtui.host.qemu import probe_qemu
 from sevtui.vm import diagnose
 from sevtui.vm.qmp import QmpClient, QmpError
 from sevtui.vm.resolve import Resolved, resolve, vm_paths, vm_profile
-from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, build_argv
+from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, build_argv, ready_marker
 
 VmState = Literal["running", "starting", "stopped", "crashed", "shutoff"]
 Progress = Callable[[str], None]
@@ -310,7 +311,10 @@ def start(
     """Launch VM NAME detached from sevtui and wait until QMP answers (and the guest is ready)."""
     _refuse_start(config, name, report, force)
     resolved, accel_reason = plan(config, name, report)
+    nonce = secrets.token_hex(8)
     spec = resolved.spec
+    if spec.boot is not None:
+        spec = replace(spec, boot=spec.boot.with_ready_nonce(nonce))
     _preflight(resolved, force)
     paths = spec.paths
     _prepare_state_dir(paths)
@@ -349,7 +353,8 @@ def start(
         progress(f"QEMU PID {pid}, QMP up after {seconds_to_qmp:.1f} s")
         seconds_to_ready = None
         if wait_ready and spec.boot is not None:
-            seconds_to_ready = _wait_for_ready(paths, supervisor, started, progress)
+            marker = ready_marker(nonce).encode()
+            seconds_to_ready = _wait_for_ready(paths, supervisor, marker, started, progress)
     finally:
         statedir.remove(paths.root, "starting")
     return StartResult(
@@ -488,11 +493,16 @@ def _wait_for_qmp(paths: VmPaths, supervisor: subprocess.Popen[bytes], started: 
 
 
 def _wait_for_ready(
-    paths: VmPaths, supervisor: subprocess.Popen[bytes], started: float, progress: Progress
+    paths: VmPaths,
+    supervisor: subprocess.Popen[bytes],
+    marker: bytes,
+    started: float,
+    progress: Progress,
 ) -> float:
+    """Seconds from QEMU's start (STARTED) until this boot's ready marker is on the console."""
     deadline = started + READY_WAIT_S
     while time.monotonic() < deadline:
-        if READY_MARKER.encode() in paths.serial_log.read_bytes():
+        if marker in statedir.tail(paths.root, paths.serial_log.name, 1 << 20):
             seconds = time.monotonic() - started
             progress(f"guest ready after {seconds:.1f} s")
             return seconds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +21,19 @@ class DirectBoot:
     kernel: Path
     initrd: Path
     append: str = "console=ttyS0 quiet panic=-1"
+
+    def with_ready_nonce(self, nonce: str) -> DirectBoot:
+        """The same boot, asking the guest to print ready_marker(NONCE) when it is up."""
+        return replace(self, append=f"{self.append} sevtui.ready={nonce}")
+
+
+def ready_marker(nonce: str) -> str:
+    """What the minimal guest prints once ready: the marker and this boot's nonce.
+
+    The kernel echoes its command line (`sevtui.ready=NONCE`), which never contains this
+    text, and a marker from an earlier boot or printed without the nonce never matches.
+    """
+    return f"{READY_MARKER}-{nonce}"
 
 
 @dataclass(frozen=True)
