@@ -7,6 +7,7 @@ loses nothing that was reported stored. Open a Store in the thread that uses it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -291,9 +292,20 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.read_only = _exists_read_only(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            if not self.read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # On read-only media nobody can write either, and SQLite cannot create the WAL
+            # index next to the file: open it as immutable.
+            immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
+            target = f"file:{path}?mode=ro{immutable}" if self.read_only else str(path)
+            conn = sqlite3.connect(
+                target,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                uri=self.read_only,
+            )
         except (OSError, sqlite3.Error) as exc:
             raise SevtuiError(
                 f"cannot open the results database {path}: {exc}",
@@ -301,8 +313,9 @@ class Store:
             ) from None
         self.conn = conn
         self._execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._execute("PRAGMA journal_mode = WAL")
-        self._execute("PRAGMA synchronous = NORMAL")
+        if not self.read_only:
+            self._execute("PRAGMA journal_mode = WAL")
+            self._execute("PRAGMA synchronous = NORMAL")
         self._migrate()
 
     def close(self) -> None:
@@ -330,6 +343,11 @@ class Store:
                 f"database busy: {self.path} stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s",
                 "another sevtui holds a long transaction; retry in a moment",
             )
+        if "readonly" in str(exc):
+            return SevtuiError(
+                f"{self.path} is read-only: results can be read from it, not written",
+                "pass a writable database with --db (or copy this one)",
+            )
         if isinstance(exc, sqlite3.OperationalError | sqlite3.IntegrityError):
             return SevtuiError(f"database error in {self.path}: {exc}")
         return SevtuiError(
@@ -344,16 +362,17 @@ class Store:
                 f"({SCHEMA_VERSION})",
                 "upgrade sevtui or use another --db",
             )
+        if self.read_only and version < SCHEMA_VERSION:
+            raise SevtuiError(
+                f"{self.path} is read-only and has schema version {version}; this sevtui "
+                f"reads version {SCHEMA_VERSION}",
+                "open it once with write access so it can be upgraded, or copy it",
+            )
         for number in range(version, SCHEMA_VERSION):
-            self._execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for statement in _MIGRATIONS[number]:
                     self._execute(statement)
                 self._execute(f"PRAGMA user_version = {number + 1}")
-                self._execute("COMMIT")
-            except BaseException:
-                self._execute("ROLLBACK")
-                raise
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
@@ -534,6 +553,8 @@ class Store:
 
     def mark_orphans(self) -> None:
         """Runs left 'running' by a process that is gone become 'interrupted'."""
+        if self.read_only:
+            return
         rows = self._execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
         for run_id, pid in rows:
             if pid is None or not _alive(int(pid)):
@@ -691,9 +712,34 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self.store._execute("COMMIT")
+            try:
+                self.store._execute("COMMIT")
+            except SevtuiError:
+                self._roll_back()
+                raise
         else:
-            self.store.conn.execute("ROLLBACK")
+            self._roll_back()
+
+    def _roll_back(self) -> None:
+        """Undo what the transaction wrote; SQLite may already have rolled back (disk full),
+        and that must not hide the error that caused it."""
+        if self.store.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.store.conn.execute("ROLLBACK")
+
+
+def _exists_read_only(path: Path) -> bool:
+    """True for an existing database file this process may read but not write."""
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise SevtuiError(
+            f"{path} is not a regular file, so it cannot hold a results database",
+            "pass a file with --db (it is created when missing)",
+        )
+    return os.access(path, os.R_OK) and not (
+        os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    )
 
 
 def _alive(pid: int) -> bool:
