@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from sevtui.config import Config, parse_size
@@ -12,7 +13,8 @@ from sevtui.host.qemu import find_binary
 from sevtui.proc import run_checked
 from sevtui.vm.resolve import derived_mac, vm_profile
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "assets" / "cloud-init"
+TEMPLATES = Path(str(resources.files("sevtui").joinpath("data", "cloud-init")))
+"""cloud-init templates: package data, so an installed wheel has them too."""
 
 
 @dataclass(frozen=True)

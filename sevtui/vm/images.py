@@ -13,13 +13,15 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from sevtui.errors import SevtuiError
 from sevtui.proc import run_checked
 
 BUILDER_VERSION = "1"
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "guest"
+ASSETS = Path(str(resources.files("sevtui").joinpath("data", "guest")))
+"""The guest init and ACPI script: package data, so an installed wheel has them too."""
 GUEST_TOOLS = {
     "lz4": "lz4",
     "sqlite3": "sqlite3",
