@@ -8,11 +8,15 @@ delete it. The canary is random per probe and never printed on the console.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,12 +24,16 @@ from typing import Any, Literal
 from sevtui import memscan
 from sevtui.config import Config, VmKind
 from sevtui.errors import SevtuiError, UsageError
-from sevtui.proc import run_with_timeout
+from sevtui.proc import pid_alive, run_with_timeout
+from sevtui.vm.lifecycle import VmStatus
 
 Method = Literal["scan", "gcore"]
 GCORE_TIMEOUT_S = 1800
 EXPOSED = "host can read this guest's memory"
 HIDDEN = "canary not found in plaintext: memory is encrypted or not resident"
+INCONCLUSIVE = "inconclusive"
+CANARY_FILE = "/root/sevtui-canary.txt"
+PLANTED = "SEVTUI-PLANTED"
 PTRACE_HINT = (
     "run as root (CAP_SYS_PTRACE), or relax kernel.yama.ptrace_scope "
     "(sysctl kernel.yama.ptrace_scope=0); another user's QEMU can only be read by root"
@@ -43,6 +51,10 @@ class ProbeResult:
     seconds: float
     locations: list[dict[str, Any]] = field(default_factory=list)
     unreadable_bytes: int = 0
+    inconclusive: str = ""
+    """Why a miss proves nothing (empty when the verdict stands)."""
+    covered: int = 0
+    """Bytes of guest-RAM mappings the scan looked at (resident or not)."""
 
     @property
     def throughput_gbps(self) -> float:
@@ -50,14 +62,27 @@ class ProbeResult:
         return self.bytes_scanned / self.seconds / 1e9 if self.seconds > 0 else 0.0
 
     @property
+    def outcome(self) -> str:
+        """exposed, not readable, or inconclusive."""
+        if self.found:
+            return "exposed"
+        return INCONCLUSIVE if self.inconclusive else "not readable"
+
+    @property
     def verdict(self) -> str:
         """The verdict in words."""
-        return EXPOSED if self.found else HIDDEN
+        if self.found:
+            return EXPOSED
+        return f"{INCONCLUSIVE}: {self.inconclusive}" if self.inconclusive else HIDDEN
 
     def to_json(self) -> dict[str, Any]:
         """The `probe --json` document."""
         data = asdict(self)
-        data.update(throughput_gbps=round(self.throughput_gbps, 3), verdict=self.verdict)
+        data.update(
+            throughput_gbps=round(self.throughput_gbps, 3),
+            verdict=self.verdict,
+            outcome=self.outcome,
+        )
         return data
 
 
@@ -67,15 +92,16 @@ def new_canary() -> str:
 
 
 def plant_command(canary: str) -> str:
-    """Guest shell that writes CANARY to a file and reads it back without printing it.
+    """Guest shell that writes CANARY to a file, reads it back and says PLANTED when it matches.
 
-    The canary is split in the command so the console echo and serial log never
-    hold it whole; only the guest's memory (page cache, buffers) does.
+    The command is sent with the console's echo off, and the canary is split in it, so
+    neither the console nor serial.log holds it; only the guest's memory does.
     """
     prefix, _, secret = canary.rpartition("-")
+    joined = f"\"$(printf '%s-%s' {prefix} {secret})\""
     return (
-        f"printf '%s-%s\\n' {prefix} {secret} > /root/sevtui-canary.txt && "
-        "cat /root/sevtui-canary.txt > /dev/null && sync"
+        f"printf '%s-%s\\n' {prefix} {secret} > {CANARY_FILE} && sync && "
+        f'[ "$(cat {CANARY_FILE})" = {joined} ] && echo {PLANTED}'
     )
 
 
@@ -132,23 +158,63 @@ def _result(method: Method, found: memscan.Found, seconds: float) -> ProbeResult
     )
 
 
+GCORE_PREFIX = "sevtui-gcore-"
+
+
 def gcore(pid: int, needle: bytes) -> ProbeResult:
-    """The seed's method: gcore to a private temp dir, search the core, delete it."""
+    """The seed's method: gcore to a private temp dir, search the core, delete it.
+
+    The folder is 0700 and the core 0600; it is removed on every way out (SIGTERM and
+    SIGHUP included, when sevtui runs in the main thread), and folders left by a sevtui
+    that was killed outright are removed the next time.
+    """
     gcore_bin = shutil.which("gcore")
     if gcore_bin is None:
         raise SevtuiError("gcore not found", "install gdb: sudo apt-get install gdb")
+    remove_stale_dumps(Path(tempfile.gettempdir()))
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sevtui-gcore-") as tmp:
-        os.chmod(tmp, 0o700)
+    with (
+        _exit_on_signals(),
+        tempfile.TemporaryDirectory(prefix=f"{GCORE_PREFIX}{os.getpid()}-") as tmp,
+    ):
         prefix = Path(tmp) / "core"
-        done = run_with_timeout([gcore_bin, "-o", str(prefix), str(pid)], GCORE_TIMEOUT_S)
+        umask = os.umask(0o077)
+        try:
+            done = run_with_timeout([gcore_bin, "-o", str(prefix), str(pid)], GCORE_TIMEOUT_S)
+        finally:
+            os.umask(umask)
         core = Path(f"{prefix}.{pid}")
         if done.returncode != 0 or not core.exists():
             tail = (done.stderr or done.stdout).strip()[-300:]
             raise SevtuiError(f"gcore of PID {pid} failed: {tail}", PTRACE_HINT)
-        os.chmod(core, 0o600)
         found = memscan.search_file(core, needle)
     return _result("gcore", found, time.monotonic() - started)
+
+
+def remove_stale_dumps(folder: Path) -> None:
+    """Delete gcore folders whose sevtui process is gone (it was killed with SIGKILL)."""
+    for stale in folder.glob(f"{GCORE_PREFIX}*-*"):
+        owner = stale.name.removeprefix(GCORE_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not pid_alive(int(owner)) and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise SystemExit meanwhile, so `with` blocks clean up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    saved = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def probe_vm(
@@ -160,11 +226,36 @@ def probe_vm(
 ) -> tuple[ProbeResult, VmKind]:
     """Probe VM NAME (a configured VM first, else an external QEMU with SECRET) and store it.
 
-    Without SECRET a fresh canary is planted in the guest; with it, sevtui only searches.
+    Without SECRET a fresh canary is planted in the guest, read back there, and removed
+    afterwards; with it, sevtui only searches. A miss is a verdict only when the canary
+    was planted by sevtui and the scan covered the guest's RAM as QMP reports it.
     """
-    from sevtui.store import ProbeRow, Store
     from sevtui.vm import remote
-    from sevtui.vm.inventory import discover
+
+    vm, memory = _running_vm(config, name, secret)
+    assert vm.pid is not None
+    canary = secret or new_canary()
+    if not secret:
+        output, status = remote.runner(config, name, quiet=True)(plant_command(canary), 60)
+        if status != 0 or PLANTED not in output:
+            raise SevtuiError(
+                f"planting the canary in {name} failed (exit {status}): {output.strip()[-200:]}",
+                "check that the guest shell works: sevtui vm exec NAME -- true",
+            )
+    try:
+        result = _search(vm.pid, canary.encode(), method, memory, everything)
+    finally:
+        if not secret:
+            remote.runner(config, name)(f"rm -f {CANARY_FILE}", 60)
+    if not result.found:
+        result.inconclusive = _why_a_miss_proves_nothing(result, memory, secret, method)
+    _store(config, name, vm.kind, result)
+    return result, vm.kind
+
+
+def _running_vm(config: Config, name: str, secret: str | None) -> tuple[VmStatus, int | None]:
+    """The running VM NAME and its RAM as QMP reports it (None when QMP cannot say)."""
+    from sevtui.vm.inventory import discover, query_qmp
 
     rows = [row.status for row in discover(config) if row.status.name == name]
     candidates = [row for row in rows if not row.external] or rows
@@ -172,36 +263,61 @@ def probe_vm(
         state = candidates[0].state if candidates else "not found"
         raise UsageError(f"VM {name!r} is not running ({state})", "start it first")
     vm = candidates[0]
-    assert vm.pid is not None
     if vm.external and not secret:
         raise UsageError(
             f"{name!r} is not managed by sevtui: sevtui cannot plant a canary in it",
             "write a text into the guest yourself and pass it with --secret TEXT",
         )
-    canary = secret or new_canary()
-    if not secret:
-        output, status = remote.runner(config, name)(plant_command(canary), 60)
-        if status != 0:
-            raise SevtuiError(f"planting the canary in {name} failed: {output[-200:]}")
+    memory = None if vm.external else query_qmp(config, name).memory
+    return vm, memory
+
+
+def _search(
+    pid: int, needle: bytes, method: Method, memory: int | None, everything: bool
+) -> ProbeResult:
     if method == "gcore":
-        result = gcore(vm.pid, canary.encode())
-    else:
-        areas = regions(vm.pid, None if everything else vm.memory, everything)
-        result = scan(vm.pid, canary.encode(), areas)
+        return gcore(pid, needle)
+    areas = regions(pid, None if everything else memory, everything)
+    result = scan(pid, needle, areas)
+    result.covered = sum(area.end - area.start for area in areas)
+    return result
+
+
+def _why_a_miss_proves_nothing(
+    result: ProbeResult, memory: int | None, secret: str | None, method: Method
+) -> str:
+    """Empty when a miss means the memory is not readable, else why it cannot say."""
+    if secret:
+        return "the text was not planted by sevtui, so a miss may just mean it is not there"
+    if method == "gcore":
+        return ""
+    if memory is None:
+        return "QMP did not report the guest's RAM, so the scan's coverage is unknown"
+    if result.covered < memory:
+        return (
+            f"the scanned mappings cover {result.covered >> 20} MiB of the guest's "
+            f"{memory >> 20} MiB"
+        )
+    return ""
+
+
+def _store(config: Config, name: str, kind: str, result: ProbeResult) -> None:
+    from sevtui.store import ProbeRow, Store
+
     store = Store(config.paths.db)
     try:
         store.record_probe(
             ProbeRow(
                 name,
-                vm.kind,
+                kind,
                 result.method,
                 result.found,
                 result.hits,
                 result.bytes_scanned,
                 result.seconds,
                 result.throughput_gbps,
+                reason=result.inconclusive,
             )
         )
     finally:
         store.close()
-    return result, vm.kind

@@ -49,6 +49,12 @@ def run_with_timeout(
         raise CommandTimeout(
             f"{Path(argv[0]).name} timed out after {timeout:g} s", _text(out)
         ) from None
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM turned into an exception): the program goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     return Finished(proc.returncode, _text(out), _text(err))
 
 
@@ -68,3 +74,14 @@ def run_checked(
         tail = (done.stderr or done.stdout).strip()[-300:]
         raise SevtuiError(f"{what} failed (exit {done.returncode}): {tail}", hint)
     return done.stdout
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process PID exists (even when it belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -219,6 +219,7 @@ class Session:
                         row.hits,
                         row.bytes_scanned,
                         row.seconds,
+                        inconclusive=row.reason,
                     )
                     found[name] = (result, row.created)
             return found

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.proc import pid_alive
 from sevtui.values import Value
 
 BUSY_TIMEOUT_MS = 5000
@@ -96,6 +97,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE results ADD COLUMN busy INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE results ADD COLUMN conditions TEXT NOT NULL DEFAULT '{}'",
     ),
+    ("ALTER TABLE probes ADD COLUMN reason TEXT NOT NULL DEFAULT ''",),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -171,6 +173,8 @@ class ProbeRow:
     seconds: float
     throughput_gbps: float
     created: float = 0.0
+    reason: str = ""
+    """Why a miss proves nothing (empty for a verdict that stands)."""
 
 
 @dataclass(frozen=True)
@@ -507,7 +511,7 @@ class Store:
         with self._transaction():
             self._execute(
                 "INSERT INTO probes (vm, kind, method, found, hits, bytes_scanned, seconds, "
-                "throughput_gbps, created) VALUES (?,?,?,?,?,?,?,?,?)",
+                "throughput_gbps, created, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     probe.vm,
                     probe.kind,
@@ -518,6 +522,7 @@ class Store:
                     probe.seconds,
                     probe.throughput_gbps,
                     time.time(),
+                    probe.reason,
                 ),
             )
 
@@ -525,14 +530,14 @@ class Store:
         """The newest probe of VM."""
         row = self._execute(
             "SELECT vm, kind, method, found, hits, bytes_scanned, seconds, throughput_gbps, "
-            "created FROM probes WHERE vm = ? ORDER BY id DESC LIMIT 1",
+            "created, reason FROM probes WHERE vm = ? ORDER BY id DESC LIMIT 1",
             (vm,),
         ).fetchone()
         if row is None:
             return None
-        name, kind, method, found, hits, scanned, seconds, throughput, created = row
+        name, kind, method, found, hits, scanned, seconds, throughput, created, reason = row
         return ProbeRow(
-            name, kind, method, bool(found), hits, scanned, seconds, throughput, created
+            name, kind, method, bool(found), hits, scanned, seconds, throughput, created, reason
         )
 
     def finish_run(self, run_id: int, status: str, reason: str = "") -> None:
@@ -557,7 +562,7 @@ class Store:
             return
         rows = self._execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
         for run_id, pid in rows:
-            if pid is None or not _alive(int(pid)):
+            if pid is None or not pid_alive(int(pid)):
                 self.finish_run(int(run_id), "interrupted", "the sevtui process running it is gone")
 
     # --- reads --------------------------------------------------------------------------
@@ -740,13 +745,3 @@ def _exists_read_only(path: Path) -> bool:
     return os.access(path, os.R_OK) and not (
         os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

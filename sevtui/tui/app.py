@@ -369,9 +369,7 @@ class SevtuiApp(App[None]):
         line = "not checked yet  [p] probes"
         if probe is not None:
             result, when = probe
-            line = f"{'exposed' if result.found else 'not readable'} " + time.strftime(
-                "at %H:%M:%S", time.localtime(when)
-            )
+            line = f"{result.verdict} " + time.strftime("at %H:%M:%S", time.localtime(when))
         self._open_details(name, line)
 
     @work(thread=True, exit_on_error=False, group="details")

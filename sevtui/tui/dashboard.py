@@ -121,6 +121,9 @@ class BenchPane(Vertical):
         return "" if not left else f"  ~{format_duration(left)} left"
 
 
+PROBE_STYLE = {"exposed": "bold red", "not readable": "bold green", "inconclusive": "yellow"}
+
+
 class VmTable(DataTable[Text | str]):
     """Configured and external QEMU VMs, updated in place once a second."""
 
@@ -187,10 +190,10 @@ class VmTable(DataTable[Text | str]):
         probe = Text("-")
         if verdict is not None and not st.external:
             result, when = verdict
-            label = "exposed" if result.found else "not readable"
+            label = result.outcome
             probe = Text(
                 f"{label} {time.strftime('%H:%M', time.localtime(when))}",
-                style="bold red" if result.found else "bold green",
+                style=PROBE_STYLE[result.outcome],
             )
         return (
             name,

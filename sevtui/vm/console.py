@@ -78,9 +78,17 @@ def _connect(paths: VmPaths) -> socket.socket:
 
 
 def run(
-    paths: VmPaths, command: str, timeout: float = 60.0, lock_wait_s: float = 30.0
+    paths: VmPaths,
+    command: str,
+    timeout: float = 60.0,
+    lock_wait_s: float = 30.0,
+    quiet: bool = False,
 ) -> ExecResult:
-    """Run COMMAND in the guest shell on the serial console."""
+    """Run COMMAND in the guest shell on the serial console.
+
+    QUIET turns the guest terminal's echo off first (and waits until it is off), so the
+    command itself never reaches the console or serial.log: for secrets.
+    """
     if "\n" in command or "\r" in command:
         raise SevtuiError("a guest command must be a single line", "join the lines with ;")
     nonce = secrets.token_hex(6)
@@ -94,11 +102,16 @@ def run(
                 sock.fileno(), timeout=timeout, encoding="utf-8", codec_errors="replace"
             )
             child.send("\n")
+            if quiet:
+                child.send(f"stty -echo; printf '%s%s\\n' SVQ_ {nonce}\n")
+                child.expect_exact(f"SVQ_{nonce}\r\n")
             child.send(line + "\n")
             child.expect_exact(begin + "\r\n")
             child.expect(re.escape(end) + r":(\d+)")
             output = _ANSI.sub("", child.before or "").replace("\r", "")
             status = int(child.match.group(1))
+            if quiet:
+                child.send("stty echo\n")
         except pexpect.TIMEOUT:
             partial = _ANSI.sub("", str(child.before or "")).replace("\r", "")
             child.send("\x03")

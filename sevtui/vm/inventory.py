@@ -39,18 +39,47 @@ class VmRow:
         return data
 
 
-def query_qmp(config: Config, name: str) -> tuple[str, dict[str, Any] | str]:
-    """(run state, query-sev result or why it is not available) for a running VM."""
+@dataclass(frozen=True)
+class QmpFacts:
+    """What QMP says about a running VM: run state, SEV status, guest RAM."""
+
+    run_state: str
+    sev: dict[str, Any] | str
+    memory: int | None = None
+
+
+def query_qmp(config: Config, name: str) -> QmpFacts:
+    """Run state, query-sev (or why not) and the guest's RAM for a running VM."""
     try:
         with QmpClient(vm_paths(config, name).qmp, timeout=2.0) as qmp:
-            run_state = qmp.execute("query-status").get("status", "")
+            run_state = str(qmp.execute("query-status").get("status", ""))
+            memory = guest_memory(qmp)
             try:
                 sev = qmp.execute("query-sev")
             except QmpError as exc:
-                return str(run_state), exc.message.removeprefix("QEMU refused query-sev: ")
-            return str(run_state), sev if isinstance(sev, dict) else str(sev)
+                return QmpFacts(
+                    run_state, exc.message.removeprefix("QEMU refused query-sev: "), memory
+                )
+            return QmpFacts(run_state, sev if isinstance(sev, dict) else str(sev), memory)
     except QmpError as exc:
-        return "", f"QMP unavailable: {exc.message}"
+        return QmpFacts("", f"QMP unavailable: {exc.message}")
+
+
+def guest_memory(qmp: QmpClient) -> int | None:
+    """The guest's RAM as QEMU reports it (query-memory-size-summary), in bytes."""
+    try:
+        summary = qmp.execute("query-memory-size-summary")
+    except QmpError:
+        return None
+    base = summary.get("base-memory")
+    plugged = summary.get("plugged-memory", 0)
+    return int(base) + int(plugged or 0) if isinstance(base, int) else None
+
+
+def _apply(row: VmRow, facts: QmpFacts) -> None:
+    row.qmp_status, row.sev = facts.run_state, facts.sev
+    if facts.memory:
+        row.status.memory = facts.memory
 
 
 def discover(config: Config) -> list[VmRow]:
@@ -88,7 +117,7 @@ def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> l
         if row.status.pid:
             row.sample = samples.get(row.status.pid)
         if with_qmp and row.status.state == "running" and not row.status.external:
-            row.qmp_status, row.sev = query_qmp(config, row.status.name)
+            _apply(row, query_qmp(config, row.status.name))
     return rows
 
 
@@ -102,7 +131,7 @@ class InventoryWatcher:
         self.qmp_every_s = qmp_every_s
         self.external_every_s = external_every_s
         self._procs: dict[int, psutil.Process] = {}
-        self._qmp: dict[int, tuple[float, str, dict[str, Any] | str]] = {}
+        self._qmp: dict[int, tuple[float, QmpFacts]] = {}
         self._external: tuple[float, list[VmRow]] = (-math.inf, [])
 
     def poll(self) -> list[VmRow]:
@@ -136,7 +165,7 @@ class InventoryWatcher:
                 continue
             cached = self._qmp.get(pid)
             if cached is None or now - cached[0] > self.qmp_every_s:
-                cached = (now, *query_qmp(self.config, row.status.name))
+                cached = (now, query_qmp(self.config, row.status.name))
                 self._qmp[pid] = cached
-            row.qmp_status, row.sev = cached[1], cached[2]
+            _apply(row, cached[1])
         return rows

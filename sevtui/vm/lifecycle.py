@@ -325,14 +325,7 @@ def start(
     statedir.touch(paths.root, "starting")
     progress(f"starting {name} ({spec.kind}, {spec.accel}: {accel_reason})")
     started = time.monotonic()
-    supervisor = subprocess.Popen(
-        [sys.executable, "-m", "sevtui.vm.supervise", str(paths.root), "--", *argv],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-    )
+    supervisor = _supervise(paths, argv)
     try:
         pid = _wait_for_qmp(paths, supervisor, started)
         seconds_to_qmp = time.monotonic() - started
@@ -359,6 +352,18 @@ def start(
         statedir.remove(paths.root, "starting")
     return StartResult(
         name, pid, spec.accel, accel_reason, seconds_to_qmp, seconds_to_ready, resolved.notes
+    )
+
+
+def _supervise(paths: VmPaths, argv: list[str]) -> subprocess.Popen[bytes]:
+    """QEMU under its supervisor, in a session of its own (it outlives sevtui)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sevtui.vm.supervise", str(paths.root), "--", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
     )
 
 

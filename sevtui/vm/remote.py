@@ -67,8 +67,11 @@ def ssh_run(key: Path, port: int, user: str, command: str, timeout: float) -> tu
     return done.stdout + done.stderr, done.returncode
 
 
-def runner(config: Config, name: str) -> Runner:
-    """How to run commands in VM NAME: ssh for cloud guests, else its serial console."""
+def runner(config: Config, name: str, quiet: bool = False) -> Runner:
+    """How to run commands in VM NAME: ssh for cloud guests, else its serial console.
+
+    QUIET keeps the commands off the console (no echo): over ssh they never reach it.
+    """
     if uses_ssh(config, name):
         profile = vm_profile(config, name)
         key = ssh_key(config, name)
@@ -78,7 +81,7 @@ def runner(config: Config, name: str) -> Runner:
     paths = vm_paths(config, name)
 
     def on_console(command: str, timeout: float) -> tuple[str, int]:
-        result = console.run(paths, command, timeout=timeout)
+        result = console.run(paths, command, timeout=timeout, quiet=quiet)
         return result.output, result.status
 
     return on_console

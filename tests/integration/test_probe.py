@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -27,9 +30,14 @@ def test_probe_finds_the_canary_in_a_normal_guest(vm_config_file: Path) -> None:
     assert found["verdict"] == "host can read this guest's memory"
     assert 0 < found["bytes_scanned"] <= 256 << 20 and found["locations"]
     missing = sevtui(vm_config_file, "probe", "demo", "--secret", "never-planted-7f3a", "--json")
-    assert json.loads(missing.stdout)["found"] is False
+    unplanted = json.loads(missing.stdout)
+    assert unplanted["found"] is False and unplanted["outcome"] == "inconclusive"
+    assert "not planted by sevtui" in unplanted["verdict"]
     state = vm_config_file.parent / "st" / "vms" / "demo"
-    assert "SEVTUI-CANARY-" not in (state / "serial.log").read_text(errors="replace")
+    console = (state / "serial.log").read_text(errors="replace")
+    assert "SEVTUI-CANARY" not in console, "the canary (even split) never reaches the console"
+    leftover = sevtui(vm_config_file, "vm", "exec", "demo", "--", "ls", "/root")
+    assert leftover.returncode == 0 and "sevtui-canary" not in leftover.stdout
     gcore = json.loads(
         sevtui(vm_config_file, "probe", "demo", "--method", "gcore", "--json").stdout
     )
@@ -101,3 +109,51 @@ def test_probe_of_a_stopped_vm_is_a_clear_error(vm_config_file: Path) -> None:
     assert done.returncode == 2 and "is not running" in done.stderr
     with pytest.raises(SevtuiError, match="is gone"):
         probe.regions(2**22 + 12345, None, False)
+
+
+def test_a_config_that_misstates_the_memory_does_not_fake_a_verdict(vm_config_file: Path) -> None:
+    """The scan takes the guest's RAM from QMP, not from the config (256M here, 1G there)."""
+    assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
+    stated = '[vm.demo]\nkind = "nosev"\nmemory = "256M"'
+    text = vm_config_file.read_text()
+    assert stated in text
+    vm_config_file.write_text(text.replace(stated, stated.replace("256M", "1G")))
+    result = json.loads(sevtui(vm_config_file, "probe", "demo", "--json").stdout)
+    assert result["outcome"] == "exposed", result
+    listed = json.loads(sevtui(vm_config_file, "vm", "list", "--json").stdout)
+    assert next(row for row in listed if row["name"] == "demo")["memory"] == 256 << 20
+
+
+def test_gcore_killed_with_sigterm_leaves_no_memory_on_disk(vm_config_file: Path) -> None:
+    assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
+    before = set(Path(tempfile.gettempdir()).glob("sevtui-gcore-*"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sevtui", "--config", str(vm_config_file), "probe", "demo",
+         "--method", "gcore"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        made = set(Path(tempfile.gettempdir()).glob("sevtui-gcore-*")) - before
+        if made and any(folder.glob("core*") for folder in made):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("gcore never started writing")
+    folder = next(iter(made))
+    assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert not folder.exists(), "the dump folder (guest memory) survived SIGTERM"
+
+
+def test_dump_folders_of_a_killed_sevtui_are_removed_next_time(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"sevtui-gcore-{dead.pid}-abc"
+    stale.mkdir()
+    (stale / "core.1").write_bytes(b"guest memory")
+    mine = tmp_path / f"sevtui-gcore-{os.getpid()}-def"
+    mine.mkdir()
+    probe.remove_stale_dumps(tmp_path)
+    assert not stale.exists() and mine.exists()
