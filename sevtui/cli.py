@@ -73,6 +73,12 @@ def cmd_caps(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError(f"--sysroot {sysroot}: not a directory", "give a copied machine root")
     report = ctx.session.inspect(sysroot, Path(args.cpuid_file) if args.cpuid_file else None)
     vms = {name: vm.kind for name, vm in ctx.config.vm.items()}
+    if args.require and not args.json:
+        verdict = report.profiles[args.require]
+        if not args.quiet:
+            can = "can launch here" if verdict.launchable else "cannot launch here"
+            print(f"{args.require}: {can}: {verdict.reason}")
+        return 0 if verdict.launchable else 1
     if args.json:
         data = report.to_json()
         data["vms"] = {

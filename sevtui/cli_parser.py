@@ -94,7 +94,11 @@ def _caps_command(top: _Commands) -> None:
         "--require",
         choices=VM_KINDS,
         metavar="KIND",
-        help="exit 1 unless KIND (nosev, sev, sev-es, sev-snp) can launch here",
+        help="say in one line whether KIND (nosev, sev, sev-es, sev-snp) can launch here; "
+        "exit 1 when it cannot",
+    )
+    caps.add_argument(
+        "-q", "--quiet", action="store_true", help="with --require: print nothing, exit status only"
     )
 
 

@@ -17,6 +17,10 @@ BIOS_HINT = (
     "enable it in the BIOS/UEFI setup (SMEE, SEV-ES ASID space limit, SNP memory coverage, "
     "IOMMU) and update the SEV firmware"
 )
+VM_HINT = (
+    "this machine is itself a VM: its host must pass the feature through (a guest cannot "
+    "run SEV guests of its own: nested SEV is not possible)"
+)
 REQUIREMENTS: dict[VmKind, tuple[str, ...]] = {
     "nosev": ("qemu.binary",),
     "sev": (
@@ -242,14 +246,15 @@ def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
             short="SEV: CPU does not report memory encryption",
         )
     )
-    _cpuid_bit_checks(tree, leaf)
+    _cpuid_bit_checks(tree, leaf, "hypervisor" in facts.flags)
 
 
-def _cpuid_bit_checks(tree: _Tree, leaf: Leaf8000001F | None) -> None:
+def _cpuid_bit_checks(tree: _Tree, leaf: Leaf8000001F | None, in_a_vm: bool) -> None:
     """One check per encryption feature bit, then the ASID count."""
+    enable = VM_HINT if in_a_vm else BIOS_HINT
     bit_checks = (
-        ("sme", "SME supported", "cpuid.leaf", "warn", "SME is off or absent: " + BIOS_HINT),
-        ("sev", "SEV supported", "cpuid.leaf", "fail", "SEV is off or absent: " + BIOS_HINT),
+        ("sme", "SME supported", "cpuid.leaf", "warn", "SME is off or absent: " + enable),
+        ("sev", "SEV supported", "cpuid.leaf", "fail", "SEV is off or absent: " + enable),
         ("sev_es", "SEV-ES supported", "cpuid.sev", "fail", "needs EPYC 7002 or later"),
         ("sev_snp", "SEV-SNP supported", "cpuid.sev_es", "fail", "needs EPYC 7003 or later"),
     )
@@ -264,7 +269,7 @@ def _cpuid_bit_checks(tree: _Tree, leaf: Leaf8000001F | None) -> None:
                 f"CPUID 0x8000001F EAX bit {bit}: {'set' if present else 'clear'}",
                 hint,
                 parent=parent,
-                short=f"SEV: CPU does not offer {title.split()[0]}",
+                short=f"{title.split()[0]}: not offered by this CPU",
             )
         )
     if leaf is not None:

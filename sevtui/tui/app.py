@@ -58,7 +58,8 @@ class SevtuiApp(App[None]):
         Binding("t", "stop_bench", "stop bench", show=False),
         Binding("r", "results", "results"),
         Binding("question_mark", "help", "keys"),
-        Binding("d", "toggle_dark", "theme", show=False),
+        Binding("d", "toggle_dark", "dark or light", show=False),
+        Binding("escape", "close_help", "close the keys panel", show=False),
     ]
 
     def __init__(
@@ -369,7 +370,8 @@ class SevtuiApp(App[None]):
         line = "not checked yet  [p] probes"
         if probe is not None:
             result, when = probe
-            line = f"{result.verdict} " + time.strftime("at %H:%M:%S", time.localtime(when))
+            why = f" ({result.inconclusive})" if result.inconclusive else ""
+            line = f"{result.outcome}{why} " + time.strftime("at %H:%M:%S", time.localtime(when))
         self._open_details(name, line)
 
     @work(thread=True, exit_on_error=False, group="details")
@@ -377,10 +379,19 @@ class SevtuiApp(App[None]):
         details = self.sources.vm_details(name)
         self.call_from_thread(self.push_screen, VmDetailScreen(details, probe_line))
 
+    def _loaded(self) -> bool:
+        """True once the configuration has loaded; otherwise says so."""
+        if self._sources is None:
+            self.notify("still loading the configuration: try again in a moment")
+            return False
+        return True
+
     def action_bench(self) -> None:
         """Ask what to run, then run it."""
         if self.bench_stop is not None:
             self.notify("a benchmark is already running ([t] stops it)", severity="warning")
+            return
+        if not self._loaded():
             return
         targets = ["host", *self.sources.vm_names]
 
@@ -413,7 +424,8 @@ class SevtuiApp(App[None]):
         """Open the results browser (its chart and statistics modules load on first use)."""
         from sevtui.tui.results import ResultsScreen
 
-        self.push_screen(ResultsScreen(self.sources))
+        if self._loaded():
+            self.push_screen(ResultsScreen(self.sources))
 
     def action_help(self) -> None:
         """Show every key binding."""
@@ -421,6 +433,15 @@ class SevtuiApp(App[None]):
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
+
+    def action_close_help(self) -> None:
+        """Esc closes the keys panel."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+
+    def action_help_quit(self) -> None:
+        """Ctrl+C: say how to quit (in plain text; notifications here show no markup)."""
+        self.notify("press q (or Ctrl+Q) to quit sevtui; VMs keep running", title="Quit?")
 
     def action_quit_app(self) -> None:
         """Quit without stopping VMs; asks while a benchmark runs."""
@@ -446,7 +467,11 @@ class SevtuiApp(App[None]):
         """Every action in the command palette (Ctrl+P)."""
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.action not in ("quit_app", "help"):
+            if isinstance(binding, Binding) and binding.action not in (
+                "quit_app",
+                "help",
+                "close_help",
+            ):
                 action = binding.action
                 yield SystemCommand(
                     binding.description.capitalize(),

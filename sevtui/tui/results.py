@@ -67,6 +67,7 @@ class ResultsScreen(CoveringScreen):
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back"),
+        Binding("q", "app.pop_screen", "back", show=False),
         Binding("space", "mark", "mark run"),
         Binding("enter", "compare", "compare", show=False),
         Binding("t", "show_table", "table"),

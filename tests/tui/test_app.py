@@ -6,6 +6,7 @@ import asyncio
 import gc
 import html
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -473,3 +474,54 @@ def test_polling_pauses_while_the_results_screen_covers_the_dashboard() -> None:
     asyncio.run(run())
     assert seen["covered"] == 0, "the VM table was polled under the results screen"
     assert seen["back"] >= 1, "polling resumed when the dashboard came back"
+
+
+def test_keys_before_the_config_has_loaded_say_so() -> None:
+    release = threading.Event()
+
+    def slow() -> FakeSources:
+        release.wait(10)
+        return FakeSources()
+
+    app = SevtuiApp(slow, poll=False)
+
+    async def run() -> None:
+        async with app.run_test(size=(100, 32)) as pilot:
+            await pilot.pause()
+            await pilot.press("r", "b")
+            await pilot.pause()
+            assert app.is_running and not isinstance(app.screen, ResultsScreen)
+            loading = [n for n in app._notifications if "still loading" in n.message]
+            assert len(loading) == 2
+            release.set()
+            await app.workers.wait_for_complete()
+
+    asyncio.run(run())
+
+
+def test_escape_closes_the_keys_panel_and_q_in_results_goes_back() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.query("HelpPanel")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not app.screen.query("HelpPanel")
+        await open_results(app, pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running and not isinstance(app.screen, ResultsScreen)
+
+    drive(check)
+
+
+def test_the_palette_lists_each_command_once_and_ctrl_c_says_how_to_quit() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert len(titles) == len(set(titles)), titles
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        said = [n.message for n in app._notifications if "quit" in n.message]
+        assert said and "[b]" not in said[-1]
+
+    drive(check)

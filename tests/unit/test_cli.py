@@ -76,7 +76,14 @@ def test_caps_require_exits_1_when_kind_cannot_launch(
     machine.kvm_amd = {"sev": "1", "sev_es": "1", "sev_snp": "0"}
     root = machine.build(tmp_path / "root")
     assert main(["caps", "--sysroot", str(root), "--require", "sev-snp"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("sev-snp: cannot launch here: ")
+    assert "kvm_amd" in out
     assert main(["caps", "--sysroot", str(root), "--require", "sev-es"]) == 0
+    assert capsys.readouterr().out.startswith("sev-es: can launch here")
+    assert main(["caps", "--sysroot", str(root), "--require", "sev-snp", "-q"]) == 1
+    assert capsys.readouterr().out == ""
+    assert main(["caps", "--sysroot", str(root)]) == 0
     out = capsys.readouterr().out
     assert "SEV-SNP enabled in kvm_amd" in out and "fix: set `options kvm_amd sev_snp=1`" in out
 
