@@ -24,7 +24,7 @@ from typing import Any, Literal
 from sevtui import memscan
 from sevtui.config import Config, VmKind
 from sevtui.errors import SevtuiError, UsageError
-from sevtui.proc import pid_alive, run_with_timeout
+from sevtui.proc import pid_alive, process_started, run_with_timeout
 from sevtui.vm.lifecycle import VmStatus
 
 Method = Literal["scan", "gcore"]
@@ -249,7 +249,7 @@ def probe_vm(
             remote.runner(config, name)(f"rm -f {CANARY_FILE}", 60)
     if not result.found:
         result.inconclusive = _why_a_miss_proves_nothing(result, memory, secret, method)
-    _store(config, name, vm.kind, result)
+    _store(config, vm, result)
     return result, vm.kind
 
 
@@ -301,15 +301,15 @@ def _why_a_miss_proves_nothing(
     return ""
 
 
-def _store(config: Config, name: str, kind: str, result: ProbeResult) -> None:
+def _store(config: Config, vm: VmStatus, result: ProbeResult) -> None:
     from sevtui.store import ProbeRow, Store
 
     store = Store(config.paths.db)
     try:
         store.record_probe(
             ProbeRow(
-                name,
-                kind,
+                vm.name,
+                vm.kind,
                 result.method,
                 result.found,
                 result.hits,
@@ -317,6 +317,8 @@ def _store(config: Config, name: str, kind: str, result: ProbeResult) -> None:
                 result.seconds,
                 result.throughput_gbps,
                 reason=result.inconclusive,
+                qemu_pid=vm.pid,
+                qemu_started=process_started(vm.pid),
             )
         )
     finally:

@@ -85,3 +85,15 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def process_started(pid: int | None) -> float | None:
+    """When process PID started (seconds since the epoch), None when it is gone."""
+    if pid is None:
+        return None
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None

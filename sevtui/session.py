@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sevtui import statedir
 from sevtui.bench.events import Event, RunPlan
-from sevtui.errors import UsageError
+from sevtui.errors import SevtuiError, UsageError
 
 if TYPE_CHECKING:
     from sevtui.bench.catalog import Catalog
@@ -205,14 +205,32 @@ class Session:
         return probe_vm(self.config, name, method, secret, everything)
 
     def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
-        """The newest stored probe of each configured VM, with when it ran."""
+        """The newest stored probe of each running VM, with when it ran.
+
+        A verdict belongs to one QEMU process: after a restart (new PID or start time)
+        the VM has no verdict until it is probed again.
+        """
         from sevtui.probe import ProbeResult
+        from sevtui.proc import process_started
+        from sevtui.vm.lifecycle import status
 
         with self.store() as store:
             found = {}
             for name in self.config.vm:
                 row = store.last_probe(name)
-                if row is not None and row.method in ("scan", "gcore"):
+                try:
+                    pid = status(self.config, name).pid
+                except SevtuiError:
+                    continue
+                started = process_started(pid)
+                same_qemu = (
+                    row is not None
+                    and row.qemu_pid == pid
+                    and row.qemu_started is not None
+                    and started is not None
+                    and abs(row.qemu_started - started) < 1
+                )
+                if row is not None and same_qemu and row.method in ("scan", "gcore"):
                     result = ProbeResult(
                         "gcore" if row.method == "gcore" else "scan",
                         row.found,

@@ -97,7 +97,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE results ADD COLUMN busy INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE results ADD COLUMN conditions TEXT NOT NULL DEFAULT '{}'",
     ),
-    ("ALTER TABLE probes ADD COLUMN reason TEXT NOT NULL DEFAULT ''",),
+    (
+        "ALTER TABLE probes ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE probes ADD COLUMN qemu_pid INTEGER",
+        "ALTER TABLE probes ADD COLUMN qemu_started REAL",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -175,6 +179,9 @@ class ProbeRow:
     created: float = 0.0
     reason: str = ""
     """Why a miss proves nothing (empty for a verdict that stands)."""
+    qemu_pid: int | None = None
+    qemu_started: float | None = None
+    """The QEMU process the probe looked at: a verdict holds for that process only."""
 
 
 @dataclass(frozen=True)
@@ -511,7 +518,8 @@ class Store:
         with self._transaction():
             self._execute(
                 "INSERT INTO probes (vm, kind, method, found, hits, bytes_scanned, seconds, "
-                "throughput_gbps, created, reason) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "throughput_gbps, created, reason, qemu_pid, qemu_started) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     probe.vm,
                     probe.kind,
@@ -523,6 +531,8 @@ class Store:
                     probe.throughput_gbps,
                     time.time(),
                     probe.reason,
+                    probe.qemu_pid,
+                    probe.qemu_started,
                 ),
             )
 
@@ -530,14 +540,25 @@ class Store:
         """The newest probe of VM."""
         row = self._execute(
             "SELECT vm, kind, method, found, hits, bytes_scanned, seconds, throughput_gbps, "
-            "created, reason FROM probes WHERE vm = ? ORDER BY id DESC LIMIT 1",
+            "created, reason, qemu_pid, qemu_started FROM probes WHERE vm = ? "
+            "ORDER BY id DESC LIMIT 1",
             (vm,),
         ).fetchone()
         if row is None:
             return None
-        name, kind, method, found, hits, scanned, seconds, throughput, created, reason = row
+        name, kind, method, found, hits, scanned, seconds, throughput, created, reason = row[:10]
         return ProbeRow(
-            name, kind, method, bool(found), hits, scanned, seconds, throughput, created, reason
+            name,
+            kind,
+            method,
+            bool(found),
+            hits,
+            scanned,
+            seconds,
+            throughput,
+            created,
+            reason,
+            *row[10:],
         )
 
     def finish_run(self, run_id: int, status: str, reason: str = "") -> None:

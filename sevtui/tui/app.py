@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from sevtui.tui.sources import Sources
 
 REFRESH_S = 1.0
+PROBES_EVERY = 5
+"""Stored probe verdicts are re-read every PROBES_EVERY VM refreshes (another sevtui may
+have probed)."""
 
 
 class SevtuiApp(App[None]):
@@ -172,9 +175,13 @@ class SevtuiApp(App[None]):
         read starts only after the previous one has finished.
         """
         worker = get_current_worker()
+        rounds = 0
         while not worker.is_cancelled:
             if self._dashboard_shown.is_set():
                 self.post_message(VmsUpdated(self.sources.vms()))
+                rounds += 1
+                if rounds % PROBES_EVERY == 0:
+                    self.post_message(ProbesLoaded(self.sources.last_probes()))
             self._wake.wait(REFRESH_S)
             self._wake.clear()
 
@@ -234,8 +241,8 @@ class SevtuiApp(App[None]):
         self.query_one(HostPane).show(message.report)
 
     def on_probes_loaded(self, message: ProbesLoaded) -> None:
-        for name, verdict in message.probes.items():
-            self.probes.setdefault(name, verdict)
+        """The stored verdicts of the running QEMUs (probes from the CLI included)."""
+        self.probes = dict(message.probes)
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
         for table in self.query(VmTable):

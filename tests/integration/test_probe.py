@@ -157,3 +157,14 @@ def test_dump_folders_of_a_killed_sevtui_are_removed_next_time(tmp_path: Path) -
     mine.mkdir()
     probe.remove_stale_dumps(tmp_path)
     assert not stale.exists() and mine.exists()
+
+
+def test_a_verdict_belongs_to_one_qemu_process(vm_config_file: Path) -> None:
+    sources = LiveSources(load_config(vm_config_file).config)
+    assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
+    assert sevtui(vm_config_file, "probe", "demo").returncode == 0
+    assert sources.last_probes()["demo"][0].found is True
+    assert sevtui(vm_config_file, "vm", "stop", "demo", "--kill").returncode == 0
+    assert "demo" not in sources.last_probes(), "a stopped VM keeps no verdict"
+    assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
+    assert "demo" not in sources.last_probes(), "the restarted QEMU has not been probed"
