@@ -140,7 +140,7 @@ def cmd_vm_stop(args: argparse.Namespace, ctx: Context) -> int:
     """Stop a running VM, escalating from ACPI powerdown to SIGKILL."""
     from sevtui.cli_text import progress
 
-    print(ctx.session.stop_vm(args.name, args.kill, args.grace, progress).summary())
+    print(ctx.session.stop_vm(args.name, args.kill, args.grace, progress, args.force).summary())
     return 0
 
 

@@ -169,6 +169,9 @@ def _vm_commands(vm: _Commands) -> None:
     stop.add_argument("name", help="VM name")
     stop.add_argument("--kill", action="store_true", help="SIGKILL at once (like virsh destroy)")
     stop.add_argument(
+        "--force", action="store_true", help="stop it even while a benchmark run uses it"
+    )
+    stop.add_argument(
         "--grace",
         type=float,
         default=10.0,

@@ -150,12 +150,34 @@ class Session:
         return start(self.config, name, self.capabilities(), force, wait_ready, progress)
 
     def stop_vm(
-        self, name: str, kill: bool = False, grace_s: float = 10.0, progress: Progress = _quiet
+        self,
+        name: str,
+        kill: bool = False,
+        grace_s: float = 10.0,
+        progress: Progress = _quiet,
+        force: bool = False,
     ) -> StopResult:
-        """Stop (or kill) VM NAME, escalating from ACPI powerdown to SIGKILL."""
+        """Stop (or kill) VM NAME, escalating from ACPI powerdown to SIGKILL.
+
+        A VM a benchmark run holds is refused unless FORCE (the run would fail).
+        """
         from sevtui.vm.lifecycle import stop
 
+        user = self.vm_user(name)
+        if user and not force:
+            raise SevtuiError(
+                f"{name} is in use by {user}",
+                "stop the run first (t in the app, Ctrl-C where it runs)",
+                cli_hint="--force stops the VM anyway",
+            )
         return stop(self.config, name, kill=kill, grace_s=grace_s, progress=progress)
+
+    def vm_user(self, name: str) -> str | None:
+        """The benchmark run holding VM NAME, in words; None when none does."""
+        from sevtui.vm import lease
+        from sevtui.vm.resolve import vm_paths
+
+        return lease.holder(vm_paths(self.config, name).root)
 
     def vm_list(self) -> list[VmRow]:
         """Configured VMs and every other QEMU, sampled once (`vm list`)."""

@@ -46,8 +46,8 @@ from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
 from sevtui.store import RepetitionRecord, Store
 from sevtui.values import Value
-from sevtui.vm import lifecycle, remote
-from sevtui.vm.resolve import vm_profile
+from sevtui.vm import lease, lifecycle, remote
+from sevtui.vm.resolve import vm_paths, vm_profile
 
 MIN_DERIVED_TIMEOUT_S = 60.0
 DERIVED_TIMEOUT_FACTOR = 5.0
@@ -142,11 +142,13 @@ def run_suite(
         run_id = plan.resume_run
         store.reopen_run(run_id)
     run = SuiteRun(store, run_id, plan, suite, control.emit, control.stop)
-    return run.execute(lambda name: open_live_target(config, report, name))
+    return run.execute(lambda name: open_live_target(config, report, name, (run_id, plan.label)))
 
 
-def open_live_target(config: Config, report: CapabilityReport, name: str) -> Target:
-    """The host, or VM NAME (started when it is not running), ready for scripts."""
+def open_live_target(
+    config: Config, report: CapabilityReport, name: str, run: tuple[int, str]
+) -> Target:
+    """The host, or VM NAME (started when it is not running and leased to RUN)."""
     if name == HOST:
         return HostTarget(host_settings())
     if lifecycle.status(config, name).state != "running":
@@ -154,7 +156,15 @@ def open_live_target(config: Config, report: CapabilityReport, name: str) -> Tar
     current = lifecycle.status(config, name)
     record = lifecycle.vm_record(config, name)
     pids = {pid for pid in (current.pid, record.supervisor_pid) if pid is not None}
-    return GuestTarget(name, remote.runner(config, name), pids, _guest_info(config, name))
+    folder = vm_paths(config, name).root
+    lease.take(folder, *run)
+    return GuestTarget(
+        name,
+        remote.runner(config, name),
+        pids,
+        _guest_info(config, name),
+        on_close=lambda: lease.release(folder),
+    )
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -77,10 +78,16 @@ class GuestTarget:
     work_dir = "/tmp/sevtui-bench"
 
     def __init__(
-        self, name: str, run: Runner, pids: set[int], info: dict[str, Any] | None = None
+        self,
+        name: str,
+        run: Runner,
+        pids: set[int],
+        info: dict[str, Any] | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self._run = run
+        self._on_close = on_close
         self.alive = True
         self.pids = pids
         self.info = dict(info or {})
@@ -91,4 +98,6 @@ class GuestTarget:
         return Outcome(output, status)
 
     def close(self) -> None:
-        """Nothing to release: the guest's /tmp goes with the guest."""
+        """Give the VM back (its lease); the guest's /tmp goes with the guest."""
+        if self._on_close is not None:
+            self._on_close()

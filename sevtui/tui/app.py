@@ -201,7 +201,8 @@ class SevtuiApp(App[None]):
         if kind == "start":
             text = self.sources.start_vm(name)
         else:
-            text = self.sources.stop_vm(name, kill=kind == "kill")
+            # The user has confirmed when a benchmark run holds the VM.
+            text = self.sources.stop_vm(name, kill=kind == "kill", force=True)
         self.post_message(ActionDone(text))
 
     @work(thread=True, exit_on_error=False, group="probe")
@@ -238,7 +239,8 @@ class SevtuiApp(App[None]):
 
     def on_caps_ready(self, message: CapsReady) -> None:
         self.report = message.report
-        self.query_one(HostPane).show(message.report)
+        for pane in self.query(HostPane):
+            pane.show(message.report)
 
     def on_probes_loaded(self, message: ProbesLoaded) -> None:
         """The stored verdicts of the running QEMUs (probes from the CLI included)."""
@@ -320,13 +322,14 @@ class SevtuiApp(App[None]):
             self.run_vm_action("starting", name, "start")
 
     def action_stop_vm(self) -> None:
-        """Stop the selected VM (asks when a benchmark uses it)."""
+        """Stop the selected VM (asks when a benchmark run, here or elsewhere, uses it)."""
         name = self._selected_vm()
         if not name:
             return
-        if name in self.bench_targets:
+        user = self._vm_user(name)
+        if user:
             self._confirm(
-                f"A benchmark is running on {name}. Stop {name} anyway?",
+                f"{name} is in use by {user}. Stop {name} anyway? (that run fails)",
                 lambda: self.run_vm_action("stopping", name, "stop"),
             )
         else:
@@ -336,10 +339,18 @@ class SevtuiApp(App[None]):
         """Kill the selected VM after a confirmation."""
         name = self._selected_vm()
         if name:
+            user = self._vm_user(name)
+            busy = f" It is in use by {user}." if user else ""
             self._confirm(
-                f"Kill {name} (SIGKILL, like pulling the plug)?",
+                f"Kill {name} (SIGKILL, like pulling the plug)?{busy}",
                 lambda: self.run_vm_action("killing", name, "kill"),
             )
+
+    def _vm_user(self, name: str) -> str | None:
+        """The benchmark run using VM NAME: this app's, or a lease another sevtui holds."""
+        if name in self.bench_targets:
+            return "the benchmark running in this app"
+        return self.sources.vm_user(name)
 
     def action_probe_vm(self) -> None:
         """Can the host read the selected VM's memory?"""

@@ -70,6 +70,7 @@ class FakeSources:
         self.crashed: set[str] = set()
         self.fail_vms = False
         self.bench_events: list[events.Event] = []
+        self.leased: dict[str, str] = {}
         self.measured = seed_measurements()
 
     def capabilities(self) -> CapabilityReport:
@@ -123,11 +124,16 @@ class FakeSources:
         self.running.add(name)
         return f"{name}: running, PID 4242 (kvm), ready after 1.0 s"
 
-    def stop_vm(self, name: str, kill: bool) -> str:
+    def stop_vm(self, name: str, kill: bool, force: bool = False) -> str:
+        if name in self.leased and not force:
+            raise SevtuiError(f"{name} is in use by {self.leased[name]}")
         if name not in self.running:
             raise SevtuiError(f"VM {name!r} is not running: stopped")
         self.running.discard(name)
         return f"{name}: stopped by {'SIGKILL' if kill else 'ACPI powerdown'} after 0.1 s"
+
+    def vm_user(self, name: str) -> str | None:
+        return self.leased.get(name)
 
     def probe_vm(self, name: str) -> ProbeResult:
         result = ProbeResult("scan", True, 2, 512 << 20, 0.05)

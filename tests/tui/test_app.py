@@ -499,7 +499,9 @@ def test_keys_before_the_config_has_loaded_say_so() -> None:
             loading = [n for n in app._notifications if "still loading" in n.message]
             assert len(loading) == 2
             release.set()
-            await app.workers.wait_for_complete()
+            for _ in range(3):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
 
     asyncio.run(run())
 
@@ -530,3 +532,19 @@ def test_the_palette_lists_each_command_once_and_ctrl_c_says_how_to_quit() -> No
         assert said and "[b]" not in said[-1]
 
     drive(check)
+
+
+def test_stopping_a_vm_another_sevtuis_benchmark_holds_asks_first() -> None:
+    sources = FakeSources()
+    sources.leased["demo"] = "benchmark run 3 'quick' (PID 4321)"
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "benchmark run 3" in app.screen.question
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert "demo" in sources.running, "nothing stopped without a yes"
+
+    drive(check, sources)
