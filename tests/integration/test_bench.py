@@ -179,3 +179,26 @@ def test_a_run_on_a_vm_that_cannot_launch_here_fails_with_its_reason(
         json.loads(sevtui(vm_config_file, "results", "list", "--json").stdout)[0]["status"]
         == "failed"
     )
+
+
+def test_a_vm_a_run_uses_is_not_stopped_from_elsewhere(vm_config_file: Path) -> None:
+    bounded(vm_config_file)
+    with vm_config_file.open("a") as config:
+        config.write('[benchmark.long]\ncommand = "sleep 60"\n[suites]\nlong = ["long"]\n')
+    run = subprocess.Popen(
+        [sys.executable, "-m", "sevtui", "--config", str(vm_config_file), "bench", "run",
+         "--vm", "demo", "--suite", "long", "--repetitions", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    lease = vm_config_file.parent / "st" / "vms" / "demo" / "lease.json"
+    deadline = time.monotonic() + 120
+    while not lease.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert lease.exists(), "the run never took its lease"
+    refused = sevtui(vm_config_file, "vm", "stop", "demo")
+    assert refused.returncode == 1 and "in use by benchmark run 1" in refused.stderr
+    assert "--force" in refused.stderr
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    stopped = sevtui(vm_config_file, "vm", "stop", "demo", "--kill")
+    assert stopped.returncode == 0, "a dead run's lease does not hold the VM"
