@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from sevtui.bench.results import ComparisonSet, ComparisonTable
     from sevtui.bench.runner import RunOutcome
     from sevtui.bench.stats import Summary
-    from sevtui.host.caps import CapabilityReport
+    from sevtui.host.caps import CapabilityReport, Check
     from sevtui.kinds import VmKind
     from sevtui.store import ResultRow, RunRow
     from sevtui.vm.inventory import VmRow
@@ -28,11 +28,27 @@ def progress(message: str) -> None:
 _MARKS = {"pass": "ok  ", "fail": "FAIL", "warn": "warn", "skip": "skip"}
 
 
+def tree_order(report: CapabilityReport) -> list[Check]:
+    """The checks with each one's children right below it, as the app's tree shows them."""
+    children: dict[str | None, list[Check]] = {}
+    for check in report.checks:
+        children.setdefault(check.parent, []).append(check)
+    ordered: list[Check] = []
+
+    def visit(parent: str | None) -> None:
+        for check in children.get(parent, []):
+            ordered.append(check)
+            visit(check.id)
+
+    visit(None)
+    return ordered
+
+
 def print_caps(report: CapabilityReport, vms: dict[str, VmKind]) -> None:
     where = "replayed machine" if report.replay else "this machine"
     print(f"{where}: {report.model} ({report.vendor}), role: {report.role}")
     print(f"verdict: {report.verdict}\n")
-    for check in report.checks:
+    for check in tree_order(report):
         indent = "  " * report.depth(check)
         print(f"{indent}[{_MARKS[check.status]}] {check.title}: {check.evidence}")
         if check.hint:

@@ -121,3 +121,19 @@ def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
     groups = {"config", "vm", "image", "results", "bench"}
     commands = {" ".join(path) for path in all_command_paths()} - groups
     assert commands == set(HANDLERS)
+
+
+def test_caps_prints_each_check_under_its_own_parent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sevtui.cli_text import tree_order
+    from sevtui.host.caps import assess
+    from sevtui.host.facts import gather
+
+    report = assess(gather(seed_host().build(tmp_path / "root")), None, None)
+    ordered = tree_order(report)
+    assert sorted(c.id for c in ordered) == sorted(c.id for c in report.checks)
+    for index, check in enumerate(ordered):
+        if check.parent is not None:
+            above = [c for c in ordered[:index] if report.depth(c) < report.depth(check)]
+            assert above[-1].id == check.parent, f"{check.id} printed under {above[-1].id}"
