@@ -266,7 +266,7 @@ class Session:
 
     def vm_details(self, name: str) -> VmDetails:
         """argv, state dir, stderr and console tails, and how it was started."""
-        from sevtui.vm.lifecycle import vm_record
+        from sevtui.vm.lifecycle import status, vm_record
         from sevtui.vm.resolve import vm_paths
 
         root = vm_paths(self.config, name).root
@@ -281,7 +281,10 @@ class Session:
         if saved:
             with contextlib.suppress(ValueError):
                 argv = [str(arg) for arg in json.loads(saved)]
+        current = status(self.config, name)
         provenance: dict[str, Any] = {
+            "state": current.state,
+            "ended": current.detail or None,
             "pid": record.pid,
             "accel": record.accel,
             "accel_reason": record.accel_reason,

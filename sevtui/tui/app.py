@@ -26,6 +26,7 @@ from sevtui.tui.messages import (
     BenchProgress,
     CapsReady,
     DashboardCovered,
+    ExecDone,
     ProbeDone,
     ProbesLoaded,
     SourcesReady,
@@ -82,6 +83,8 @@ class SevtuiApp(App[None]):
         self._dashboard_shown.set()
         self._covering = 0
         self.probes: dict[str, tuple[ProbeResult, float]] = {}
+        self.vm_states: dict[str, str] = {}
+        """VM name -> its state at the last refresh."""
         """VM name -> its newest memory-probe verdict and when it was taken."""
 
     def notify(
@@ -212,10 +215,16 @@ class SevtuiApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="exec")
     def run_exec(self, name: str, command: str) -> None:
-        """Run a command in the guest."""
+        """Run a command in the guest; the console dialog shows its output."""
         output, status = self.sources.exec_vm(name, command)
-        tail = "\n".join(output.strip().splitlines()[-8:])
-        self.post_message(ActionDone(f"{name}$ {command} (exit {status})\n{tail}"))
+        self.post_message(ExecDone(name, command, output, status))
+
+    def on_exec_done(self, message: ExecDone) -> None:
+        if isinstance(self.screen, ExecDialog):
+            self.screen.show_result(message.command, message.output, message.status)
+        else:
+            tail = "\n".join(message.output.strip().splitlines()[-8:])
+            self.notify(f"{message.name}$ {message.command} (exit {message.status})\n{tail}")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="bench")
     def run_bench(self, plan: RunPlan, stop: threading.Event) -> None:
@@ -247,6 +256,7 @@ class SevtuiApp(App[None]):
         self.probes = dict(message.probes)
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
+        self.vm_states = {row.status.name: row.status.state for row in message.rows}
         for table in self.query(VmTable):
             table.show(message.rows, self.probes)
 
@@ -354,26 +364,32 @@ class SevtuiApp(App[None]):
 
     def action_probe_vm(self) -> None:
         """Can the host read the selected VM's memory?"""
-        name = self._selected_vm()
+        name = self._running_vm()
         if name:
             self.notify(f"probing {name}: planting a canary, scanning QEMU's memory...")
             self.run_probe(name)
 
     def action_exec_vm(self) -> None:
         """Console log and a command prompt for the selected VM."""
-        name = self._selected_vm()
+        name = self._running_vm()
         if name:
             self._open_exec(name)
+
+    def _running_vm(self) -> str | None:
+        """The selected VM when it is running; otherwise says why nothing happens."""
+        name = self._selected_vm()
+        if name and self.vm_states.get(name) != "running":
+            state = self.vm_states.get(name, "not running")
+            self.notify(f"{name} is {state}: start it first ([s])", severity="warning")
+            return None
+        return name
 
     @work(thread=True, exit_on_error=False, group="details")
     def _open_exec(self, name: str) -> None:
         details = self.sources.vm_details(name)
-
-        def chosen(command: str | None) -> None:
-            if command:
-                self.run_exec(name, command)
-
-        self.call_from_thread(self.push_screen, ExecDialog(name, details.console_tail), chosen)
+        self.call_from_thread(
+            self.push_screen, ExecDialog(name, details.console_tail, self.run_exec)
+        )
 
     @on(DataTable.RowSelected, "#vms")
     def _vm_chosen(self) -> None:

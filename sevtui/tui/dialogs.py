@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Input, Label, Log, Select, SelectionList, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -66,17 +68,20 @@ class BenchDialog(ModalScreen[BenchRequest | None]):
         self.repetitions = repetitions
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Run benchmarks  (space selects targets, Ctrl+S runs, Esc cancels)")
-            yield SelectionList[str](*[(name, name, False) for name in self.targets], id="targets")
-            yield Select(
-                [(name, name) for name in self.suites],
-                value="quick" if "quick" in self.suites else self.suites[0],
-                allow_blank=False,
-                id="suite",
-            )
-            yield Input(str(self.repetitions), placeholder="repetitions", id="repetitions")
-            yield Input(placeholder="label (optional)", id="label")
+        with Vertical(classes="dialog compact"):
+            yield Label("Run benchmarks: space picks targets, Ctrl+S runs, Esc cancels")
+            with VerticalScroll(id="form"):
+                yield SelectionList[str](
+                    *[(name, name, False) for name in self.targets], id="targets"
+                )
+                yield Select(
+                    [(name, name) for name in self.suites],
+                    value="quick" if "quick" in self.suites else self.suites[0],
+                    allow_blank=False,
+                    id="suite",
+                )
+                yield Input(str(self.repetitions), placeholder="repetitions", id="repetitions")
+                yield Input(placeholder="label (optional)", id="label")
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Run", variant="primary", id="run")
@@ -151,27 +156,67 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
         self.dismiss((path, str(self.query_one("#format", Select).value)))
 
 
-class ExecDialog(ModalScreen[str | None]):
-    """A command to run in the guest."""
+class ExecDialog(ModalScreen[None]):
+    """Run commands in a guest: the console's recent lines, then each command and its output,
+    in a scrollable log; the dialog stays open until Esc."""
 
     AUTO_FOCUS = "#command"
-    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    BINDINGS = [Binding("escape", "cancel", "close")]
 
-    def __init__(self, name: str, log: str) -> None:
+    def __init__(self, name: str, log: str, run: Callable[[str, str], object]) -> None:
         super().__init__()
         self.vm_name = name
         self.console_text = log
+        self.run = run
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(f"{self.vm_name}: console log (tail); a command runs in the guest")
-            yield Static(self.console_text or "(empty)", id="console-log")
-            yield Input(placeholder="command, e.g. uname -a  (Esc closes)", id="command")
+            yield Label(f"{self.vm_name}: run a command in the guest (Enter runs, Esc closes)")
+            yield Log(id="console-log", highlight=False)
+            yield Input(placeholder="command, e.g. uname -a", id="command")
+
+    def on_mount(self) -> None:
+        log = self.query_one("#console-log", Log)
+        lines = console_lines(self.console_text)
+        log.write_lines(lines or ["(the console is quiet)"])
+
+    def show_result(self, command: str, output: str, status: int) -> None:
+        """Append one command's output (and its exit status) to the log."""
+        log = self.query_one("#console-log", Log)
+        log.write_lines([f"$ {command}", *output.rstrip("\n").splitlines(), f"(exit {status})"])
 
     def action_cancel(self) -> None:
         """Close."""
         self.dismiss(None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Close with the command (empty: just close)."""
-        self.dismiss(event.value.strip() or None)
+        """Run the command; its output lands in the log."""
+        command = event.value.strip()
+        if command:
+            event.input.value = ""
+            self.query_one("#console-log", Log).write_line(f"$ {command}  (running...)")
+            self.run(self.vm_name, command)
+
+
+_MARKER_LINE = re.compile(r"^SV[BQ]_[0-9a-f]+$")
+_END_MARKER = re.compile(r"SVE_[0-9a-f]+:\d+")
+
+
+def console_lines(text: str) -> list[str]:
+    """The console's lines without sevtui's own framing: the commands it sent (their echo
+    may wrap over several lines, up to the closing `SVE_ NONCE` / `SVQ_ NONCE` words) and
+    the begin and end markers around each command's output."""
+    lines: list[str] = []
+    in_echo = False
+    for line in text.splitlines():
+        if "printf '%s%s" in line:
+            in_echo = True
+        if in_echo:
+            in_echo = not re.search(r"SV[EQ]_ [0-9a-f]+", line)
+            continue
+        if _MARKER_LINE.match(line.strip()):
+            continue
+        shown = _END_MARKER.sub("", line)
+        if shown.strip():
+            lines.append(shown)
+    return lines

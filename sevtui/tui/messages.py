@@ -87,3 +87,14 @@ class DashboardCovered(Message):
     def __init__(self, change: int) -> None:
         super().__init__()
         self.change = change
+
+
+class ExecDone(Message):
+    """A command ran in a guest: its output and exit status."""
+
+    def __init__(self, name: str, command: str, output: str, status: int) -> None:
+        super().__init__()
+        self.name = name
+        self.command = command
+        self.output = output
+        self.status = status

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import ContentSwitcher, DataTable, Input, ProgressBar, Static
+from textual.widgets import ContentSwitcher, DataTable, Input, Label, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 from sevtui.bench import events
@@ -548,3 +548,72 @@ def test_stopping_a_vm_another_sevtuis_benchmark_holds_asks_first() -> None:
         assert "demo" in sources.running, "nothing stopped without a yes"
 
     drive(check, sources)
+
+
+CONSOLE = """sevtui guest: kernel 6.1.0-41-amd64, clocksource tsc
+sevtui# printf '%s%s\\n' SVB_ 0a1b2c3d4e5f; ( export SEVTUI_WORK=/tmp/sevtui-benc
+h; cd "$SEVTUI_WORK" && uname -r ); printf '%s%s:%s\\n' SVE_ 0a1b2c3d4e5f $?
+SVB_0a1b2c3d4e5f
+6.1.0-41-amd64
+SVE_0a1b2c3d4e5f:0
+sevtui# stty -echo; printf '%s%s\\n' SVQ_ 99aa88bb77cc
+SVQ_99aa88bb77cc
+SVB_99aa88bb77cc
+SEVTUI-PLANTED
+SVE_99aa88bb77cc:0
+"""
+
+
+def test_the_console_log_hides_sevtuis_framing() -> None:
+    from sevtui.tui.dialogs import console_lines
+
+    assert console_lines(CONSOLE) == [
+        "sevtui guest: kernel 6.1.0-41-amd64, clocksource tsc",
+        "6.1.0-41-amd64",
+        "SEVTUI-PLANTED",
+    ]
+
+
+def test_the_console_dialog_keeps_each_commands_output_in_a_log() -> None:
+    from textual.widgets import Log
+
+    from sevtui.tui.dialogs import ExecDialog
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("e")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExecDialog)
+        dialog.query_one("#command", Input).value = "uname -a"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.screen is dialog, "the dialog stays open for the next command"
+        text = "\n".join(str(line) for line in dialog.query_one("#console-log", Log).lines)
+        assert "$ uname -a" in text and "ran uname -a" in text and "(exit 0)" in text
+        assert "SVB_" not in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExecDialog)
+        table = app.query_one(VmTable)
+        table.move_cursor(row=table.get_row_index("nosev"))
+        await pilot.press("e", "p")
+        await pilot.pause()
+        stopped = [n.message for n in app._notifications if "start it first" in n.message]
+        assert len(stopped) == 2 and not isinstance(app.screen, ExecDialog)
+
+    drive(check)
+
+
+def test_the_benchmark_dialog_shows_run_and_cancel_at_80x24() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("b")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, BenchDialog)
+        for button in ("#run", "#cancel"):
+            region = dialog.query_one(button).region
+            assert region.height > 0 and region.bottom <= 24 and region.right <= 80, button
+        title = str(dialog.query_one(Label).render())
+        assert title.endswith("Esc cancels")
+
+    drive(check, size=(80, 24))
