@@ -180,7 +180,13 @@ def _vm_commands(vm: _Commands) -> None:
     )
     listing = vm.command("list", "configured VMs and other QEMU processes here")
     listing.add_argument("--json", action="store_true", help="print JSON rows")
-    exec_cmd = vm.command("exec", "run a command in the guest (serial console)")
+    exec_cmd = vm.command(
+        "exec",
+        "run a command in the guest (ssh for cloud guests, else the serial console)",
+        "Run a command in the guest and exit with its status. Over the serial console the "
+        "guest's terminal merges stderr into stdout and sevtui turns its CRLF line ends "
+        "into LF; over ssh, stdout comes first, then stderr.",
+    )
     exec_cmd.add_argument("name", help="VM name")
     exec_cmd.add_argument(
         "--timeout", type=float, default=60.0, metavar="SECONDS", help="default 60"

@@ -85,6 +85,8 @@ class ResultsScreen(CoveringScreen):
         self.run_ids: list[int] = []
         self.profile_names: list[str] = []
         self.comparisons: ComparisonSet | None = None
+        self.focus_comparison = False
+        """Move to the comparison table once it is filled (after Enter on a run)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -178,6 +180,8 @@ class ResultsScreen(CoveringScreen):
 
     @on(DataTable.RowSelected, "#runs")
     def _run_selected(self) -> None:
+        """Enter on a run: compare it and move to the comparison table (pick a metric, v)."""
+        self.focus_comparison = True
         self.action_compare()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="results")
@@ -248,6 +252,9 @@ class ResultsScreen(CoveringScreen):
             view.add_column("")
         for index, cells in enumerate(comparison_cells(comparisons)):
             view.add_row(*cells, key=str(index))
+        if self.focus_comparison:
+            self.focus_comparison = False
+            view.focus()
         means = []
         for table in comparisons.tables:
             parts = [f"{name} {value:+.1f}%" for name, value in table.categories.items()]

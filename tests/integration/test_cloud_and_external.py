@@ -63,3 +63,19 @@ def test_external_qemu_is_listed_with_its_mode(vm_config_file: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_qemu_another_sevtui_started_is_listed_as_external(vm_config_file: Path) -> None:
+    """`-name X,process=sevtui-X` renames the process: it must still be found."""
+    argv = ["qemu-system-x86_64", "-name", "elsewhere,process=sevtui-elsewhere", "-accel",
+            "tcg", "-m", "128", "-nodefaults", "-display", "none", "-S"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        rows = json.loads(sevtui(vm_config_file, "vm", "list", "--json").stdout)
+        found = [row for row in rows if row["pid"] == proc.pid]
+        assert len(found) == 1 and found[0]["external"] is True
+        assert found[0]["name"] == "elsewhere"
+    finally:
+        proc.kill()
+        proc.wait()

@@ -617,3 +617,22 @@ def test_the_benchmark_dialog_shows_run_and_cancel_at_80x24() -> None:
         assert title.endswith("Esc cancels")
 
     drive(check, size=(80, 24))
+
+
+def test_enter_on_a_run_moves_to_the_comparison_so_v_charts_the_chosen_metric() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        screen = await open_results(app, pilot)
+        runs = screen.query_one("#runs", DataTable)
+        runs.focus()
+        await pilot.press("enter")
+        for _ in range(50):
+            await settle(app, pilot)
+            if screen.focused is screen.query_one("#comparison", DataTable):
+                break
+        comparison = screen.query_one("#comparison", DataTable)
+        assert screen.focused is comparison
+        await pilot.press("down", "down", "v")
+        await settle(app, pilot)
+        assert screen.query_one("#views", ContentSwitcher).current == "chart"
+
+    drive(check)
