@@ -205,14 +205,12 @@ class SuiteRun:
                 for bench in self.suite:
                     self._run_benchmark(bench, targets)
             status = "failed" if self.problems else "done"
-            reason = _summarize(self.problems)
+            reason = _join_problems(self.problems)
         except (KeyboardInterrupt, Interrupted) as exc:
             status = "interrupted"
             reason = "stopped on request" if isinstance(exc, Interrupted) else "Ctrl-C"
         except SevtuiError as exc:
-            reason = _summarize(
-                [*self.problems, f"{exc.message} ({exc.hint})" if exc.hint else exc.message]
-            )
+            reason = _join_problems([*self.problems, _words(exc)])
             self.emit(BenchmarkError("-", "-", 0, "failed", exc.message))
         except Exception as exc:
             reason = f"internal error: {type(exc).__name__}: {exc}"
@@ -509,7 +507,7 @@ def _words(exc: SevtuiError) -> str:
     return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
 
-def _summarize(problems: list[str]) -> str:
+def _join_problems(problems: list[str]) -> str:
     if len(problems) <= MAX_REASONS:
         return "; ".join(problems)
     return "; ".join(problems[:MAX_REASONS]) + f"; and {len(problems) - MAX_REASONS} more"
