@@ -409,7 +409,7 @@ class Store:
                     status,
                     suite,
                     repetitions,
-                    json.dumps(targets or []),
+                    json.dumps(targets or [], allow_nan=False),
                     time.time(),
                     os.getpid(),
                     json.dumps(provenance or {}, default=str, allow_nan=False),
@@ -423,7 +423,7 @@ class Store:
         with self._transaction():
             self._execute(
                 "INSERT OR REPLACE INTO run_targets (run_id, target, kind, info) VALUES (?,?,?,?)",
-                (run_id, target, kind, json.dumps(info, default=str)),
+                (run_id, target, kind, json.dumps(info, default=str, allow_nan=False)),
             )
 
     def record(self, run_id: int, outcome: RepetitionRecord) -> int:

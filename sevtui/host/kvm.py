@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sevtui import statedir
 from sevtui.errors import CommandTimeout, SevtuiError
 from sevtui.proc import run_with_timeout
 
@@ -140,20 +141,22 @@ def _mtime(path: Path) -> str:
 
 
 def _read_cache(cache: Path, key: str) -> KvmVerdict | None:
+    """The cached verdict for KEY; a cache that is not ours (or a link) is ignored."""
     try:
-        data = json.loads(cache.read_text())
+        raw = statedir.read(cache.parent, cache.name)
+        data = json.loads(raw) if raw else {}
         if data.get("key") == key:
             return KvmVerdict(bool(data["usable"]), str(data["reason"]), float(data["seconds"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (SevtuiError, OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None
 
 
 def _write_cache(cache: Path, key: str, verdict: KvmVerdict) -> None:
+    """Cache the verdict in the private state folder (never through a link)."""
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": key, **asdict(verdict)}))
-        tmp.replace(cache)
-    except OSError:
+        statedir.private_dir(cache.parent, levels=1)
+        data = json.dumps({"key": key, **asdict(verdict)}, allow_nan=False)
+        statedir.write(cache.parent, cache.name, data.encode())
+    except (SevtuiError, OSError):
         pass
