@@ -122,6 +122,7 @@ def build_minimal(
                 "initrd_bytes": len(initrd),
             },
             indent=2,
+            allow_nan=False,
         )
     )
     progress(f"initramfs packed: {len(initrd) / 2**20:.1f} MiB")

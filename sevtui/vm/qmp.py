@@ -80,7 +80,7 @@ class QmpClient:
         if arguments:
             request["arguments"] = arguments
         try:
-            self._sock.sendall(json.dumps(request).encode() + b"\n")
+            self._sock.sendall(json.dumps(request, allow_nan=False).encode() + b"\n")
         except OSError as exc:
             self.close()
             raise QmpError(f"QMP connection lost sending {command}: {exc}") from None

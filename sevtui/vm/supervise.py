@@ -44,7 +44,7 @@ def supervise(state_dir: Path, argv: list[str]) -> int:
         "at": time.time(),
         "qemu_pid": proc.pid,
     }
-    statedir.write(state_dir, "exit.json", json.dumps(record).encode())
+    statedir.write(state_dir, "exit.json", json.dumps(record, allow_nan=False).encode())
     return code
 
 
