@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sevtui import __version__
-from sevtui.bench.importer import FORMATS
+from sevtui.bench.parsers import FORMATS
 from sevtui.kinds import VM_KINDS
 
 

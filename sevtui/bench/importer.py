@@ -20,7 +20,6 @@ from sevtui.errors import UsageError
 from sevtui.store import Store
 from sevtui.values import Value
 
-FORMATS = ("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv")
 # Files of these formats hold one benchmark each.
 _SINGLE = {"mbw": "mbw", "tinymembench": "tinymembench", "redis-csv": "redis"}
 

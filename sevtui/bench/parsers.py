@@ -21,6 +21,9 @@ class ParseError(UsageError):
     """Benchmark output that does not parse, with the line where it went wrong."""
 
 
+FORMATS = ("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv")
+"""What `sevtui import --format` accepts (csv: long format, read by the importer)."""
+
 MAX_VALUE = 1e15
 """Larger values are refused: no time, rate or latency sevtui measures gets near it."""
 
