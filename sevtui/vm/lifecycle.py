@@ -131,7 +131,7 @@ def _read_json(folder: Path, name: str) -> dict[str, Any] | None:
 
 
 def _write_json(folder: Path, name: str, data: dict[str, Any]) -> None:
-    statedir.write(folder, name, json.dumps(data, indent=2).encode())
+    statedir.write(folder, name, json.dumps(data, indent=2, allow_nan=False).encode())
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,7 @@ def start(
     if resolved.vars_template is not None and spec.firmware_vars is not None:
         _copy_vars(resolved.vars_template, spec.firmware_vars)
     argv = build_argv(spec)
-    statedir.write(paths.root, "argv.json", json.dumps(argv, indent=2).encode())
+    statedir.write(paths.root, "argv.json", json.dumps(argv, indent=2, allow_nan=False).encode())
     statedir.touch(paths.root, "starting")
     progress(f"starting {name} ({spec.kind}, {spec.accel}: {accel_reason})")
     started = time.monotonic()
