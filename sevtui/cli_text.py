@@ -82,7 +82,7 @@ def print_toml(data: dict[str, Any], prefix: str = "") -> None:
         print(f"\n[{prefix}]")
     for key, value in scalars.items():
         if value is not None:
-            print(f"{key} = {json.dumps(value)}")
+            print(f"{key} = {json.dumps(value, allow_nan=False)}")
     for key, value in tables.items():
         print_toml(value, f"{prefix}.{key}" if prefix else key)
 

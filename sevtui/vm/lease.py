@@ -21,7 +21,7 @@ def take(folder: Path, run_id: int, label: str) -> None:
     """Mark the VM whose state folder is FOLDER as used by run RUN_ID of this process."""
     pid = os.getpid()
     record = {"pid": pid, "started": process_started(pid), "run": run_id, "label": label}
-    statedir.write(folder, LEASE, json.dumps(record).encode())
+    statedir.write(folder, LEASE, json.dumps(record, allow_nan=False).encode())
 
 
 def release(folder: Path) -> None:
