@@ -5,12 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config.toml
+# QEMU >= 9.1 and the AmdSev OVMF build for the tests, unpacked here, never installed.
+UPSTREAM_QEMU := .cache/upstream-qemu
 # Debian/Ubuntu packages sevtui drives: QEMU and firmware, guest-image tools, the
 # benchmark programs, gdb (gcore) for the memory probe, tmux for end-to-end tests.
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
-	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server
+	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server \
+	debian-archive-keyring
 
-.PHONY: help run test lint typecheck pytest system-deps venv bytecode image bench fuzz soak clean
+.PHONY: help run test lint typecheck pytest system-deps venv bytecode image upstream-qemu bench fuzz \
+	soak clean
 
 help:
 	@echo "make run    install what is missing, build the demo guest, open sevtui with $(CONFIG)"
@@ -68,7 +72,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv image
+# Upstream QEMU and firmware for the confidential-launch checks (tests only).
+upstream-qemu: system-deps
+	tests/tools/upstream-qemu.sh $(UPSTREAM_QEMU)
+
+pytest: venv image upstream-qemu
 	$(BIN)/pytest
 
 test: system-deps lint typecheck pytest
@@ -88,4 +96,4 @@ soak: venv image
 	SEVTUI_SOAK_REPS=50 $(BIN)/pytest tests/integration/test_faults.py -k sigkill
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .cache

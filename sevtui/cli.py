@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sevtui.errors import SevtuiError, UsageError
+from sevtui.errors import ConfigError, SevtuiError, UsageError
 
 if TYPE_CHECKING:
     from sevtui.config import Config, LoadedConfig
@@ -99,6 +99,11 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
 
     loaded = ctx.loaded
     source = str(loaded.source) if loaded.source else "built-in defaults"
+    problems = ctx.session.config_problems()
+    if problems:
+        raise ConfigError(
+            [f"{source}: {line}" for line in problems], "fix these lines in the config file"
+        )
     data = dump_config(loaded.config)
     if args.json:
         emit_json({"source": source, "config": data})
@@ -113,13 +118,17 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_vm_argv(args: argparse.Namespace, ctx: Context) -> int:
     """Print the QEMU argv of a VM without starting it."""
-    from sevtui.cli_text import progress
+    from sevtui.cli_text import print_argv_explained, progress
 
     planned = ctx.session.vm_argv(args.name)
     for note in planned.notes:
-        progress(f"note: {note}")
+        progress(f"warning: {note}")
+    for blocker in planned.blockers:
+        progress(f"warning: cannot start: {blocker}")
     if args.json:
-        emit_json({"argv": planned.argv, "accel_reason": planned.accel_reason})
+        emit_json(planned.to_json())
+    elif args.explain:
+        print_argv_explained(planned)
     else:
         print(shlex.join(planned.argv))
     return 0

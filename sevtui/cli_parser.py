@@ -156,7 +156,16 @@ class _Commands:
 def _vm_commands(vm: _Commands) -> None:
     argv_cmd = vm.command("argv", "print the QEMU argv of a VM without starting it")
     argv_cmd.add_argument("name", help="VM name from config.toml")
-    argv_cmd.add_argument("--json", action="store_true", help='print {"argv": [...]}')
+    argv_cmd.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"argv", "firmware", "policy_flags", "warnings", "blockers"}',
+    )
+    argv_cmd.add_argument(
+        "--explain",
+        action="store_true",
+        help="one option per line, with the firmware chosen and the policy decoded",
+    )
     start = vm.command("start", "start a VM (it keeps running after sevtui exits)")
     start.add_argument("name", help="VM name from config.toml")
     start.add_argument(

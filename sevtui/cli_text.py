@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from sevtui.bench.stats import Summary
     from sevtui.host.caps import CapabilityReport, Check
     from sevtui.kinds import VmKind
+    from sevtui.session import ArgvPlan
     from sevtui.store import ResultRow, RunRow
     from sevtui.vm.inventory import VmRow
 
@@ -73,6 +75,28 @@ def print_caps(report: CapabilityReport, vms: dict[str, VmKind]) -> None:
             verdict = report.profiles[kind]
             state = "launchable" if verdict.launchable else "cannot launch"
             print(f"  {name:<{width}}  {kind:<8} {state}: {verdict.reason}")
+
+
+def print_argv_explained(planned: ArgvPlan) -> None:
+    """`vm argv --explain`: one option per line, then where the firmware and policy came from."""
+    argv = planned.argv
+    print(argv[0])
+    index = 1
+    while index < len(argv):
+        takes_value = index + 1 < len(argv) and not argv[index + 1].startswith("-")
+        print(f"  {shlex.join(argv[index : index + 1 + takes_value])}")
+        index += 1 + takes_value
+    print(f"# accel: {planned.accel_reason}")
+    firmware = planned.firmware
+    if firmware.get("problem"):
+        print(f"# firmware: none: {firmware['problem']}")
+    elif firmware.get("file"):
+        source = firmware.get("descriptor") or "vm.NAME.firmware in the config"
+        print(f"# firmware: {firmware['file']} ({firmware['device']}; from {source})")
+    else:
+        print("# firmware: none needed (direct kernel boot with QEMU's own BIOS)")
+    if planned.policy:
+        print(f"# policy {planned.policy}: {', '.join(planned.policy_flags)}")
 
 
 def print_toml(data: dict[str, Any], prefix: str = "") -> None:

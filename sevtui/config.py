@@ -163,7 +163,16 @@ class VmConfig(_Model):
     reduced_phys_bits: int = Field(
         default=1, ge=0, le=63, description="Guest physical address bit reduction."
     )
-    host_data: str = Field(default="", description="SEV-SNP host-data (base64).")
+    host_data: str = Field(
+        default="", description="SEV-SNP host-data: base64 of 32 bytes (QEMU >= 9.1)."
+    )
+    id_block: str = Field(default="", description="SEV-SNP ID block: base64 of 96 bytes.")
+    id_auth: str = Field(
+        default="", description="SEV-SNP ID authentication: base64 of at most 4096 bytes."
+    )
+    guest_visible_workarounds: str = Field(
+        default="", description="SEV-SNP guest-visible workarounds: base64 of 16 bytes."
+    )
     extra_args: list[str] = Field(
         default_factory=list, description="More QEMU arguments, one argv element each."
     )

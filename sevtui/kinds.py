@@ -6,3 +6,4 @@ from typing import Literal
 
 VmKind = Literal["nosev", "sev", "sev-es", "sev-snp"]
 VM_KINDS: tuple[VmKind, ...] = ("nosev", "sev", "sev-es", "sev-snp")
+SnpDialect = Literal["upstream", "amd-fork"]

@@ -56,11 +56,28 @@ class VmDetails:
 
 @dataclass(frozen=True)
 class ArgvPlan:
-    """A VM's QEMU argv without starting it, with why this accel and resolution notes."""
+    """A VM's QEMU argv without starting it: why this accel, the firmware, the policy in
+    words, warnings (`notes`) and what would stop a launch (`blockers`)."""
 
     argv: list[str]
     accel_reason: str
     notes: list[str]
+    blockers: list[str]
+    firmware: dict[str, Any]
+    policy: str
+    policy_flags: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of `vm argv --json`."""
+        return {
+            "argv": self.argv,
+            "accel_reason": self.accel_reason,
+            "firmware": self.firmware,
+            "policy": self.policy,
+            "policy_flags": self.policy_flags,
+            "warnings": self.notes,
+            "blockers": self.blockers,
+        }
 
 
 @dataclass(frozen=True)
@@ -136,10 +153,40 @@ class Session:
     def vm_argv(self, name: str) -> ArgvPlan:
         """The QEMU argv VM NAME would start with here."""
         from sevtui.vm.lifecycle import plan
+        from sevtui.vm.sevparams import policy_flags
         from sevtui.vm.spec import build_argv
 
         resolved, why = plan(self.config, name, self.capabilities())
-        return ArgvPlan(build_argv(resolved.spec), why, list(resolved.notes))
+        spec = resolved.spec
+        return ArgvPlan(
+            build_argv(spec),
+            why,
+            list(resolved.notes),
+            list(resolved.blockers),
+            resolved.firmware.to_json(),
+            f"{spec.policy:#x}" if spec.kind != "nosev" else "",
+            policy_flags(spec.kind, spec.policy),
+        )
+
+    def config_problems(self) -> list[str]:
+        """Problems with every VM's confidential parameters, for the QEMU configured here.
+
+        With qemu.snp_dialect = "auto" the dialect comes from the installed QEMU; without
+        one, the rules that depend on it are checked for upstream QEMU (>= 9.1).
+        """
+        from sevtui.host.qemu import probe_qemu, snp_dialect
+        from sevtui.vm.sevparams import problems
+
+        try:
+            qemu = probe_qemu(self.config.qemu.binary)
+        except SevtuiError:
+            qemu = None
+        dialect = snp_dialect(self.config.qemu.snp_dialect, qemu)
+        return [
+            line
+            for name, profile in self.config.vm.items()
+            for line in problems(name, profile, dialect)
+        ]
 
     def start_vm(
         self, name: str, force: bool = False, wait_ready: bool = True, progress: Progress = _quiet
@@ -268,6 +315,8 @@ class Session:
         """argv, state dir, stderr and console tails, and how it was started."""
         from sevtui.vm.lifecycle import status, vm_record
         from sevtui.vm.resolve import vm_paths
+        from sevtui.vm.sevparams import policy_flags
+        from sevtui.vm.spec import DEFAULT_POLICY
 
         root = vm_paths(self.config, name).root
 
@@ -291,6 +340,11 @@ class Session:
         }
         if record.started_at:
             provenance["at"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
+        profile = self.config.vm.get(name)
+        if profile is not None and profile.kind != "nosev":
+            policy = profile.policy if profile.policy is not None else DEFAULT_POLICY[profile.kind]
+            flags = ", ".join(policy_flags(profile.kind, policy))
+            provenance["policy"] = f"{policy:#x}: {flags}"
         return VmDetails(
             name, list(argv), str(root), tail("stderr.log"), tail("serial.log"), provenance
         )

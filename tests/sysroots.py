@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -48,6 +49,8 @@ class Machine:
     )
     memlock: str = "unlimited"
     iommu: list[str] = field(default_factory=lambda: ["ivhd0"])
+    firmware: list[str] = field(default_factory=list)
+    """Descriptors from tests/data/firmware, installed with (empty) firmware files."""
 
     def build(self, root: Path) -> Path:
         """Write the machine under ROOT and return ROOT."""
@@ -76,12 +79,30 @@ class Machine:
         iommu.mkdir(parents=True, exist_ok=True)
         for unit in self.iommu:
             (iommu / unit).mkdir()
+        for name in self.firmware:
+            install_descriptor(root, DATA / "firmware" / name)
         return root
+
+
+def install_descriptor(root: Path, source: Path) -> None:
+    """A firmware descriptor under ROOT/usr/share/qemu/firmware, with the files it names."""
+    folder = root / "usr/share/qemu/firmware"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, folder / source.name)
+    for entry in json.loads(source.read_text())["mapping"].values():
+        name = entry["filename"] if isinstance(entry, dict) else entry
+        if isinstance(name, str) and name.startswith("/"):
+            target = root / name.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(b"")
 
 
 def seed_host() -> Machine:
     """The seed's EPYC 7713P host with SEV, SEV-ES and SEV-SNP enabled."""
-    return Machine(flags=["fpu", "svm", "sme", "sev", "sev_es", "sev_snp"])
+    return Machine(
+        flags=["fpu", "svm", "sme", "sev", "sev_es", "sev_snp"],
+        firmware=["debian12/60-edk2-x86_64.json", "60-edk2-x86_64-amdsev.json"],
+    )
 
 
 def seed_snp_guest() -> Machine:

@@ -6,10 +6,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sevtui.config import VM_KINDS, VmKind
+from sevtui.host import firmware
 from sevtui.host.cpuid import Leaf8000001F
 from sevtui.host.facts import HostFacts, param_enabled
+from sevtui.host.firmware import FirmwareChoice
 from sevtui.host.kvm import KvmVerdict
-from sevtui.host.qemu import QemuInfo
+from sevtui.host.qemu import QemuInfo, snp_dialect
+from sevtui.kinds import SnpDialect
 
 Status = Literal["pass", "fail", "warn", "skip"]
 
@@ -86,6 +89,7 @@ class CapabilityReport:
     replay: bool = False
     accel_probed: bool = True
     guest_features: str = ""
+    firmware: dict[VmKind, dict[str, FirmwareChoice]] = field(default_factory=dict)
     by_id: dict[str, Check] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +144,10 @@ class CapabilityReport:
                 for kind, v in self.profiles.items()
             },
             "accel": {"kvm_usable": self.accel.usable, "reason": self.accel.reason},
+            "firmware": {
+                kind: {boot: choice.to_json() for boot, choice in choices.items()}
+                for kind, choices in self.firmware.items()
+            },
             "verdict": self.verdict,
             "ready": self.ready,
             "replay": self.replay,
@@ -174,7 +182,10 @@ class _Tree:
 
 
 def assess(
-    facts: HostFacts, qemu: QemuInfo | str | None, accel: KvmVerdict | None
+    facts: HostFacts,
+    qemu: QemuInfo | str | None,
+    accel: KvmVerdict | None,
+    configured_dialect: str = "auto",
 ) -> CapabilityReport:
     """Turn facts into the check tree and per-kind verdicts.
 
@@ -188,6 +199,8 @@ def assess(
     _sev_device_checks(tree, facts)
     _environment_checks(tree, facts)
     _qemu_checks(tree, qemu, facts.replay)
+    probed = qemu if isinstance(qemu, QemuInfo) else None
+    choices = _firmware_checks(tree, facts, probed, snp_dialect(configured_dialect, probed))
     guest_features = _guest_features(facts)
     role: Literal["host", "guest"] = (
         "guest"
@@ -208,6 +221,7 @@ def assess(
         replay=facts.replay,
         accel_probed=accel is not None,
         guest_features=guest_features,
+        firmware=choices,
     )
     report.profiles = {kind: _profile(report, kind) for kind in VM_KINDS}
     return report
@@ -512,6 +526,49 @@ def _qemu_checks(tree: _Tree, qemu: QemuInfo | str | None, replay: bool) -> None
                 short=f"SEV: QEMU lacks {obj}",
             )
         )
+
+
+def _firmware_checks(
+    tree: _Tree, facts: HostFacts, qemu: QemuInfo | None, dialect: SnpDialect
+) -> dict[VmKind, dict[str, FirmwareChoice]]:
+    """Per kind, the firmware a direct-booted and a disk-booted q35 guest would use."""
+    machine = firmware.canonical_machine("q35", qemu.aliases if qemu else {})
+    where = ", ".join(facts.firmware_dirs) or "no descriptor folder"
+    choices: dict[VmKind, dict[str, FirmwareChoice]] = {}
+    if facts.replay and not facts.firmware_dirs:
+        for kind in VM_KINDS:
+            tree.add(
+                Check(
+                    f"firmware.{kind}",
+                    f"Firmware for {kind} guests",
+                    "skip",
+                    "not recorded: the replayed files hold no usr/share/qemu/firmware",
+                )
+            )
+        return choices
+    for kind in VM_KINDS:
+        boots = {"disk": False} if kind == "nosev" else {"direct": True, "disk": False}
+        choices[kind] = {
+            boot: firmware.choose(facts.firmware, kind, machine, direct, dialect)
+            for boot, direct in boots.items()
+        }
+        missing = [c.problem for c in choices[kind].values() if c.problem]
+        found = [
+            f"{boot}: {choice.code}"
+            for boot, choice in choices[kind].items()
+            if choice.code is not None
+        ]
+        tree.add(
+            Check(
+                f"firmware.{kind}",
+                f"Firmware for {kind} guests",
+                "warn" if missing else "pass",
+                "; ".join(found) or f"none of the descriptors in {where} fits",
+                missing[0] if missing else "",
+                short=f"no {kind} firmware",
+            )
+        )
+    return choices
 
 
 def _guest_features(facts: HostFacts) -> str:

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sevtui.host import kvm
+from sevtui.host import firmware, kvm
 from sevtui.host.cpuid import CpuidReading, read_leaf
 
 KVM_AMD_PARAMS = ("sev", "sev_es", "sev_snp")
@@ -62,6 +62,9 @@ class HostFacts:
     kernel_log: KernelLog = field(default_factory=lambda: KernelLog("not read"))
     memlock: tuple[str, str] | None = None
     iommu_units: tuple[str, ...] = ()
+    firmware: list[firmware.Descriptor] = field(default_factory=list)
+    firmware_dirs: tuple[str, ...] = ()
+    """The descriptor folders that exist."""
 
     @property
     def replay(self) -> bool:
@@ -81,6 +84,9 @@ def gather(sysroot: Path = Path("/"), cpuid: CpuidReading | None = None) -> Host
     facts.kernel_log = _kernel_log(sysroot / "dev/kmsg")
     facts.memlock = _memlock(sysroot / "proc/self/limits")
     facts.iommu_units = _listdir(sysroot / "sys/class/iommu")
+    dirs = firmware.descriptor_dirs(sysroot, os.environ)
+    facts.firmware, _ = firmware.load_descriptors(dirs, sysroot)
+    facts.firmware_dirs = tuple(str(folder) for folder in dirs if folder.is_dir())
     return facts
 
 

@@ -53,4 +53,4 @@ def inspect_host(
         accel = kvm.KvmVerdict(False, f"{device.path} missing or not accessible")
     else:
         accel = kvm.probe_kvm(qemu.path, probe_guest, config.paths.state_dir)
-    return assess(facts, qemu, accel)
+    return assess(facts, qemu, accel, config.qemu.snp_dialect)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from sevtui.errors import SevtuiError
+from sevtui.kinds import SnpDialect
 from sevtui.proc import run_checked
 
 QEMU_PACKAGE_HINT = "install QEMU (Debian/Ubuntu: sudo apt-get install qemu-system-x86)"
@@ -21,6 +22,12 @@ class QemuInfo:
     version: tuple[int, int, int]
     version_text: str
     objects: frozenset[str]
+    machine_aliases: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Machine type aliases: 'q35' -> 'pc-q35-10.0'."""
+        return dict(self.machine_aliases)
 
 
 def find_binary(name: str, what: str, hint: str) -> str:
@@ -50,4 +57,21 @@ def probe_qemu(binary: str) -> QemuInfo:
     objects = frozenset(
         line.strip() for line in objects_text.splitlines()[1:] if line.startswith("  ")
     )
-    return QemuInfo(path, (major, minor, micro), version_text, objects)
+    machines_text = run_checked(
+        [path, "-machine", "help"], "qemu -machine help", QEMU_PACKAGE_HINT, timeout=20
+    )
+    aliases = tuple(
+        (fields[0], alias.group(1))
+        for line in machines_text.splitlines()
+        if (alias := re.search(r"\(alias of ([\w.-]+)\)", line)) and (fields := line.split())
+    )
+    return QemuInfo(path, (major, minor, micro), version_text, objects, aliases)
+
+
+def snp_dialect(configured: str, qemu: QemuInfo | None) -> SnpDialect:
+    """Which SEV-SNP syntax to use: the configured one, else chosen from QEMU itself."""
+    if configured in ("upstream", "amd-fork"):
+        return "upstream" if configured == "upstream" else "amd-fork"
+    if qemu is None or qemu.version >= (9, 1, 0):
+        return "upstream"
+    return "amd-fork" if "sev-snp-guest" in qemu.objects else "upstream"

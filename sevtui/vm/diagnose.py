@@ -21,11 +21,29 @@ _EXPLANATIONS: tuple[tuple[str, str], ...] = (
         "EBX[5:0]); remove vm.NAME.cbitpos so sevtui takes the host's value",
     ),
     (
+        r"vm-type SEV(-ES|-SNP)? not supported by KVM|KVM does not support vm-type|"
+        r"vm-type.*not supported",
+        "this host's KVM cannot create that kind of confidential VM: it needs an AMD EPYC "
+        "host kernel with SEV/SEV-SNP support (SEV-SNP: Linux >= 6.11) and kvm_amd loaded "
+        "with sev=1, sev_es=1, sev_snp=1 (check /sys/module/kvm_amd/parameters and "
+        "`sevtui caps`)",
+    ),
+    (
+        r"parameter length of \d+ not equal to 32|host-data",
+        "QEMU >= 9.1 needs vm.NAME.host_data to be base64 of exactly 32 bytes; "
+        "`sevtui config check` shows a padded value",
+    ),
+    (
+        r"id-block|id-auth|guest-visible-workarounds",
+        "an SEV-SNP launch blob has the wrong size: id_block is 96 bytes, id_auth at most "
+        "4096, guest_visible_workarounds 16 (base64); run `sevtui config check`",
+    ),
+    (
         r"reduced-phys-bits.*(check failed|invalid)",
         "reduced-phys-bits is not valid for this CPU; the guest normally needs 1",
     ),
     (
-        r"SNP_LAUNCH_START ret=(-?\d+)",
+        r"sev_snp_launch_start|SNP_LAUNCH_START ret=(-?\d+)",
         "the SEV firmware refused to launch the SEV-SNP guest: the policy is not allowed "
         "(check vm.NAME.policy, e.g. 0x30000), SNP is not initialised (dmesg | grep -i snp), "
         "or the firmware is too old",
@@ -60,6 +78,11 @@ _EXPLANATIONS: tuple[tuple[str, str], ...] = (
         r"Could not access KVM kernel module|failed to initialize kvm|/dev/kvm",
         "KVM is not available: load kvm_amd/kvm_intel and check access to /dev/kvm, "
         'or set qemu.accel = "tcg"',
+    ),
+    (
+        r"RLIMIT_MEMLOCK|locked memory|memlock|failed to register region",
+        "the guest's memory could not be pinned: raise RLIMIT_MEMLOCK for QEMU (ulimit -l "
+        "unlimited, or LimitMEMLOCK=infinity in a systemd unit) or run it as root",
     ),
     (
         r"cannot set up guest memory|Cannot allocate memory|cannot allocate",

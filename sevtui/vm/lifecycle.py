@@ -26,10 +26,10 @@ import psutil
 
 from sevtui import statedir
 from sevtui.config import Config, VmKind
-from sevtui.errors import SevtuiError, UsageError
+from sevtui.errors import ConfigError, SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
-from sevtui.host.qemu import probe_qemu
-from sevtui.vm import diagnose
+from sevtui.host.qemu import probe_qemu, snp_dialect
+from sevtui.vm import diagnose, sevparams
 from sevtui.vm.qmp import QmpClient, QmpError
 from sevtui.vm.resolve import Resolved, resolve, vm_paths, vm_profile
 from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, build_argv, ready_marker
@@ -114,6 +114,9 @@ def plan(config: Config, name: str, report: CapabilityReport) -> tuple[Resolved,
     profile = vm_profile(config, name)
     accel, why = choose_accel(config, report, profile.kind)
     qemu = probe_qemu(config.qemu.binary)
+    found = sevparams.problems(name, profile, snp_dialect(config.qemu.snp_dialect, qemu))
+    if found:
+        raise ConfigError(found, "fix these in config.toml; `sevtui config check` lists them all")
     return resolve(config, name, qemu, accel, report.leaf), why
 
 
@@ -311,6 +314,10 @@ def start(
     """Launch VM NAME detached from sevtui and wait until QMP answers (and the guest is ready)."""
     _refuse_start(config, name, report, force)
     resolved, accel_reason = plan(config, name, report)
+    if resolved.blockers:
+        raise SevtuiError(
+            "; ".join(resolved.blockers), "`sevtui caps` lists the firmware each kind would use"
+        )
     nonce = secrets.token_hex(8)
     spec = resolved.spec
     if spec.boot is not None:

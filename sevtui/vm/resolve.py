@@ -3,36 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sevtui.config import Config, VmConfig
 from sevtui.errors import UsageError
+from sevtui.host import firmware
 from sevtui.host.cpuid import Leaf8000001F
-from sevtui.host.qemu import QemuInfo
+from sevtui.host.firmware import FirmwareChoice
+from sevtui.host.qemu import QemuInfo, snp_dialect
+from sevtui.kinds import SnpDialect
 from sevtui.vm.images import built_minimal, minimal_dir
-from sevtui.vm.spec import DEFAULT_POLICY, Accel, DirectBoot, SnpDialect, VmPaths, VmSpec
+from sevtui.vm.spec import DEFAULT_POLICY, Accel, DirectBoot, VmPaths, VmSpec
 
-OVMF_PFLASH = (
-    ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
-    ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
-    ("/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"),
-)
-OVMF_SNP_BIOS = (
-    "/usr/share/ovmf/OVMF.amdsev.fd",
-    "/usr/share/edk2/ovmf/OVMF.amdsev.fd",
-    "/usr/share/ovmf/OVMF.fd",
-)
 FALLBACK_CBITPOS = 51
 
 
 @dataclass
 class Resolved:
-    """A VmSpec plus what the user should know about how it was chosen."""
+    """A VmSpec plus what the user should know about how it was chosen.
+
+    `blockers` are problems that stop a launch (no fitting firmware); `notes` are
+    warnings that do not.
+    """
 
     spec: VmSpec
     notes: list[str] = field(default_factory=list)
     vars_template: Path | None = None
+    firmware: FirmwareChoice = field(default_factory=FirmwareChoice)
+    blockers: list[str] = field(default_factory=list)
 
 
 def vm_profile(config: Config, name: str) -> VmConfig:
@@ -58,15 +58,6 @@ def vm_paths(config: Config, name: str) -> VmPaths:
     return VmPaths(config.paths.state_dir / "vms" / name)
 
 
-def snp_dialect(config: Config, qemu: QemuInfo) -> SnpDialect:
-    """Which SEV-SNP syntax to use with this QEMU."""
-    if config.qemu.snp_dialect != "auto":
-        return config.qemu.snp_dialect
-    if qemu.version >= (9, 1, 0):
-        return "upstream"
-    return "amd-fork" if "sev-snp-guest" in qemu.objects else "upstream"
-
-
 def resolve(
     config: Config,
     name: str,
@@ -77,20 +68,14 @@ def resolve(
     """Fill in every default for VM NAME: firmware, C-bit, policy, CPU model, boot media."""
     profile = vm_profile(config, name)
     notes: list[str] = []
-    dialect = snp_dialect(config, qemu)
-    cbitpos = profile.cbitpos
-    if cbitpos is None:
-        if leaf is not None:
-            cbitpos = leaf.cbitpos
-        else:
-            cbitpos = FALLBACK_CBITPOS
-            if profile.kind != "nosev":
-                notes.append(
-                    f"C-bit position unknown on this host (no CPUID 0x8000001F); "
-                    f"using {FALLBACK_CBITPOS} (set vm.{name}.cbitpos to choose)"
-                )
+    dialect = snp_dialect(config.qemu.snp_dialect, qemu)
+    cbitpos = _cbitpos(profile, name, leaf, notes)
     boot, disk = _boot_media(config, profile.image)
-    firmware, vars_template = _firmware(profile, boot is not None, dialect)
+    choice = _firmware(profile, boot is not None, dialect, qemu)
+    blockers = []
+    if choice.problem:
+        blockers.append(f"{name}: {choice.problem.replace('vm.NAME', f'vm.{name}')}")
+    vars_template = choice.vars_template
     vars_copy = None
     if vars_template is not None:
         vars_copy = config.paths.data_dir / "vms" / name / "OVMF_VARS.fd"
@@ -106,8 +91,9 @@ def resolve(
         paths=vm_paths(config, name),
         boot=boot,
         disk=disk,
-        firmware=firmware,
+        firmware=choice.code,
         firmware_vars=vars_copy,
+        firmware_as_bios=choice.as_bios,
         cloud_init=profile.cloud_init,
         network=profile.network,
         mac=profile.mac or derived_mac(name),
@@ -116,10 +102,35 @@ def resolve(
         cbitpos=cbitpos,
         reduced_phys_bits=profile.reduced_phys_bits,
         host_data=profile.host_data,
+        snp_blobs=tuple(
+            (option, value)
+            for option, value in (
+                ("id-block", profile.id_block),
+                ("id-auth", profile.id_auth),
+                ("guest-visible-workarounds", profile.guest_visible_workarounds),
+            )
+            if value
+        ),
         snp_dialect=dialect,
         extra_args=tuple(profile.extra_args),
     )
-    return Resolved(spec, notes, vars_template)
+    return Resolved(spec, notes, vars_template, choice, blockers)
+
+
+def _cbitpos(profile: VmConfig, name: str, leaf: Leaf8000001F | None, notes: list[str]) -> int:
+    """The profile's C-bit, else the host's; a host without one gets a plain warning."""
+    if profile.cbitpos is not None:
+        return profile.cbitpos
+    if leaf is not None and leaf.cbitpos:
+        return leaf.cbitpos
+    if profile.kind != "nosev":
+        where = "reports no C-bit" if leaf is not None else "is not readable"
+        notes.append(
+            f"{name} cannot launch on this host: its CPUID 0x8000001F {where}, so it has no "
+            f"AMD memory encryption and QEMU stops at the C-bit check; the argv uses "
+            f"cbitpos={FALLBACK_CBITPOS} (EPYC's; set vm.{name}.cbitpos for another host)"
+        )
+    return FALLBACK_CBITPOS
 
 
 def _boot_media(config: Config, image: str) -> tuple[DirectBoot | None, Path | None]:
@@ -134,21 +145,16 @@ def _boot_media(config: Config, image: str) -> tuple[DirectBoot | None, Path | N
 
 
 def _firmware(
-    profile: VmConfig, direct_boot: bool, dialect: SnpDialect
-) -> tuple[Path | None, Path | None]:
-    """(code, vars template): the profile's, else a packaged OVMF where one is needed."""
+    profile: VmConfig, direct_boot: bool, dialect: SnpDialect, qemu: QemuInfo
+) -> FirmwareChoice:
+    """The profile's firmware when it names one, else the first descriptor that fits."""
     if profile.firmware is not None:
-        return profile.firmware, profile.firmware_vars
-    if profile.kind == "nosev" and direct_boot:
-        return None, None
-    if profile.kind == "sev-snp" and dialect == "upstream":
-        return _first_existing(OVMF_SNP_BIOS), None
-    code, template = next(
-        ((Path(c), Path(v)) for c, v in OVMF_PFLASH if Path(c).is_file()),
-        (Path(OVMF_PFLASH[0][0]), Path(OVMF_PFLASH[0][1])),
-    )
-    return code, profile.firmware_vars or template
-
-
-def _first_existing(candidates: tuple[str, ...]) -> Path:
-    return next((Path(c) for c in candidates if Path(c).is_file()), Path(candidates[0]))
+        as_bios = profile.kind == "sev-snp" and dialect == "upstream"
+        template = None if as_bios else profile.firmware_vars
+        return FirmwareChoice(profile.firmware, template, as_bios)
+    descriptors, _ = firmware.load_descriptors(firmware.descriptor_dirs(Path("/"), os.environ))
+    machine = firmware.canonical_machine(profile.machine, qemu.aliases)
+    choice = firmware.choose(descriptors, profile.kind, machine, direct_boot, dialect)
+    if choice.vars_template is not None and profile.firmware_vars is not None:
+        return FirmwareChoice(choice.code, profile.firmware_vars, False, choice.descriptor)
+    return choice

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from sevtui.config import VmKind, format_size
+from sevtui.kinds import SnpDialect
 
-SnpDialect = Literal["upstream", "amd-fork"]
 Accel = Literal["kvm", "tcg"]
 READY_MARKER = "SEVTUI-READY"
 DEFAULT_POLICY: dict[VmKind, int] = {"nosev": 0, "sev": 0x1, "sev-es": 0x5, "sev-snp": 0x30000}
@@ -80,6 +80,7 @@ class VmSpec:
     disk: Path | None = None
     firmware: Path | None = None
     firmware_vars: Path | None = None
+    firmware_as_bios: bool = False
     cloud_init: Path | None = None
     network: str = "user"
     mac: str = "52:54:00:00:00:01"
@@ -88,13 +89,9 @@ class VmSpec:
     cbitpos: int = 51
     reduced_phys_bits: int = 1
     host_data: str = ""
+    snp_blobs: tuple[tuple[str, str], ...] = ()
     snp_dialect: SnpDialect = "upstream"
     extra_args: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def uses_bios(self) -> bool:
-        """Upstream SEV-SNP loads OVMF with -bios (pflash is not allowed)."""
-        return self.kind == "sev-snp" and self.snp_dialect == "upstream"
 
 
 def build_argv(spec: VmSpec) -> list[str]:
@@ -156,6 +153,7 @@ def _memory_and_machine(spec: VmSpec) -> list[str]:
         ]
     if spec.host_data:
         snp.append(f"host-data={spec.host_data}")
+    snp += [f"{option}={value}" for option, value in spec.snp_blobs]
     if spec.boot is not None:
         snp.append("kernel-hashes=on")
     return [
@@ -173,7 +171,7 @@ def _memory_and_machine(spec: VmSpec) -> list[str]:
 def _firmware(spec: VmSpec) -> list[str]:
     if spec.firmware is None:
         return []
-    if spec.uses_bios:
+    if spec.firmware_as_bios:
         return ["-bios", str(spec.firmware)]
     argv = ["-drive", f"if=pflash,format=raw,unit=0,file={spec.firmware},readonly=on"]
     if spec.firmware_vars is not None:

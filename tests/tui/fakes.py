@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -72,10 +73,13 @@ class FakeSources:
         self.bench_events: list[events.Event] = []
         self.leased: dict[str, str] = {}
         self.measured = seed_measurements()
+        self._host_built = False
 
     def capabilities(self) -> CapabilityReport:
-        if not ROOT.exists():
+        if not self._host_built:
+            shutil.rmtree(ROOT, ignore_errors=True)
             seed_host().build(ROOT)
+            self._host_built = True
         qemu = QemuInfo(
             "/usr/bin/qemu-system-x86_64",
             (9, 2, 0),

@@ -138,6 +138,7 @@ def test_snp_upstream_dialect_uses_memfd_and_bios() -> None:
         host_data="aGVsbG8=",
         firmware=Path("/fw/OVMF.fd"),
         firmware_vars=Path("/ignored.fd"),
+        firmware_as_bios=True,
     )
     assert value_of(argv, "-object") == [
         "memory-backend-memfd,id=ram1,size=16G,share=true,prealloc=false",

@@ -135,3 +135,33 @@ def test_every_non_pass_check_has_a_hint(tmp_path: Path) -> None:
     for check in replay(machine, tmp_path).checks:
         if check.status in ("fail", "warn"):
             assert check.hint, check.id
+
+
+def test_replayed_descriptors_give_each_kind_its_firmware(tmp_path: Path) -> None:
+    report = replay(seed_host(), tmp_path)
+    firmware = report.to_json()["firmware"]
+    assert firmware["sev-snp"]["direct"]["file"] == "/usr/share/ovmf/OVMF.amdsev.fd"
+    assert firmware["sev-snp"]["direct"]["device"] == "memory"
+    assert firmware["nosev"]["disk"]["file"] == "/usr/share/OVMF/OVMF_CODE_4M.fd"
+    assert firmware["nosev"]["disk"]["nvram_template"] == "/usr/share/OVMF/OVMF_VARS_4M.fd"
+    assert report.check("firmware.sev-snp").status == "pass"
+
+
+def test_a_host_without_the_amdsev_build_names_the_package_per_kind(tmp_path: Path) -> None:
+    machine = seed_host()
+    machine.firmware = ["debian12/60-edk2-x86_64.json"]
+    report = replay(machine, tmp_path)
+    assert report.check("firmware.sev").status == "warn"
+    assert "ovmf-amdsev" in report.check("firmware.sev-snp").hint
+    firmware = report.to_json()["firmware"]
+    assert firmware["sev"]["disk"]["file"] == "/usr/share/OVMF/OVMF_CODE_4M.fd"
+    assert firmware["sev"]["direct"]["file"] is None
+    assert "kernel-hashes=on" in firmware["sev"]["direct"]["problem"]
+
+
+def test_a_replay_without_descriptor_folders_says_not_recorded(tmp_path: Path) -> None:
+    machine = seed_host()
+    machine.firmware = []
+    report = replay(machine, tmp_path)
+    assert report.check("firmware.sev-snp").status == "skip"
+    assert report.to_json()["firmware"] == {}

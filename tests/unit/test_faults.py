@@ -134,6 +134,16 @@ def test_qmp_no_socket(tmp_path: Path) -> None:
         ("Parameter 'qom-type' does not accept value 'sev-snp-guest'", "built without SEV"),
         ("invalid object type: sev-guest", "built without SEV"),
         ("KVM_SEV_INIT failed ret=-16", "KVM refused to initialise SEV"),
+        # QEMU 10.0.2's own words on a host without SEV (see tests/integration/test_qemu10.py).
+        (
+            "qemu-system-x86_64: -accel kvm: vm-type SEV-SNP not supported by KVM",
+            "kvm_amd loaded with sev=1, sev_es=1, sev_snp=1",
+        ),
+        ("qemu-system-x86_64: parameter length of 12 not equal to 32", "exactly 32 bytes"),
+        (
+            "sev_ram_block_added: failed to register region (0x7f00) ret=-12",
+            "raise RLIMIT_MEMLOCK",
+        ),
     ],
 )
 def test_qemu_sev_errors_have_plain_explanations(stderr: str, expected: str) -> None:
