@@ -183,6 +183,13 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
     tables = comparisons.tables
     others = ", ".join(t.other for t in tables)
     print(f"overhead of {others} relative to {comparisons.base} (positive: slower than base)")
+    modes = {name: mode for table in tables for name, mode in table.modes.items() if mode}
+    for name, mode in modes.items():
+        mark = "  UNCONFIRMED" if mode["unconfirmed"] else ""
+        print(
+            f"mode {name}: configured {mode['configured_mode']}, guest confirmed "
+            f"{mode['confirmed_mode']}{mark}"
+        )
     for table in tables:
         for warning in table.warnings:
             print(f"warning ({table.other}): {warning}")
@@ -227,7 +234,11 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
 def print_means(table: ComparisonTable) -> None:
     from sevtui.bench.results import format_ci, format_pct
 
-    print(f"\n{table.other} vs {table.base}, per benchmark (geometric mean of headline metrics):")
+    mark = " (UNCONFIRMED mode)" if table.unconfirmed(table.other) else ""
+    print(
+        f"\n{table.other}{mark} vs {table.base}, per benchmark "
+        "(geometric mean of headline metrics):"
+    )
     for bench in table.benchmarks:
         why = f"  ({bench.reason})" if bench.reason else ""
         print(
@@ -279,10 +290,21 @@ def print_runs(
     problems: list[ResultRow],
 ) -> None:
     """`results show`: each run's status (and why), then statistics per target and metric."""
+    from sevtui.store import mode_confirmed
+
     for run in runs:
         print(f"run {run.id} {run.label!r}: {run.status}, targets {', '.join(run.targets)}")
         if run.reason:
             print(f"  reason: {run.reason}")
+        for target, info in run.target_info.items():
+            word = info.get("guest_word")
+            if isinstance(word, dict):
+                configured, confirmed = info.get("kind"), word.get("confirmed_mode")
+                mark = "" if mode_confirmed(configured, confirmed) else "  UNCONFIRMED"
+                print(
+                    f"  {target}: configured {configured}, guest confirmed {confirmed}{mark} "
+                    f"({word.get('confirmed_reason')})"
+                )
     for (target, bench, metric), summary in stats.items():
         ci = f" ±{(summary.ci95[1] - summary.mean):.4g}" if summary.ci95 else ""
         cv = f" cv {summary.cv_pct:.1f}%" if summary.cv_pct is not None else ""

@@ -15,7 +15,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -269,12 +269,46 @@ def _per_repetition(packed: str) -> dict[tuple[int, int], float]:
     }
 
 
+def mode_confirmed(configured: object, confirmed: object) -> bool:
+    """True when a guest's confirmed mode is its configured kind (nosev confirms "none")."""
+    return confirmed == ("none" if configured == "nosev" else configured)
+
+
+@dataclass(frozen=True)
+class ModeFact:
+    """A VM target's configured kind and the mode its guest confirmed, with the reason."""
+
+    configured: str
+    confirmed: str
+    reason: str
+
+    @property
+    def unconfirmed(self) -> bool:
+        """True when the guest did not confirm the configured kind."""
+        return not mode_confirmed(self.configured, self.confirmed)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON of compare/show."""
+        return {
+            "configured_mode": self.configured,
+            "confirmed_mode": self.confirmed,
+            "unconfirmed": self.unconfirmed,
+            "reason": self.reason,
+        }
+
+
 @dataclass(frozen=True)
 class RunFacts:
     """Where the compared work ran: each target's work-folder medium, busy repetitions."""
 
     media: dict[str, str] = field(default_factory=dict)
     busy: dict[tuple[str, str], int] = field(default_factory=dict)
+    modes: dict[str, ModeFact] = field(default_factory=dict)
+
+    def mode_json(self, target: str) -> dict[str, Any] | None:
+        """A VM target's configured kind and what its guest confirmed (None: not a VM)."""
+        fact = self.modes.get(target)
+        return fact.to_json() if fact is not None else None
 
     def media_differ(self, base: str, other: str) -> bool:
         """True when both media are known and one is RAM while the other is a disk."""
@@ -289,6 +323,13 @@ class RunFacts:
                 f"io rows compare different media: {base} worked on {self.media[base]}, "
                 f"{other} on {self.media[other]} (flag 'media')"
             )
+        for name in (base, other):
+            fact = self.modes.get(name)
+            if fact is not None and fact.unconfirmed:
+                found.append(
+                    f"{name} is configured as {fact.configured} but its guest confirmed "
+                    f"{fact.confirmed} ({fact.reason}): unconfirmed"
+                )
         busy = sum(n for (target, _b), n in self.busy.items() if target in (base, other))
         if busy:
             found.append(
@@ -680,12 +721,18 @@ class Store:
         """Work-folder media per target and busy repetitions per (target, benchmark)."""
         marks = ",".join("?" * len(run_ids))
         media: dict[str, str] = {}
-        for target, info in self._execute(
+        modes: dict[str, ModeFact] = {}
+        for target, text in self._execute(
             f"SELECT target, info FROM run_targets WHERE run_id IN ({marks})", run_ids
         ).fetchall():
-            medium = json.loads(info).get("work_media")
+            info = json.loads(text)
+            medium = info.get("work_media")
             if isinstance(medium, str):
                 media[target] = medium if media.get(target, medium) == medium else "mixed"
+            mode = _mode_fact(info)
+            if mode is not None:
+                seen = modes.get(target, mode)
+                modes[target] = mode if seen == mode else replace(mode, confirmed="mixed")
         busy = {
             (str(target), str(benchmark)): int(count)
             for target, benchmark, count in self._execute(
@@ -694,7 +741,7 @@ class Store:
                 run_ids,
             ).fetchall()
         }
-        return RunFacts(media, busy)
+        return RunFacts(media, busy, modes)
 
     def results(self, run_id: int) -> list[ResultRow]:
         """Per-repetition outcomes of a run (without the raw output)."""
@@ -765,4 +812,16 @@ def _exists_read_only(path: Path) -> bool:
         )
     return os.access(path, os.R_OK) and not (
         os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    )
+
+
+def _mode_fact(info: dict[str, Any]) -> ModeFact | None:
+    """The ModeFact of a run target's info, when its guest was asked."""
+    word = info.get("guest_word")
+    if not isinstance(word, dict):
+        return None
+    return ModeFact(
+        str(info.get("kind", "unknown")),
+        str(word.get("confirmed_mode", "inconclusive")),
+        str(word.get("confirmed_reason", "")),
     )

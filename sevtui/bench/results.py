@@ -123,6 +123,12 @@ class ComparisonTable:
     overall: float | None = None
     not_compared: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    modes: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def unconfirmed(self, profile: str) -> bool:
+        """True when PROFILE is a VM whose guest did not confirm its configured kind."""
+        mode = self.modes.get(profile)
+        return bool(mode and mode["unconfirmed"])
 
     def to_json(self) -> dict[str, Any]:
         """JSON document."""
@@ -130,6 +136,7 @@ class ComparisonTable:
             "base": self.base,
             "other": self.other,
             "method": METHOD,
+            "modes": self.modes,
             "warnings": self.warnings,
             "rows": [row.to_json() for row in self.rows],
             "benchmarks": [bench.to_json() for bench in self.benchmarks],
@@ -383,7 +390,12 @@ def _build_table(
     by_profile: dict[str, _Profile], meta: _Meta, base: str, other: str, rules: _Rules
 ) -> ComparisonTable:
     facts = rules.facts
-    table = ComparisonTable(base, other, warnings=facts.warnings(base, other))
+    table = ComparisonTable(
+        base,
+        other,
+        warnings=facts.warnings(base, other),
+        modes={name: facts.mode_json(name) for name in (base, other)},
+    )
     b, o = by_profile[base], by_profile[other]
     keys = sorted(meta, key=lambda key: (_rank(meta[key][0]), key))
     for key in keys:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sevtui.bench import conditions
+from sevtui.bench import conditions, guestword
 from sevtui.bench.catalog import Benchmark, Catalog
 from sevtui.bench.events import (
     BenchmarkError,
@@ -529,6 +529,8 @@ def _describe(target: Target) -> dict[str, Any]:
     info["work_media"] = (
         "ram" if fstype in _RAM_FILESYSTEMS else "unknown" if fstype == "unknown" else "disk"
     )
+    if target.kind == "vm":
+        info["guest_word"] = guestword.parse(_run(target, guestword.SCRIPT, 60).output).to_json()
     return info
 
 

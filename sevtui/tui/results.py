@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 from textual_plotext import PlotextPlot
 
-from sevtui.bench.results import ComparisonSet, format_ci, format_pct, format_value
+from sevtui.bench.results import ComparisonSet, ComparisonTable, format_ci, format_pct, format_value
 from sevtui.tui.barchart import Bar, render_bars
 from sevtui.tui.dialogs import ExportDialog
 from sevtui.tui.screens import CoveringScreen
@@ -243,10 +243,11 @@ class ResultsScreen(CoveringScreen):
         self.comparisons = comparisons = message.comparisons
         view = self.query_one("#comparison", DataTable)
         view.clear(columns=True)
-        for column in ("category", "benchmark", "metric", "unit", comparisons.base):
+        first = comparisons.tables[0]
+        for column in ("category", "benchmark", "metric", "unit", profile_label(first, first.base)):
             view.add_column(column)
         for table in comparisons.tables:
-            view.add_column(table.other)
+            view.add_column(profile_label(table, table.other))
             view.add_column("overhead %")
             view.add_column("95% CI")
             view.add_column("")
@@ -358,6 +359,11 @@ def baseline(names: list[str]) -> str:
         if wanted in names:
             return wanted
     return next((name for name in names if "nosev" in name), names[0])
+
+
+def profile_label(table: ComparisonTable, profile: str) -> str:
+    """A profile's column title, marked when its guest did not confirm its mode."""
+    return f"{profile} (unconfirmed)" if table.unconfirmed(profile) else profile
 
 
 def overhead_bars(comparisons: ComparisonSet) -> list[Bar]:

@@ -66,6 +66,18 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
     assert table["not_compared"] == []
     assert set(table["categories"]) == {"cpu", "memory", "io"}
     assert run["target_info"]["demo"]["work_media"] == "ram"
+    # The demo guest's own kernel log says it has no memory encryption.
+    word = run["target_info"]["demo"]["guest_word"]
+    assert word["confirmed_mode"] == "none", word
+    assert word["dev_sev_guest"] is False and word["configfs_tsm_report"] is False
+    assert table["modes"]["demo"] == {
+        "configured_mode": "nosev",
+        "confirmed_mode": "none",
+        "unconfirmed": False,
+        "reason": "the guest kernel's boot log has no 'Memory Encryption Features' line",
+    }
+    shown_text = sevtui(vm_config_file, "results", "show", "two").stdout
+    assert "demo: configured nosev, guest confirmed none (" in shown_text
     assert all(low > -100 for b in table["benchmarks"] for low in b["overhead_ci95"][:1])
     assert "Traceback" not in done.stderr
 

@@ -1,0 +1,99 @@
+"""What a guest itself says about its memory encryption, recorded with every run.
+
+A profile configured as sev-snp proves nothing by its name: the guest kernel's own
+`Memory Encryption Features active: AMD SEV SEV-ES SEV-SNP` line, its CPU flags and its
+attestation interfaces (/dev/sev-guest, configfs-tsm) do. A mode that cannot be
+established is `inconclusive` with the reason, never assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "sevtui-word."
+MODES = ("none", "sev", "sev-es", "sev-snp")
+SCRIPT = (
+    "log=$(dmesg 2>/dev/null || sudo -n dmesg 2>/dev/null); "
+    f'echo "{PREFIX}log_lines=$(printf "%s\\n" "$log" | grep -c .)"; '
+    f'echo "{PREFIX}boot=$(printf "%s\\n" "$log" | grep -c "Linux version")"; '
+    f'printf "%s\\n" "$log" | grep "Memory Encryption Features active" | tail -n 1 '
+    f'| sed "s/.*Memory Encryption Features active:[[:space:]]*/{PREFIX}active=/"; '
+    f'echo "{PREFIX}flags=$(grep -m 1 "^flags" /proc/cpuinfo | tr " " "\\n" '
+    '| grep -E "^(sev|sev_es|sev_snp)$" | tr "\\n" " ")"; '
+    f'[ -e /dev/sev-guest ] && echo "{PREFIX}sev_guest=1"; '
+    f'[ -d /sys/kernel/config/tsm/report ] && echo "{PREFIX}tsm=1"; true'
+)
+
+
+@dataclass(frozen=True)
+class GuestWord:
+    """The guest's own evidence: kernel line, CPU flags, attestation interfaces."""
+
+    active: str | None
+    log_lines: int
+    boot_lines: int
+    cpu_flags: tuple[str, ...]
+    sev_guest: bool
+    tsm_report: bool
+
+    def confirmed(self) -> tuple[str, str]:
+        """(mode, why): none, sev, sev-es, sev-snp, or inconclusive."""
+        if self.active is not None:
+            mode = _mode_of(self.active.split())
+            if mode == "none":
+                return "none", f"the guest kernel reports {self.active!r}, which is not AMD SEV"
+            return mode, f"guest kernel: Memory Encryption Features active: {self.active}"
+        flags_mode = _mode_of(
+            [{"sev": "SEV", "sev_es": "SEV-ES", "sev_snp": "SEV-SNP"}[f] for f in self.cpu_flags]
+        )
+        if flags_mode != "none":
+            return flags_mode, f"guest /proc/cpuinfo flags: {' '.join(self.cpu_flags)}"
+        if self.log_lines == 0:
+            return "inconclusive", "the guest's kernel log could not be read (dmesg)"
+        if self.boot_lines == 0:
+            return "inconclusive", "the guest's kernel log no longer holds its boot messages"
+        return "none", "the guest kernel's boot log has no 'Memory Encryption Features' line"
+
+    def to_json(self) -> dict[str, Any]:
+        """What is stored with the run target."""
+        mode, why = self.confirmed()
+        return {
+            "confirmed_mode": mode,
+            "confirmed_reason": why,
+            "memory_encryption_active": self.active,
+            "cpu_sev_flags": list(self.cpu_flags),
+            "dev_sev_guest": self.sev_guest,
+            "configfs_tsm_report": self.tsm_report,
+        }
+
+
+def _mode_of(words: list[str]) -> str:
+    for mode, word in (("sev-snp", "SEV-SNP"), ("sev-es", "SEV-ES"), ("sev", "SEV")):
+        if word in words:
+            return mode
+    return "none"
+
+
+def parse(output: str) -> GuestWord:
+    """Read SCRIPT's output."""
+    values: dict[str, str] = {}
+    for raw in output.splitlines():
+        line = raw.strip()
+        if line.startswith(PREFIX):
+            key, _, value = line.removeprefix(PREFIX).partition("=")
+            values[key] = value.strip()
+    return GuestWord(
+        active=values.get("active"),
+        log_lines=_count(values.get("log_lines")),
+        boot_lines=_count(values.get("boot")),
+        cpu_flags=tuple(
+            flag for flag in values.get("flags", "").split() if flag in ("sev", "sev_es", "sev_snp")
+        ),
+        sev_guest=values.get("sev_guest") == "1",
+        tsm_report=values.get("tsm") == "1",
+    )
+
+
+def _count(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
