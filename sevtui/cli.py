@@ -264,6 +264,30 @@ def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_attest(args: argparse.Namespace, ctx: Context) -> int:
+    """Verify a report file, or fetch, verify and store a running VM's attestation."""
+    from sevtui.cli_text import print_attestation
+
+    if args.target == "verify":
+        if args.report is None:
+            raise UsageError("attest verify needs a report file", "sevtui attest verify REPORT")
+        result = ctx.session.attest_report(Path(args.report), args.vcek, args.chain, args.product)
+        source = args.report
+    else:
+        if args.report is not None or args.chain is not None:
+            raise UsageError(
+                f"attest {args.target} takes no report file and no --chain",
+                "to check a file: sevtui attest verify REPORT",
+            )
+        result = ctx.session.attest_vm(args.target, args.vcek, args.product)
+        source = f"VM {args.target}"
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        print_attestation(result, source)
+    return 0 if result.verified else 1
+
+
 # --- results ----------------------------------------------------------------------------
 
 

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _probe_command(top)
+    _attest_command(top)
     return parser
 
 
@@ -100,6 +101,31 @@ def _caps_command(top: _Commands) -> None:
     caps.add_argument(
         "-q", "--quiet", action="store_true", help="with --require: print nothing, exit status only"
     )
+
+
+def _attest_command(top: _Commands) -> None:
+    attest = top.command(
+        "attest",
+        "SEV-SNP attestation: verify a report file, or fetch and verify a running VM's",
+        "`attest verify REPORT` checks a report (raw binary or hex) to AMD's root: ARK -> "
+        "ASK -> VCEK (RSA-PSS), the report's ECDSA P-384 signature, and the VCEK's TCB and "
+        "chip id. `attest VM` asks the running guest for a fresh report carrying a random "
+        "nonce (configfs-tsm or snpguest), verifies it, compares its measurement with the "
+        "one computed from what sevtui launched, and stores the result. Exit 0: everything "
+        "checked; 1: verification failed or could not be done; 2: unusable input.",
+    )
+    attest.add_argument("target", metavar="VM|verify", help="a running VM, or 'verify'")
+    attest.add_argument("report", nargs="?", help="with verify: the report file")
+    attest.add_argument(
+        "--vcek", type=Path, metavar="FILE", help="the chip's VCEK (DER or PEM); default: cache/KDS"
+    )
+    attest.add_argument(
+        "--chain", type=Path, metavar="FILE", help="AMD's ASK+ARK (PEM); default: built in"
+    )
+    attest.add_argument(
+        "--product", choices=["Milan", "Genoa", "Turin"], help="EPYC product of the chip"
+    )
+    attest.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _probe_command(top: _Commands) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sevtui.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
+    from sevtui.attest.service import Attestation
     from sevtui.bench.events import Event
     from sevtui.bench.results import ComparisonSet, ComparisonTable
     from sevtui.bench.runner import RunOutcome
@@ -97,6 +98,33 @@ def print_argv_explained(planned: ArgvPlan) -> None:
         print("# firmware: none needed (direct kernel boot with QEMU's own BIOS)")
     if planned.policy:
         print(f"# policy {planned.policy}: {', '.join(planned.policy_flags)}")
+
+
+def print_attestation(result: Attestation, source: str) -> None:
+    """`attest`: the verdict, the report's fields that matter, and every reason."""
+    print(f"attestation of {source}: {result.status.upper()}")
+    if result.chain or result.vcek_source:
+        print(f"  chain {result.chain or '-'}, VCEK from {result.vcek_source or '-'}")
+    if result.interface:
+        print(f"  fetched through {result.interface}")
+    report = result.report
+    if report is not None:
+        data = report.to_json()
+        print(
+            f"  version {report.version}, VMPL {report.vmpl}, policy {data['policy']} "
+            f"({', '.join(data['policy_flags'])})"
+        )
+        print(f"  measurement  {data['measurement']}")
+        print(f"  host_data    {data['host_data']}")
+        print(f"  report_data  {data['report_data']}")
+        print(f"  chip_id      {data['chip_id']}")
+        tcb = ", ".join(f"{k} {v}" for k, v in data["reported_tcb"].items())
+        print(f"  reported TCB {tcb}")
+    if result.expected is not None and result.expected.measurement:
+        matches = "matches" if result.measurement_matches else "DIFFERS"
+        print(f"  expected     {result.expected.measurement} ({matches})")
+    for reason in result.reasons:
+        print(f"  - {reason}")
 
 
 def print_toml(data: dict[str, Any], prefix: str = "") -> None:
@@ -186,9 +214,10 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
     modes = {name: mode for table in tables for name, mode in table.modes.items() if mode}
     for name, mode in modes.items():
         mark = "  UNCONFIRMED" if mode["unconfirmed"] else ""
+        attested = f", attested: {mode['attested']}" if mode.get("attested") else ""
         print(
             f"mode {name}: configured {mode['configured_mode']}, guest confirmed "
-            f"{mode['confirmed_mode']}{mark}"
+            f"{mode['confirmed_mode']}{attested}{mark}"
         )
     for table in tables:
         for warning in table.warnings:
@@ -305,6 +334,11 @@ def print_runs(
                     f"  {target}: configured {configured}, guest confirmed {confirmed}{mark} "
                     f"({word.get('confirmed_reason')})"
                 )
+            attestation = info.get("attestation")
+            if isinstance(attestation, dict):
+                reasons = attestation.get("reasons") or []
+                why = f": {reasons[0]}" if reasons else ""
+                print(f"  {target}: attested: {attestation.get('status')}{why}")
     for (target, bench, metric), summary in stats.items():
         ci = f" ±{(summary.ci95[1] - summary.mean):.4g}" if summary.ci95 else ""
         cv = f" cv {summary.cv_pct:.1f}%" if summary.cv_pct is not None else ""

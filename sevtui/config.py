@@ -219,6 +219,10 @@ class BenchConfig(_Model):
         default_factory=dict,
         description="Benchmark id -> regex of its headline metrics (overrides the catalog).",
     )
+    attest: bool = Field(
+        default=True,
+        description="Ask each VM for an SEV-SNP attestation report when a run opens it.",
+    )
 
     @field_validator("headline")
     @classmethod
@@ -252,6 +256,22 @@ class BenchmarkConfig(_Model):
         return _check_regex(value, "headline")
 
 
+class AttestConfig(_Model):
+    """Where VCEKs come from when verifying SEV-SNP attestation reports."""
+
+    kds_url: str = Field(
+        default="https://kdsintf.amd.com",
+        pattern=r"^https?://[^\s]+$",
+        description="AMD's key distribution service (VCEKs are fetched once, then cached).",
+    )
+    product: Literal["", "Milan", "Genoa", "Turin"] = Field(
+        default="", description="The EPYC product; empty: from the report or this host's CPU."
+    )
+    vcek_cache: Path | None = Field(
+        default=None, description="Cache folder for VCEKs; default: DATA_DIR/attest."
+    )
+
+
 def _default_vms() -> dict[str, VmConfig]:
     return {"demo": VmConfig()}
 
@@ -263,6 +283,7 @@ class Config(_Model):
     qemu: QemuConfig = Field(default_factory=QemuConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
+    attest: AttestConfig = Field(default_factory=AttestConfig)
     vm: dict[str, VmConfig] = Field(default_factory=_default_vms)
     benchmark: dict[str, BenchmarkConfig] = Field(default_factory=dict)
     suites: dict[str, list[str]] = Field(default_factory=dict)
@@ -381,6 +402,7 @@ def _resolve_paths(config: Config, base: Path, path: Path) -> list[str]:
     paths.image_dir = resolve(paths.image_dir, "paths.image_dir", False)
     paths.database = resolve(paths.database, "paths.database", False)
     config.image.kernel = resolve(config.image.kernel, "image.kernel", True)
+    config.attest.vcek_cache = resolve(config.attest.vcek_cache, "attest.vcek_cache", False)
     for name, vm in config.vm.items():
         prefix = f"vm.{name}"
         vm.firmware = resolve(vm.firmware, f"{prefix}.firmware", True)

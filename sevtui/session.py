@@ -23,6 +23,7 @@ from sevtui.bench.events import Event, RunPlan
 from sevtui.errors import SevtuiError, UsageError
 
 if TYPE_CHECKING:
+    from sevtui.attest.service import Attestation
     from sevtui.bench.catalog import Catalog
     from sevtui.bench.importer import ImportRequest
     from sevtui.bench.results import ComparisonSet
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from sevtui.config import Config
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import Method, ProbeResult
-    from sevtui.store import ResultRow, RunInfo, RunRow, Store
+    from sevtui.store import AttestationRow, ResultRow, RunInfo, RunRow, Store
     from sevtui.vm.inventory import InventoryWatcher, VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
 
@@ -273,6 +274,31 @@ class Session:
 
         return probe_vm(self.config, name, method, secret, everything)
 
+    def attest_report(
+        self, report: Path, vcek: Path | None, chain: Path | None, product: str | None
+    ) -> Attestation:
+        """Verify a report file to AMD's root (`attest verify`)."""
+        from sevtui.attest.service import verify_file
+        from sevtui.attest.vms import key_sources
+
+        return verify_file(report, key_sources(self.config, vcek, chain, product))
+
+    def attest_vm(
+        self, name: str, vcek: Path | None = None, product: str | None = None
+    ) -> Attestation:
+        """Fetch a fresh report from running VM NAME, verify it, compare it, store it."""
+        from sevtui.attest.vms import as_row, attest_running, key_sources
+
+        result = attest_running(self.config, name, key_sources(self.config, vcek, None, product))
+        with self.store() as store:
+            store.record_attestation(as_row(result.to_json()))
+        return result
+
+    def last_attestations(self) -> dict[str, AttestationRow]:
+        """The newest stored attestation of each VM (from `attest` or a run)."""
+        with self.store() as store:
+            return store.last_attestations()
+
     def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
         """The newest stored probe of each running VM, with when it ran.
 
@@ -340,6 +366,15 @@ class Session:
         }
         if record.started_at:
             provenance["at"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started_at))
+        attestation = self.last_attestations().get(name)
+        if attestation is not None:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(attestation.created))
+            what = (
+                f"verified, measurement {attestation.measurement}"
+                if attestation.status == "verified"
+                else f"{attestation.status}: {'; '.join(attestation.reasons) or '-'}"
+            )
+            provenance["attestation"] = f"{what} (at {when})"
         profile = self.config.vm.get(name)
         if profile is not None and profile.kind != "nosev":
             policy = profile.policy if profile.policy is not None else DEFAULT_POLICY[profile.kind]

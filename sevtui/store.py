@@ -102,6 +102,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE probes ADD COLUMN qemu_pid INTEGER",
         "ALTER TABLE probes ADD COLUMN qemu_started REAL",
     ),
+    (
+        """CREATE TABLE attestations (
+            id INTEGER PRIMARY KEY,
+            vm TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            status TEXT NOT NULL,
+            measurement TEXT,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            document TEXT NOT NULL DEFAULT '{}',
+            created REAL NOT NULL
+        )""",
+        "CREATE INDEX attestations_vm ON attestations(vm, id)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -182,6 +195,19 @@ class ProbeRow:
     qemu_pid: int | None = None
     qemu_started: float | None = None
     """The QEMU process the probe looked at: a verdict holds for that process only."""
+
+
+@dataclass(frozen=True)
+class AttestationRow:
+    """One stored attestation: its status, measurement, reasons and the whole document."""
+
+    vm: str
+    status: str
+    measurement: str | None
+    reasons: list[str]
+    document: dict[str, Any]
+    created: float
+    run_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -281,10 +307,15 @@ class ModeFact:
     configured: str
     confirmed: str
     reason: str
+    attested: str | None = None
+    """The run's attestation status (verified, failed, inconclusive); None: not asked."""
 
     @property
     def unconfirmed(self) -> bool:
-        """True when the guest did not confirm the configured kind."""
+        """True when the guest did not confirm the configured kind (for SEV-SNP: or its
+        attestation did not verify)."""
+        if self.configured == "sev-snp" and self.attested not in (None, "verified"):
+            return True
         return not mode_confirmed(self.configured, self.confirmed)
 
     def to_json(self) -> dict[str, Any]:
@@ -292,6 +323,7 @@ class ModeFact:
         return {
             "configured_mode": self.configured,
             "confirmed_mode": self.confirmed,
+            "attested": self.attested,
             "unconfirmed": self.unconfirmed,
             "reason": self.reason,
         }
@@ -326,9 +358,10 @@ class RunFacts:
         for name in (base, other):
             fact = self.modes.get(name)
             if fact is not None and fact.unconfirmed:
+                attested = f", attestation {fact.attested}" if fact.attested else ""
                 found.append(
                     f"{name} is configured as {fact.configured} but its guest confirmed "
-                    f"{fact.confirmed} ({fact.reason}): unconfirmed"
+                    f"{fact.confirmed} ({fact.reason}{attested}): unconfirmed"
                 )
         busy = sum(n for (target, _b), n in self.busy.items() if target in (base, other))
         if busy:
@@ -577,6 +610,36 @@ class Store:
                 ),
             )
 
+    def record_attestation(self, row: AttestationRow) -> None:
+        """Store one attestation outcome."""
+        with self._transaction():
+            self._execute(
+                "INSERT INTO attestations (vm, run_id, status, measurement, reasons, document, "
+                "created) VALUES (?,?,?,?,?,?,?)",
+                (
+                    row.vm,
+                    row.run_id,
+                    row.status,
+                    row.measurement,
+                    json.dumps(row.reasons, allow_nan=False),
+                    json.dumps(row.document, allow_nan=False, default=str),
+                    row.created,
+                ),
+            )
+
+    def last_attestations(self) -> dict[str, AttestationRow]:
+        """The newest attestation of each VM."""
+        rows = self._execute(
+            "SELECT vm, status, measurement, reasons, document, created, run_id "
+            "FROM attestations WHERE id IN (SELECT MAX(id) FROM attestations GROUP BY vm)"
+        ).fetchall()
+        return {
+            vm: AttestationRow(
+                vm, status, measurement, json.loads(reasons), json.loads(doc), created, run_id
+            )
+            for vm, status, measurement, reasons, doc, created, run_id in rows
+        }
+
     def last_probe(self, vm: str) -> ProbeRow | None:
         """The newest probe of VM."""
         row = self._execute(
@@ -820,8 +883,10 @@ def _mode_fact(info: dict[str, Any]) -> ModeFact | None:
     word = info.get("guest_word")
     if not isinstance(word, dict):
         return None
+    attestation = info.get("attestation")
     return ModeFact(
         str(info.get("kind", "unknown")),
         str(word.get("confirmed_mode", "inconclusive")),
         str(word.get("confirmed_reason", "")),
+        str(attestation.get("status")) if isinstance(attestation, dict) else None,
     )

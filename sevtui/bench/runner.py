@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sevtui.attest import vms as attest_vms
 from sevtui.bench import conditions, guestword
 from sevtui.bench.catalog import Benchmark, Catalog
 from sevtui.bench.events import (
@@ -158,12 +159,11 @@ def open_live_target(
     pids = {pid for pid in (current.pid, record.supervisor_pid) if pid is not None}
     folder = vm_paths(config, name).root
     lease.take(folder, *run)
+    info = _guest_info(config, name)
+    if config.bench.attest:
+        info["attestation"] = attest_vms.for_run(config, name)
     return GuestTarget(
-        name,
-        remote.runner(config, name),
-        pids,
-        _guest_info(config, name),
-        on_close=lambda: lease.release(folder),
+        name, remote.runner(config, name), pids, info, on_close=lambda: lease.release(folder)
     )
 
 
@@ -245,6 +245,9 @@ class SuiteRun:
             stack.callback(target.close)
             try:
                 self.store.set_target(self.run_id, name, target.kind, _describe(target))
+                attestation = target.info.get("attestation")
+                if isinstance(attestation, dict):
+                    self.store.record_attestation(attest_vms.as_row(attestation, self.run_id))
             except TargetDied as exc:
                 self._fail_target(name, f"stopped answering: {_words(exc)}")
                 continue

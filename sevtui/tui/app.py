@@ -28,8 +28,8 @@ from sevtui.tui.messages import (
     DashboardCovered,
     ExecDone,
     ProbeDone,
-    ProbesLoaded,
     SourcesReady,
+    VerdictsLoaded,
     VmsUpdated,
 )
 from sevtui.tui.screens import ChecksScreen, VmDetailScreen
@@ -37,6 +37,7 @@ from sevtui.tui.screens import ChecksScreen, VmDetailScreen
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import ProbeResult
+    from sevtui.store import AttestationRow
     from sevtui.tui.sources import Sources
 
 REFRESH_S = 1.0
@@ -83,6 +84,7 @@ class SevtuiApp(App[None]):
         self._dashboard_shown.set()
         self._covering = 0
         self.probes: dict[str, tuple[ProbeResult, float]] = {}
+        self.attestations: dict[str, AttestationRow] = {}
         self.vm_states: dict[str, str] = {}
         """VM name -> its state at the last refresh."""
         """VM name -> its newest memory-probe verdict and when it was taken."""
@@ -155,8 +157,12 @@ class SevtuiApp(App[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="caps")
     def load_caps(self) -> None:
         """Read the host capability report and the stored probe verdicts."""
-        self.post_message(ProbesLoaded(self.sources.last_probes()))
+        self.post_message(self._stored_verdicts())
         self.post_message(CapsReady(self.sources.capabilities()))
+
+    def _stored_verdicts(self) -> VerdictsLoaded:
+        """Read (in a worker thread) the stored probe verdicts and attestations."""
+        return VerdictsLoaded(self.sources.last_probes(), self.sources.last_attestations())
 
     def refresh_vms(self) -> None:
         """Refresh the VM table now: wake the live loop, or read once when not polling."""
@@ -184,7 +190,7 @@ class SevtuiApp(App[None]):
                 self.post_message(VmsUpdated(self.sources.vms()))
                 rounds += 1
                 if rounds % PROBES_EVERY == 0:
-                    self.post_message(ProbesLoaded(self.sources.last_probes()))
+                    self.post_message(self._stored_verdicts())
             self._wake.wait(REFRESH_S)
             self._wake.clear()
 
@@ -251,14 +257,15 @@ class SevtuiApp(App[None]):
         for pane in self.query(HostPane):
             pane.show(message.report)
 
-    def on_probes_loaded(self, message: ProbesLoaded) -> None:
-        """The stored verdicts of the running QEMUs (probes from the CLI included)."""
+    def on_verdicts_loaded(self, message: VerdictsLoaded) -> None:
+        """Stored probe verdicts of the running QEMUs and attestations (the CLI's too)."""
         self.probes = dict(message.probes)
+        self.attestations = dict(message.attestations)
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
         self.vm_states = {row.status.name: row.status.state for row in message.rows}
         for table in self.query(VmTable):
-            table.show(message.rows, self.probes)
+            table.show(message.rows, self.probes, self.attestations)
 
     def on_action_done(self, message: ActionDone) -> None:
         self.notify(message.text, timeout=6)

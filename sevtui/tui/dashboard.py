@@ -17,9 +17,22 @@ from sevtui.tui.quiet_cells import repaint_row, write_cell_quietly
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import ProbeResult
+    from sevtui.store import AttestationRow
     from sevtui.vm.inventory import VmRow
 
-VM_COLUMNS = ("name", "mode", "state", "PID", "RSS", "CPU%", "uptime", "SEV", "memory probe")
+VM_COLUMNS = (
+    "name",
+    "mode",
+    "state",
+    "PID",
+    "RSS",
+    "CPU%",
+    "uptime",
+    "SEV",
+    "memory probe",
+    "attested",
+)
+ATTEST_STYLE = {"verified": "green", "failed": "bold red", "inconclusive": "dim"}
 STATE_STYLE = {
     "running": "green",
     "starting": "yellow",
@@ -140,12 +153,23 @@ class VmTable(DataTable[Text | str]):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
         return str(key.value) if key.value is not None else None
 
-    def show(self, rows: list[VmRow], probes: dict[str, tuple[ProbeResult, float]]) -> None:
+    def show(
+        self,
+        rows: list[VmRow],
+        probes: dict[str, tuple[ProbeResult, float]],
+        attestations: dict[str, AttestationRow],
+    ) -> None:
         """Add, update or remove rows by key; the cursor stays where it was."""
         wanted: dict[str, tuple[Text | str, ...]] = {}
         for row in rows:
             key = f"ext:{row.status.pid}" if row.status.external else row.status.name
-            wanted[key] = self._cells(row, probes.get(row.status.name))
+            attested = Text("-")
+            attestation = attestations.get(row.status.name)
+            if attestation is not None and not row.status.external:
+                label = "n/a" if attestation.status == "inconclusive" else attestation.status
+                when = time.strftime("%H:%M", time.localtime(attestation.created))
+                attested = Text(f"{label} {when}", style=ATTEST_STYLE.get(attestation.status, ""))
+            wanted[key] = (*self._cells(row, probes.get(row.status.name)), attested)
         with self.app.batch_update():
             for key in [str(k.value) for k in self.rows if str(k.value) not in wanted]:
                 self.remove_row(key)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from sevtui.bench.events import Event
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import ProbeResult
+    from sevtui.store import AttestationRow
     from sevtui.tui.sources import Sources
     from sevtui.vm.inventory import VmRow
 
@@ -46,12 +47,17 @@ class ActionDone(Message):
         self.text = text
 
 
-class ProbesLoaded(Message):
-    """Stored probe verdicts per VM, with when each ran (shown from the start)."""
+class VerdictsLoaded(Message):
+    """Stored probe verdicts (with when each ran) and attestations per VM."""
 
-    def __init__(self, probes: dict[str, tuple[ProbeResult, float]]) -> None:
+    def __init__(
+        self,
+        probes: dict[str, tuple[ProbeResult, float]],
+        attestations: dict[str, AttestationRow],
+    ) -> None:
         super().__init__()
         self.probes = probes
+        self.attestations = attestations
 
 
 class ProbeDone(Message):

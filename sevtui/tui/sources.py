@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import ProbeResult
     from sevtui.session import Session, VmDetails
-    from sevtui.store import RunInfo
+    from sevtui.store import AttestationRow, RunInfo
     from sevtui.vm.inventory import VmRow
 
 
@@ -40,6 +40,7 @@ class Sources(Protocol):
     def vm_user(self, name: str) -> str | None: ...
     def probe_vm(self, name: str) -> ProbeResult: ...
     def last_probes(self) -> dict[str, tuple[ProbeResult, float]]: ...
+    def last_attestations(self) -> dict[str, AttestationRow]: ...
     def exec_vm(self, name: str, command: str) -> tuple[str, int]: ...
     def vm_details(self, name: str) -> VmDetails: ...
     def runs(self) -> list[RunInfo]: ...
@@ -100,6 +101,10 @@ class LiveSources:
     def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
         """The newest stored probe of each configured VM."""
         return self.session.last_probes()
+
+    def last_attestations(self) -> dict[str, AttestationRow]:
+        """The newest stored attestation of each VM."""
+        return self.session.last_attestations()
 
     def exec_vm(self, name: str, command: str) -> tuple[str, int]:
         """Run COMMAND in the guest."""

@@ -73,11 +73,17 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
     assert table["modes"]["demo"] == {
         "configured_mode": "nosev",
         "confirmed_mode": "none",
+        "attested": "inconclusive",
         "unconfirmed": False,
         "reason": "the guest kernel's boot log has no 'Memory Encryption Features' line",
     }
     shown_text = sevtui(vm_config_file, "results", "show", "two").stdout
     assert "demo: configured nosev, guest confirmed none (" in shown_text
+    # ... and has no attestation interface, which the run records as such.
+    attestation = run["target_info"]["demo"]["attestation"]
+    assert attestation["status"] == "inconclusive"
+    assert attestation["reasons"] == ["no SEV-SNP attestation interface in this guest"]
+    assert "demo: attested: inconclusive: no SEV-SNP attestation interface" in shown_text
     assert all(low > -100 for b in table["benchmarks"] for low in b["overhead_ci95"][:1])
     assert "Traceback" not in done.stderr
 

@@ -21,13 +21,17 @@ from sevtui.host.qemu import QemuInfo
 from sevtui.kinds import VmKind
 from sevtui.probe import ProbeResult
 from sevtui.session import VmDetails, default_label
-from sevtui.store import RunInfo, Sample, group_samples
+from sevtui.store import AttestationRow, RunInfo, Sample, group_samples
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import VmState, VmStatus
 from sevtui.vm.monitor import ProcessSample
 from tests.sysroots import DATA, seed_host
 
 ROOT = Path("/tmp/sevtui-fake-host")
+MILAN_MEASUREMENT = (
+    "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d"
+    "3e1a0dc39b2c60bd95b9c480cd81841f"
+)
 STARTED = 1795940000.0
 
 
@@ -146,6 +150,13 @@ class FakeSources:
 
     def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
         return {"nosev": (ProbeResult("scan", False, 0, 1 << 30, 0.2), STARTED)}
+
+    def last_attestations(self) -> dict[str, AttestationRow]:
+        no_interface = "no SEV-SNP attestation interface in this guest"
+        return {
+            "nosev": AttestationRow("nosev", "inconclusive", None, [no_interface], {}, STARTED),
+            "sev-snp": AttestationRow("sev-snp", "verified", MILAN_MEASUREMENT, [], {}, STARTED),
+        }
 
     def exec_vm(self, name: str, command: str) -> tuple[str, int]:
         return f"ran {command}\n", 0

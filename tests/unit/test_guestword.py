@@ -92,11 +92,13 @@ def seeded(tmp_path: Path) -> Path:
     return db
 
 
-def confirm(db: Path, target: str, kind: str, output: str) -> None:
+def confirm(db: Path, target: str, kind: str, output: str, attested: str | None = None) -> None:
     with closing(Store(db)) as store:
         [run_id] = [run.id for run in store.runs() if target in run.targets]
-        word = parse(output).to_json()
-        store.set_target(run_id, target, "vm", {"kind": kind, "guest_word": word})
+        info: dict[str, Any] = {"kind": kind, "guest_word": parse(output).to_json()}
+        if attested is not None:
+            info["attestation"] = {"status": attested, "reasons": []}
+        store.set_target(run_id, target, "vm", info)
 
 
 def compare(db: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
@@ -117,6 +119,7 @@ def test_an_snp_profile_whose_guest_said_none_is_unconfirmed(
     assert table["modes"]["sev-snp"] == {
         "configured_mode": "sev-snp",
         "confirmed_mode": "none",
+        "attested": None,
         "unconfirmed": True,
         "reason": "the guest kernel's boot log has no 'Memory Encryption Features' line",
     }
@@ -134,6 +137,20 @@ def test_a_confirmed_snp_profile_is_not_marked(
     table = json.loads(compare(seeded, capsys, "--base", "nosev", "--other", "sev-snp", "--json"))
     assert table["modes"]["sev-snp"]["unconfirmed"] is False
     assert table["modes"]["nosev"] is None
+
+
+def test_an_snp_guest_that_says_snp_but_failed_attestation_is_unconfirmed(
+    seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snp_line = "sevtui-word.active=AMD SEV SEV-ES SEV-SNP"
+    confirm(seeded, "sev-snp", "sev-snp", snp_line, attested="failed")
+    table = json.loads(compare(seeded, capsys, "--base", "nosev", "--other", "sev-snp", "--json"))
+    assert table["modes"]["sev-snp"]["confirmed_mode"] == "sev-snp"
+    assert table["modes"]["sev-snp"]["attested"] == "failed"
+    assert table["modes"]["sev-snp"]["unconfirmed"] is True
+    confirm(seeded, "sev-snp", "sev-snp", snp_line, attested="verified")
+    table = json.loads(compare(seeded, capsys, "--base", "nosev", "--other", "sev-snp", "--json"))
+    assert table["modes"]["sev-snp"]["unconfirmed"] is False
 
 
 def test_the_apps_column_title_marks_an_unconfirmed_profile(seeded: Path) -> None:

@@ -1,0 +1,62 @@
+"""Attest a running VM of the config: its shell, its launch argv, the configured key sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sevtui.attest.service import Attestation, KeySources, attest_vm
+from sevtui.config import Config
+from sevtui.errors import SevtuiError, UsageError
+from sevtui.store import AttestationRow
+from sevtui.vm import lifecycle, remote
+
+
+def key_sources(
+    config: Config,
+    vcek: Path | None = None,
+    chain: Path | None = None,
+    product: str | None = None,
+) -> KeySources:
+    """Files given on the command line first, then the config's cache, service and product."""
+    return KeySources(
+        cache=config.attest.vcek_cache or config.paths.data_dir / "attest",
+        kds_url=config.attest.kds_url,
+        vcek=vcek,
+        chain=chain,
+        product=product or config.attest.product or None,
+    )
+
+
+def attest_running(config: Config, name: str, keys: KeySources) -> Attestation:
+    """Fetch, verify and compare the report of running VM NAME (quietly, off the console)."""
+    current = lifecycle.status(config, name)
+    if current.state != "running":
+        raise UsageError(
+            f"VM {name!r} is not running: {current.state}", f"start it: sevtui vm start {name}"
+        )
+    argv = lifecycle.vm_record(config, name).argv
+    return attest_vm(name, remote.runner(config, name, quiet=True), argv, keys)
+
+
+def for_run(config: Config, name: str) -> dict[str, Any]:
+    """A run's attestation of VM NAME as a document; failures are recorded, never raised."""
+    try:
+        return attest_running(config, name, key_sources(config)).to_json()
+    except SevtuiError as exc:
+        return Attestation(vm=name, status="inconclusive", reasons=[exc.message]).to_json()
+
+
+def as_row(document: dict[str, Any], run_id: int | None = None) -> AttestationRow:
+    """The stored form of an attestation document (Attestation.to_json)."""
+    report = document.get("report")
+    measurement = report.get("measurement") if isinstance(report, dict) else None
+    return AttestationRow(
+        str(document.get("vm", "")),
+        str(document.get("status", "inconclusive")),
+        measurement,
+        [str(reason) for reason in document.get("reasons", [])],
+        document,
+        float(document.get("created", 0.0)),
+        run_id,
+    )
