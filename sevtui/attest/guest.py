@@ -31,26 +31,29 @@ class Fetched:
 
 
 def fetch_script(nonce: bytes) -> str:
-    """Shell (POSIX, busybox) that writes NONCE and prints the raw report as hex."""
+    """Shell (POSIX, busybox) that writes NONCE and prints the raw report as hex.
+
+    It runs in the guest's own shell, so it never exits and never reads stdin.
+    """
     octal = "".join(f"\\{byte:03o}" for byte in nonce)
     tsm = "/sys/kernel/config/tsm/report"
-    hexdump = "od -An -v -tx1 | tr -d ' \\n'"
     return (
         f"d={tsm}; "
-        f'if [ -d "$d" ]; then '
-        f'e="$d/sevtui-$$"; mkdir "$e" || {{ echo "{PREFIX}error=cannot create $e"; exit 0; }}; '
+        'if [ -d "$d" ]; then e="$d/sevtui-$$"; '
+        'if mkdir "$e"; then '
         f"printf '{octal}' > \"$e/inblob\"; i=0; out=; "
-        f'while [ $i -lt 25 ] && [ -z "$out" ]; do '
-        f'out=$({hexdump} < "$e/outblob" 2>/dev/null); '
-        f'[ -n "$out" ] || sleep 0.2 2>/dev/null || sleep 1; i=$((i + 1)); done; '
+        'while [ $i -lt 25 ] && [ -z "$out" ]; do '
+        "out=$(od -An -v -tx1 \"$e/outblob\" 2>/dev/null | tr -d ' \\n'); "
+        '[ -n "$out" ] || sleep 0.2 2>/dev/null || sleep 1; i=$((i + 1)); done; '
         f'echo "{PREFIX}interface=configfs-tsm ($(cat "$e/provider" 2>/dev/null))"; '
         f'echo "{PREFIX}report=$out"; rmdir "$e" 2>/dev/null || rm -rf "$e" 2>/dev/null; '
+        f'else echo "{PREFIX}error=cannot create a report entry under $d"; fi; '
         "elif command -v snpguest >/dev/null 2>&1; then "
         "t=$(mktemp -d); "
         f"printf '{octal}' > \"$t/request\"; "
         f'echo "{PREFIX}interface=snpguest"; '
-        f'if snpguest report "$t/report" "$t/request" >/dev/null 2>&1; then '
-        f'echo "{PREFIX}report=$({hexdump} < "$t/report")"; '
+        'if snpguest report "$t/report" "$t/request" </dev/null >/dev/null 2>&1; then '
+        f'echo "{PREFIX}report=$(od -An -v -tx1 "$t/report" | tr -d \' \\n\')"; '
         f'else echo "{PREFIX}error=snpguest report failed"; fi; rm -rf "$t"; '
         f'else echo "{PREFIX}none"; fi'
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -284,15 +285,26 @@ def test_a_guest_without_an_interface_says_so() -> None:
 
 
 def test_the_fetch_script_writes_the_nonce_as_bytes(tmp_path: Path) -> None:
-    """The script's printf writes exactly the nonce (checked through a stand-in tsm tree)."""
-    nonce = bytes(range(256))[:64]
+    """The script's printf writes exactly the nonce, and it never waits on stdin."""
+    nonce = bytes(range(256))[-64:]
     script = guest.fetch_script(nonce).replace("/sys/kernel/config/tsm/report", str(tmp_path))
-    done = subprocess.run(
-        ["sh", "-c", script], capture_output=True, text=True, timeout=30, check=True
-    )
+    keep = "rmdir() { :; }; rm() { :; }; sleep() { :; }; "
+    stdin, never_closed = os.pipe()  # a console that never sends EOF: reading it would hang
+    try:
+        done = subprocess.run(
+            ["sh", "-c", keep + script],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    finally:
+        os.close(stdin)
+        os.close(never_closed)
     assert "sevtui-attest.interface=configfs-tsm" in done.stdout
-    # The stand-in has no outblob: the script gives up with an empty report and cleans up.
-    assert list(tmp_path.iterdir()) == []
+    [entry] = tmp_path.iterdir()
+    assert (entry / "inblob").read_bytes() == nonce
 
 
 def test_the_expected_measurement_is_sev_snp_measures_for_the_launched_inputs(
