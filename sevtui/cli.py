@@ -165,6 +165,25 @@ def cmd_vm_list(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_vm_details(args: argparse.Namespace, ctx: Context) -> int:
+    """How a VM was started and what it said: the app's VM details, as text or JSON."""
+    from dataclasses import asdict
+
+    details = ctx.session.vm_details(args.name)
+    if args.json:
+        emit_json(asdict(details))
+        return 0
+    for key, value in details.provenance.items():
+        if value not in (None, ""):
+            print(f"{key}: {value}")
+    print(f"state dir: {details.state_dir}")
+    print(f"argv: {shlex.join(details.argv) if details.argv else '(never started)'}")
+    for title, text in (("QEMU stderr", details.stderr_tail), ("console", details.console_tail)):
+        if text:
+            print(f"--- {title} (last lines)\n{text}")
+    return 0
+
+
 def cmd_vm_exec(args: argparse.Namespace, ctx: Context) -> int:
     """Run a command in the guest: over ssh for cloud guests, else the serial console."""
     command = list(args.passthrough) or list(args.command)

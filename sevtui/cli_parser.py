@@ -215,6 +215,12 @@ def _vm_commands(vm: _Commands) -> None:
     )
     listing = vm.command("list", "configured VMs and other QEMU processes here")
     listing.add_argument("--json", action="store_true", help="print JSON rows")
+    details = vm.command(
+        "details",
+        "how a VM was started: argv, state, policy in words, last attestation, log tails",
+    )
+    details.add_argument("name", help="VM name from config.toml")
+    details.add_argument("--json", action="store_true", help="print JSON")
     exec_cmd = vm.command(
         "exec",
         "run a command in the guest (ssh for cloud guests, else the serial console)",

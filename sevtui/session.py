@@ -340,10 +340,11 @@ class Session:
     def vm_details(self, name: str) -> VmDetails:
         """argv, state dir, stderr and console tails, and how it was started."""
         from sevtui.vm.lifecycle import status, vm_record
-        from sevtui.vm.resolve import vm_paths
+        from sevtui.vm.resolve import vm_paths, vm_profile
         from sevtui.vm.sevparams import policy_flags
         from sevtui.vm.spec import DEFAULT_POLICY
 
+        vm_profile(self.config, name)
         root = vm_paths(self.config, name).root
 
         def tail(file: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sevtui.attest.report import Report, parse
 from sevtui.errors import UsageError
+from sevtui.tagged import tagged_values
 
 NONCE_SIZE = 64
 PREFIX = "sevtui-attest."
@@ -68,12 +69,7 @@ def fetch(shell: Shell, timeout: float = 60) -> Fetched:
 
 def read_answer(output: str, nonce: bytes) -> Fetched:
     """Turn the script's output into a report, or the reason there is none."""
-    values: dict[str, str] = {}
-    for raw in output.splitlines():
-        line = raw.strip()
-        if line.startswith(PREFIX):
-            key, _, value = line.removeprefix(PREFIX).partition("=")
-            values[key] = value.strip()
+    values = tagged_values(output, PREFIX)
     interface = values.get("interface", "")
     if "none" in values:
         return Fetched(None, "", NO_INTERFACE)

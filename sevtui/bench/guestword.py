@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sevtui.tagged import tagged_values
+
 PREFIX = "sevtui-word."
 MODES = ("none", "sev", "sev-es", "sev-snp")
 SCRIPT = (
@@ -77,12 +79,7 @@ def _mode_of(words: list[str]) -> str:
 
 def parse(output: str) -> GuestWord:
     """Read SCRIPT's output."""
-    values: dict[str, str] = {}
-    for raw in output.splitlines():
-        line = raw.strip()
-        if line.startswith(PREFIX):
-            key, _, value = line.removeprefix(PREFIX).partition("=")
-            values[key] = value.strip()
+    values = tagged_values(output, PREFIX)
     return GuestWord(
         active=values.get("active"),
         log_lines=_count(values.get("log_lines")),

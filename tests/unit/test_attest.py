@@ -171,24 +171,22 @@ def test_a_vcek_that_is_not_a_certificate_is_unusable_input(
     assert "not an X.509 certificate" in capsys.readouterr().err
 
 
-class FakeKds:
-    """AMD's key distribution service on 127.0.0.1: the VCEK, after N HTML 404 pages."""
+HTML_404 = b"<!DOCTYPE html><html><body>404 Not Found</body></html>"
 
-    def __init__(self, errors: int) -> None:
-        self.errors = errors
+
+class FakeKds:
+    """AMD's key distribution service on 127.0.0.1: canned answers first, then the VCEK."""
+
+    def __init__(self, answers: list[tuple[int, bytes]]) -> None:
+        self.answers = answers
         self.paths: list[str] = []
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 fake.paths.append(self.path)
-                if fake.errors > 0:
-                    fake.errors -= 1
-                    body = b"<!DOCTYPE html><html><body>404 Not Found</body></html>"
-                    self.send_response(404)
-                else:
-                    body = VCEK.read_bytes()
-                    self.send_response(200)
+                status, body = fake.answers.pop(0) if fake.answers else (200, VCEK.read_bytes())
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -200,16 +198,20 @@ class FakeKds:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def config(self, folder: Path) -> Path:
+        """A config that fetches VCEKs (for Milan) from this service into FOLDER/data."""
+        path = folder / "config.toml"
+        path.write_text(
+            f'[paths]\ndata_dir = "{folder / "data"}"\n'
+            f'[attest]\nkds_url = "{self.url}"\nproduct = "Milan"\n'
+        )
+        return path
+
 
 @pytest.fixture
 def kds(tmp_path: Path) -> Iterator[tuple[FakeKds, Path]]:
-    server = FakeKds(errors=1)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[paths]\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[attest]\nkds_url = "{server.url}"\nproduct = "Milan"\n'
-    )
-    yield server, config
+    server = FakeKds([(404, HTML_404)])
+    yield server, server.config(tmp_path)
     server.server.shutdown()
 
 
@@ -241,32 +243,17 @@ def test_the_vcek_comes_from_kds_once_and_an_error_page_is_refused(
 def test_a_kds_that_answers_200_with_html_is_not_a_certificate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    class Html(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"<html><body>maintenance</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            del format, args
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Html)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[paths]\ndata_dir = "{tmp_path}"\n[attest]\n'
-        f'kds_url = "http://127.0.0.1:{server.server_address[1]}"\nproduct = "Milan"\n'
-    )
+    server = FakeKds([(200, b"<html><body>maintenance</body></html>")])
     try:
         capsys.readouterr()
+        config = server.config(tmp_path)
         code = main(["--config", str(config), "attest", "verify", str(REPORT_HEX), "--json"])
     finally:
-        server.shutdown()
+        server.server.shutdown()
     assert code == 1
     result = json.loads(capsys.readouterr().out)
     assert "something that is not a certificate (an HTML page)" in result["reasons"][0]
+    assert not any((tmp_path / "data/attest").glob("*.der"))
 
 
 def test_a_report_that_does_not_carry_the_nonce_is_rejected_as_replayed() -> None:
@@ -351,3 +338,30 @@ def test_the_builtin_chains_are_amds() -> None:
         for key, cert in (("ark", chain.ark), ("ask", chain.ask)):
             source = FIXTURES / f"{product.lower()}-{key}.pem"
             assert cert == x509.load_pem_x509_certificate(source.read_bytes())
+
+
+def test_vm_details_decode_the_policy_and_show_the_last_attestation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contextlib import closing
+
+    from sevtui.attest.service import Attestation
+    from sevtui.attest.vms import as_row
+    from sevtui.store import Store
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[paths]\ndata_dir = "{tmp_path / "d"}"\nstate_dir = "{tmp_path / "s"}"\n'
+        '[vm.snp]\nkind = "sev-snp"\npolicy = "0x1B0133"\n'
+    )
+    outcome = Attestation(vm="snp", status="inconclusive", reasons=[guest.NO_INTERFACE])
+    with closing(Store(tmp_path / "d/sevtui.db")) as store:
+        store.record_attestation(as_row(outcome.to_json()))
+    capsys.readouterr()
+    assert main(["--config", str(config), "vm", "details", "snp", "--json"]) == 0
+    provenance = json.loads(capsys.readouterr().out)["provenance"]
+    assert provenance["policy"] == (
+        "0x1b0133: ABI >= 1.51, SMT allowed, debug allowed, single socket only"
+    )
+    assert provenance["attestation"].startswith(f"inconclusive: {guest.NO_INTERFACE} (at ")
+    assert main(["--config", str(config), "vm", "details", "nope"]) == 2
