@@ -14,6 +14,7 @@ import pytest
 from sevtui.host import firmware
 from sevtui.host.firmware import canonical_machine, choose, descriptor_dirs, load_descriptors
 from sevtui.kinds import VmKind
+from tests.conftest import sevtui
 from tests.sysroots import DATA
 
 DESCRIPTORS = DATA / "firmware"
@@ -159,3 +160,22 @@ def test_the_user_folder_is_read_only_on_the_live_machine(tmp_path: Path) -> Non
         tmp_path / "usr/share/qemu/firmware",
         tmp_path / "etc/qemu/firmware",
     ]
+
+
+def test_a_vms_own_firmware_wins_over_every_descriptor(tmp_path: Path, private_xdg: Path) -> None:
+    install(tmp_path, DESCRIPTORS / "60-edk2-x86_64-amdsev.json", "xdg/config/qemu/firmware")
+    own = tmp_path / "my-OVMF.fd"
+    own.write_bytes(b"firmware")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[paths]\nstate_dir = "{tmp_path / "s"}"\n[qemu]\nsnp_dialect = "upstream"\n'
+        f'[vm.snp]\nkind = "sev-snp"\nfirmware = "{own}"\n'
+        f'[vm.auto]\nkind = "sev-snp"\n'
+    )
+    mine = json.loads(sevtui(config, "vm", "argv", "snp", "--json").stdout)
+    assert mine["argv"][mine["argv"].index("-bios") + 1] == str(own)
+    assert mine["firmware"]["descriptor"] is None and mine["blockers"] == []
+    chosen = json.loads(sevtui(config, "vm", "argv", "auto", "--json").stdout)
+    assert chosen["firmware"]["descriptor"] == str(
+        private_xdg / "config/qemu/firmware/60-edk2-x86_64-amdsev.json"
+    )
