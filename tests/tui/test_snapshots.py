@@ -23,17 +23,20 @@ async def settle(pilot: Pilot[None]) -> None:
 
 
 async def compared(pilot: Pilot[None]) -> None:
-    """Open the results browser and wait until its comparison is on screen (runs, then
-    profiles, then the comparison each arrive from a worker; a busy machine is slow)."""
+    """Open the results browser and wait until its comparison is on screen and stays the
+    same for one more round (runs, then profiles, then the comparison each arrive from a
+    worker, and a late selection event may ask for another; a busy machine is slow)."""
     await settle(pilot)
     await pilot.press("r")
+    seen = None
     for _ in range(100):
         await settle(pilot)
         screen = pilot.app.screen
-        if isinstance(screen, ResultsScreen) and screen.comparisons is not None:
-            await settle(pilot)
+        current = screen.comparisons if isinstance(screen, ResultsScreen) else None
+        if current is not None and current is seen:
             return
-    raise AssertionError("the comparison never arrived")
+        seen = current
+    raise AssertionError("the comparison never arrived (or never settled)")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
