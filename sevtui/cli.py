@@ -238,6 +238,17 @@ def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
     return print_outcome(ctx.session.run(plan, ProgressPrinter()))
 
 
+def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
+    """Run a suite on every variant of the named VMs (one per combination of values)."""
+    from sevtui.cli_text import ProgressPrinter, print_outcome, progress
+
+    plan = ctx.session.plan_sweep(
+        args.vm, args.vary, args.suite, args.repetitions, args.label, args.warmup
+    )
+    progress(f"sweep of {len(plan.targets)} variants: {', '.join(plan.targets)}")
+    return print_outcome(ctx.session.run(plan, ProgressPrinter()))
+
+
 def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
     """Run only what a failed or interrupted run is missing."""
     from sevtui.cli_text import ProgressPrinter, print_outcome
@@ -360,8 +371,20 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
     """Overhead of one or more profiles relative to a base, with confidence intervals."""
-    from sevtui.cli_text import print_comparisons
+    from sevtui.cli_text import print_along, print_comparisons
 
+    if args.along:
+        if len(args.other) != 1 or args.csv or args.markdown:
+            raise UsageError("--along compares one --other, as text or --json")
+        points = ctx.session.compare_along(
+            ctx.session.resolve(args.run), args.base, args.other[0], args.along
+        )
+        if args.json:
+            along = {"base": args.base, "other": args.other[0], "along": args.along}
+            emit_json({**along, "points": [point.to_json() for point in points]})
+        else:
+            print_along(points, args.along)
+        return 0
     comparisons = ctx.session.comparisons(ctx.session.resolve(args.run), args.base, args.other)
     if args.json:
         sys.stdout.write(comparisons.to_json_text())

@@ -310,6 +310,11 @@ def _results_commands(results: _Commands) -> None:
         action="append",
         help="profile compared with the base (e.g. sev-snp); repeat for several",
     )
+    comp.add_argument(
+        "--along",
+        metavar="PARAM",
+        help="a sweep's overhead at each value of kind, vcpus or memory (one --other)",
+    )
     fmt = comp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")
@@ -332,6 +337,30 @@ def _bench_commands(bench: _Commands) -> None:
     )
     run.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)")
     run.add_argument("--label", help="run label (default SUITE-DATE)")
+    sweep = bench.command(
+        "sweep",
+        "run a suite on VM variants: every combination of --vary values for each --vm",
+        "Derives one variant per combination from each named VM (sev-snp@vcpus=2+memory=4G: "
+        "its own state dir and QEMU), runs them in an order that interleaves the kinds, and "
+        "stores each variant's parameters with its target. Variants this host cannot run are "
+        "recorded as unavailable; the rest go on. `bench resume` continues a sweep.",
+    )
+    sweep.add_argument("--vm", action="append", required=True, metavar="NAME", help="VM to vary")
+    sweep.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="PARAM=V1,V2",
+        help="kind, vcpus or memory and its values (repeatable), e.g. vcpus=1,2,4",
+    )
+    sweep.add_argument("--suite", default="quick", help="suite name (default quick)")
+    sweep.add_argument(
+        "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
+    )
+    sweep.add_argument(
+        "--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)"
+    )
+    sweep.add_argument("--label", help="run label (default SUITE-DATE)")
     resume = bench.command(
         "resume",
         "run only what an interrupted run is missing",

@@ -12,6 +12,7 @@ from sevtui.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
+    from sevtui.bench.along import AlongPoint
     from sevtui.bench.events import Event
     from sevtui.bench.results import ComparisonSet, ComparisonTable
     from sevtui.bench.runner import RunOutcome
@@ -258,6 +259,39 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
         "\nH headline metric (enters the means)   * significant (Welch's t on logs, p < 0.05)   "
         "~ noisy (CV above bench.cv_threshold_pct)   ! flagged (see warnings)"
     )
+
+
+def print_along(points: list[AlongPoint], parameter: str) -> None:
+    """`compare --along`: overhead per benchmark (rows) at each value (columns)."""
+    from sevtui.bench.results import format_ci, format_pct
+
+    groups: dict[str, list[AlongPoint]] = {}
+    for point in points:
+        fixed = ", ".join(f"{k}={v}" for k, v in point.fixed.items()) or "-"
+        groups.setdefault(fixed, []).append(point)
+    for fixed, group in groups.items():
+        first = group[0].table
+        print(f"\n{first.other} vs {first.base} along {parameter} (held: {fixed})")
+        header = f"  {'benchmark':<24}" + "".join(
+            f" | {parameter}={p.value:<8} {'95% CI':<14}" for p in group
+        )
+        print(header)
+        names = list(dict.fromkeys(b.benchmark for p in group for b in p.table.benchmarks))
+        for name in names:
+            line = f"  {name[:24]:<24}"
+            for point in group:
+                found = {b.benchmark: b for b in point.table.benchmarks}.get(name)
+                cell = (
+                    f"{format_pct(found.overhead_pct):>8}% {format_ci(found.overhead_ci95):<14}"
+                    if found
+                    else f"{'-':>9} {'':<14}"
+                )
+                line += f" | {cell:<{len(parameter) + 24}}"
+            print(line)
+        overall = "".join(
+            f" | {format_pct(p.table.overall):>8}% {'':<{len(parameter) + 14}}" for p in group
+        )
+        print(f"  {'overall':<24}{overall}")
 
 
 def print_means(table: ComparisonTable) -> None:

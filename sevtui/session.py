@@ -24,6 +24,7 @@ from sevtui.errors import SevtuiError, UsageError
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
+    from sevtui.bench.along import AlongPoint
     from sevtui.bench.catalog import Catalog
     from sevtui.bench.importer import ImportRequest
     from sevtui.bench.results import ComparisonSet
@@ -408,6 +409,25 @@ class Session:
             timeout_s=bench.timeout_s,
         )
 
+    def plan_sweep(
+        self,
+        vms: list[str],
+        vary: list[str],
+        suite: str,
+        repetitions: int | None = None,
+        label: str | None = None,
+        warmup: int | None = None,
+    ) -> RunPlan:
+        """A run plan over every variant of VMS (combinations of the --vary values)."""
+        from sevtui.bench.variants import expand, parse_vary, with_variants
+        from sevtui.vm.resolve import vm_profile
+
+        for name in vms:
+            vm_profile(self.config, name)
+        names = [variant.name for variant in expand(vms, parse_vary(vary))]
+        with_variants(self.config, names)
+        return self.plan_run(names, suite, repetitions, label, warmup)
+
     def resume_plan(self, ref: str) -> RunPlan:
         """The plan of one stored run, to measure only what it is missing."""
         from sevtui.bench.runner import plan_from_run
@@ -485,6 +505,23 @@ class Session:
                 store.series(run_ids),
                 base,
                 others,
+                self.config.bench.cv_threshold_pct,
+                self.catalog.headlines(),
+                store.facts(run_ids),
+            )
+
+    def compare_along(
+        self, run_ids: list[int], base: str, other: str, parameter: str
+    ) -> list[AlongPoint]:
+        """A sweep's overhead of OTHER over BASE at each value of PARAMETER."""
+        from sevtui.bench.along import AlongQuery, compare_along
+        from sevtui.bench.stats import prefetch_distributions
+
+        prefetch_distributions()
+        with self.store() as store:
+            return compare_along(
+                store.series(run_ids),
+                AlongQuery(base, other, parameter),
                 self.config.bench.cv_threshold_pct,
                 self.catalog.headlines(),
                 store.facts(run_ids),

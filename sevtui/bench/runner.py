@@ -10,6 +10,7 @@ and resumed runs alike. A run ends done, failed or interrupted, with the reason 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sevtui.attest import vms as attest_vms
-from sevtui.bench import conditions, guestword
+from sevtui.bench import conditions, guestword, variants
 from sevtui.bench.catalog import Benchmark, Catalog
 from sevtui.bench.events import (
     BenchmarkError,
@@ -70,6 +71,10 @@ _Step = Callable[[Benchmark, Target, int], bool]
 
 class Interrupted(SevtuiError):
     """The run was asked to stop; what was measured is kept."""
+
+
+class TargetUnavailable(SevtuiError):
+    """A target this host cannot run (a sweep's variant of a kind that cannot launch)."""
 
 
 class TargetDied(SevtuiError):
@@ -127,6 +132,7 @@ def run_suite(
 ) -> RunOutcome:
     """Run PLAN on live targets (starting VMs as needed); Ctrl-C or control.stop interrupts it."""
     suite = catalog.suite(plan.suite)
+    config = variants.with_variants(config, plan.targets)
     for name in plan.targets:
         if name != HOST:
             vm_profile(config, name)
@@ -149,10 +155,19 @@ def run_suite(
 def open_live_target(
     config: Config, report: CapabilityReport, name: str, run: tuple[int, str]
 ) -> Target:
-    """The host, or VM NAME (started when it is not running and leased to RUN)."""
+    """The host, or VM NAME (started when it is not running and leased to RUN).
+
+    A sweep's variant that the run started is stopped again when the run lets it go.
+    """
     if name == HOST:
         return HostTarget(host_settings())
-    if lifecycle.status(config, name).state != "running":
+    kind = vm_profile(config, name).kind
+    variant = variants.parse_name(name) is not None
+    if variant and not report.profiles[kind].launchable:
+        why = report.profiles[kind].reason
+        raise TargetUnavailable(f"this host cannot run {kind} guests: {why}")
+    started = lifecycle.status(config, name).state != "running"
+    if started:
         lifecycle.start(config, name, report)
     current = lifecycle.status(config, name)
     record = lifecycle.vm_record(config, name)
@@ -162,9 +177,14 @@ def open_live_target(
     info = _guest_info(config, name)
     if config.bench.attest:
         info["attestation"] = attest_vms.for_run(config, name)
-    return GuestTarget(
-        name, remote.runner(config, name), pids, info, on_close=lambda: lease.release(folder)
-    )
+
+    def let_go() -> None:
+        lease.release(folder)
+        if started and variant:
+            with contextlib.suppress(SevtuiError):
+                lifecycle.stop(config, name)
+
+    return GuestTarget(name, remote.runner(config, name), pids, info, on_close=let_go)
 
 
 @dataclass
@@ -239,6 +259,9 @@ class SuiteRun:
             self._check_stop()
             try:
                 target = open_target(name)
+            except TargetUnavailable as exc:
+                self._unavailable_target(name, exc.message)
+                continue
             except SevtuiError as exc:
                 self._fail_target(name, f"could not be opened: {_words(exc)}")
                 continue
@@ -265,6 +288,16 @@ class SuiteRun:
                 )
                 self.planned -= self._remaining(name, bench)
         self.emit(BenchmarkError(name, "-", 0, "failed", message))
+
+    def _unavailable_target(self, name: str, why: str) -> None:
+        """Record every benchmark still to do on NAME as unavailable (not a failure)."""
+        for bench in self.suite:
+            if self._pending(name, bench):
+                self._record(
+                    RepetitionRecord(name, bench.id, bench.category, 0, "unavailable", message=why)
+                )
+                self.planned -= self._remaining(name, bench)
+        self.emit(BenchmarkError(name, "-", 0, "unavailable", why))
 
     def _pending(self, target: str, bench: Benchmark) -> bool:
         """True while this benchmark still has repetitions to measure on TARGET."""
@@ -563,6 +596,9 @@ def _guest_info(config: Config, name: str) -> dict[str, Any]:
         "accel": record.accel,
         "argv": record.argv,
     }
+    variant = variants.parse_name(name)
+    if variant is not None:
+        info["variant"] = {"base": variant.base, **dict(variant.params)}
     if profile.firmware is not None and profile.firmware.is_file():
         info["firmware"] = str(profile.firmware)
         info["firmware_sha256"] = hashlib.sha256(profile.firmware.read_bytes()).hexdigest()

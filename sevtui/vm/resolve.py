@@ -54,8 +54,12 @@ def derived_mac(name: str) -> str:
 
 
 def vm_paths(config: Config, name: str) -> VmPaths:
-    """The private state directory of VM NAME."""
-    return VmPaths(config.paths.state_dir / "vms" / name)
+    """The private state directory of VM NAME.
+
+    A sweep variant's '=' becomes '-' in the folder name: QEMU's legacy option syntax
+    (-qmp unix:PATH,...) cannot take '=' in a path.
+    """
+    return VmPaths(config.paths.state_dir / "vms" / name.replace("=", "-"))
 
 
 def resolve(

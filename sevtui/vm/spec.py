@@ -96,7 +96,7 @@ class VmSpec:
 
 def build_argv(spec: VmSpec) -> list[str]:
     """QEMU's argv for SPEC: pure, so golden tests can compare it option by option."""
-    argv = [spec.qemu, "-name", f"{spec.name},process=sevtui-{spec.name}"]
+    argv = [spec.qemu, "-name", f"guest={spec.name},process=sevtui-{spec.name}"]
     argv += ["-accel", spec.accel]
     if spec.cpu:
         argv += ["-cpu", spec.cpu]

@@ -1,0 +1,118 @@
+"""A sweep's overhead along one parameter: base vs other at each value of, say, vcpus.
+
+Targets of a sweep are variants (`nosev@vcpus=2+memory=4G`). A profile given as --base
+or --other names either the variant's base VM or its `kind` value (for sweeps that vary
+the kind of one VM). Variants pair up when everything else about them is the same; each
+pair is one point, compared exactly as `results compare` compares two profiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sevtui.bench.results import ComparisonTable, build_comparisons
+from sevtui.bench.variants import PARAMETERS, Variant, parse_name
+from sevtui.errors import UsageError
+from sevtui.sizes import parse_size
+from sevtui.store import RunFacts, Series
+
+
+@dataclass(frozen=True)
+class AlongPoint:
+    """Base vs other at one value of the parameter (other parameters held at `fixed`)."""
+
+    value: str
+    fixed: dict[str, str]
+    table: ComparisonTable
+
+    def to_json(self) -> dict[str, Any]:
+        """One point of `compare --along --json`."""
+        table = self.table
+        return {
+            "value": self.value,
+            "fixed": self.fixed,
+            "base_target": table.base,
+            "other_target": table.other,
+            "benchmarks": [bench.to_json() for bench in table.benchmarks],
+            "categories": table.categories,
+            "overall_overhead_pct": table.overall,
+            "warnings": table.warnings,
+        }
+
+
+def _key(variant: Variant, profile: str) -> tuple[tuple[str, str], ...] | None:
+    """What must match for VARIANT to pair as PROFILE (None: it is not PROFILE)."""
+    params = dict(variant.params)
+    if variant.base == profile:
+        return tuple(sorted(params.items()))
+    if params.get("kind") == profile:
+        rest = {k: v for k, v in params.items() if k != "kind"}
+        return (("vm", variant.base), *sorted(rest.items()))
+    return None
+
+
+def pairs(targets: list[str], base: str, other: str) -> list[tuple[Variant, Variant]]:
+    """(base variant, other variant) with everything but base/kind alike, in sweep order."""
+    variants = [v for v in (parse_name(name) for name in targets) if v is not None]
+    bases = {key: v for v in variants if (key := _key(v, base)) is not None}
+    found = []
+    for variant in variants:
+        key = _key(variant, other)
+        if key is not None and key in bases and bases[key] != variant:
+            found.append((bases[key], variant))
+    return found
+
+
+@dataclass(frozen=True)
+class AlongQuery:
+    """Compare OTHER with BASE at each value of PARAMETER."""
+
+    base: str
+    other: str
+    parameter: str
+
+
+def compare_along(
+    series: list[Series],
+    query: AlongQuery,
+    noisy_cv_pct: float,
+    headlines: Mapping[str, str] | None = None,
+    facts: RunFacts | None = None,
+) -> list[AlongPoint]:
+    """One comparison per value of the parameter, ordered by value (numbers numerically)."""
+    base, other, parameter = query.base, query.other, query.parameter
+    if parameter not in PARAMETERS:
+        raise UsageError(f"--along {parameter!r}: use one of {', '.join(PARAMETERS)}")
+    targets = list(dict.fromkeys(s.target for s in series))
+    matched = [(b, o) for b, o in pairs(targets, base, other) if parameter in dict(b.params)]
+    if not matched:
+        raise UsageError(
+            f"no variants of {base!r} and {other!r} that differ only in {parameter} "
+            f"(targets: {', '.join(targets) or 'none'})",
+            f"compare a sweep's run: sevtui bench sweep --vm ... --vary {parameter}=...",
+        )
+    points = []
+    for base_variant, other_variant in matched:
+        value = dict(base_variant.params)[parameter]
+        fixed = {
+            key: text
+            for key, text in base_variant.params
+            if key != parameter and not (key == "kind" and text == base)
+        }
+        table = build_comparisons(
+            series, base_variant.name, [other_variant.name], noisy_cv_pct, headlines, facts
+        ).tables[0]
+        points.append(AlongPoint(value, fixed, table))
+    return sorted(points, key=lambda p: (sorted(p.fixed.items()), _order(p.value)))
+
+
+def _order(value: str) -> tuple[int, float, str]:
+    """Sort 2 before 16 and 512M before 4G; anything else by text."""
+    if value.isdigit():
+        return (0, float(value), value)
+    try:
+        return (0, float(parse_size(value)), value)
+    except ValueError:
+        return (1, 0.0, value)

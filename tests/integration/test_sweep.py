@@ -1,0 +1,93 @@
+"""Sweeps under TCG: variants of the demo guest, unavailable kinds, and --along."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sevtui
+
+pytestmark = pytest.mark.slow
+
+SPIN = "i=0; while [ $i -lt 3000 ]; do i=$((i + 1)); done"
+
+
+def with_spin(config: Path) -> Path:
+    """vm_config_file plus a small CPU-bound benchmark and a suite of it."""
+    config.write_text(
+        config.read_text()
+        + f'\n[benchmark.spin]\ncommand = "{SPIN}"\ncategory = "cpu"\n[suites]\nspin = ["spin"]\n'
+        + "[bench]\nmax_repetitions = 2\n"
+    )
+    return config
+
+
+def test_a_sweep_over_vcpus_and_kind_runs_what_launches_and_says_why_not(
+    vm_config_file: Path,
+) -> None:
+    config = with_spin(vm_config_file)
+    args = ["bench", "sweep", "--vm", "demo", "--vary", "kind=nosev,sev-snp"]
+    args += ["--vary", "vcpus=1,2", "--suite", "spin", "--repetitions", "2", "--warmup", "0"]
+    done = sevtui(config, *args, "--label", "sw", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (
+        "sweep of 4 variants: demo@kind=nosev+vcpus=1, demo@kind=sev-snp+vcpus=1, "
+        "demo@kind=nosev+vcpus=2, demo@kind=sev-snp+vcpus=2"
+    ) in done.stderr
+    shown = json.loads(sevtui(config, "results", "show", "sw", "--json").stdout)
+    run = shown["runs"][0]
+    assert run["status"] == "done"
+    assert run["target_info"]["demo@kind=nosev+vcpus=2"]["variant"] == {
+        "base": "demo",
+        "kind": "nosev",
+        "vcpus": "2",
+    }
+    assert run["target_info"]["demo@kind=nosev+vcpus=2"]["vcpus"] == 2
+    unavailable = {p["target"]: p["message"] for p in shown["problems"]}
+    assert set(unavailable) == {"demo@kind=sev-snp+vcpus=1", "demo@kind=sev-snp+vcpus=2"}
+    assert all("this host cannot run sev-snp guests" in m for m in unavailable.values())
+    listing = json.loads(sevtui(config, "vm", "list", "--json").stdout)
+    running = [row["name"] for row in listing if row["state"] == "running" and not row["external"]]
+    assert running == [], "a sweep stops the variants it started"
+    resumed = sevtui(config, "bench", "resume", str(run["id"]), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+
+def test_overhead_along_vcpus_is_the_ratio_of_the_stored_means(vm_config_file: Path) -> None:
+    config = with_spin(vm_config_file)
+    args = ["bench", "sweep", "--vm", "demo", "--vm", "other", "--vary", "vcpus=1,2"]
+    args += ["--suite", "spin", "--repetitions", "2", "--warmup", "0", "--label", "al"]
+    done = sevtui(config, *args, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    along = sevtui(
+        config,
+        "results",
+        "compare",
+        "al",
+        "--base",
+        "demo",
+        "--other",
+        "other",
+        "--along",
+        "vcpus",
+        "--json",
+    )
+    assert along.returncode == 0, along.stderr
+    points = json.loads(along.stdout)["points"]
+    assert [(p["value"], p["base_target"], p["other_target"]) for p in points] == [
+        ("1", "demo@vcpus=1", "other@vcpus=1"),
+        ("2", "demo@vcpus=2", "other@vcpus=2"),
+    ]
+    metrics = json.loads(sevtui(config, "results", "show", "al", "--json").stdout)["metrics"]
+    means = {m["target"]: m["mean"] for m in metrics if m["benchmark"] == "spin"}
+    for point in points:
+        [spin] = point["benchmarks"]
+        expected = (means[point["other_target"]] / means[point["base_target"]] - 1) * 100
+        assert spin["overhead_pct"] == pytest.approx(expected, rel=1e-9)
+    text = sevtui(
+        config, "results", "compare", "al", "--base", "demo", "--other", "other", "--along", "vcpus"
+    ).stdout
+    assert "other@vcpus=1 vs demo@vcpus=1 along vcpus" in text
+    assert "vcpus=1" in text and "vcpus=2" in text and "spin" in text

@@ -1,0 +1,68 @@
+"""Sweep variants: parsing --vary, the run order, names that rebuild the variants."""
+
+from __future__ import annotations
+
+import pytest
+
+from sevtui.bench.variants import Variant, expand, parse_name, parse_vary, with_variants
+from sevtui.config import Config, VmConfig
+from sevtui.errors import UsageError
+from sevtui.vm.resolve import vm_paths
+
+
+def test_the_kinds_interleave_and_sizes_follow_each_other() -> None:
+    varies = parse_vary(["kind=nosev,sev-snp", "memory=1G,4G"])
+    names = [v.name for v in expand(["g"], varies)]
+    assert names == [
+        "g@kind=nosev+memory=1G",
+        "g@kind=sev-snp+memory=1G",
+        "g@kind=nosev+memory=4G",
+        "g@kind=sev-snp+memory=4G",
+    ]
+    two_vms = [v.name for v in expand(["nosev", "snp"], parse_vary(["vcpus=1,2"]))]
+    assert two_vms == ["nosev@vcpus=1", "snp@vcpus=1", "nosev@vcpus=2", "snp@vcpus=2"]
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("cpus=1,2", "PARAMETER one of kind, vcpus, memory"),
+        ("vcpus", "expected PARAMETER=V1,V2"),
+        ("vcpus=", "expected PARAMETER=V1,V2"),
+        ("memory=1G,4G;rm", "values are letters, digits and '-'"),
+    ],
+)
+def test_bad_vary_options_are_named(item: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_vary([item])
+
+
+def test_a_parameter_cannot_be_varied_twice() -> None:
+    with pytest.raises(UsageError, match="given twice"):
+        parse_vary(["vcpus=1", "vcpus=2"])
+
+
+def test_names_rebuild_the_variants() -> None:
+    variant = Variant("sev-snp", (("vcpus", "2"), ("memory", "4G")))
+    assert variant.name == "sev-snp@vcpus=2+memory=4G"
+    assert parse_name(variant.name) == variant
+    assert parse_name("plain") is None
+    assert parse_name("x@cpus=2") is None
+
+
+def test_variants_are_validated_like_the_config() -> None:
+    config = Config(vm={"g": VmConfig(vcpus=4)})
+    grown = with_variants(config, ["g@vcpus=2+memory=1G", "g", "host"])
+    assert grown.vm["g@vcpus=2+memory=1G"].vcpus == 2
+    assert grown.vm["g@vcpus=2+memory=1G"].memory == 1 << 30
+    assert "g@vcpus=2+memory=1G" not in config.vm
+    with pytest.raises(UsageError, match="variant 'g@memory=huge'"):
+        with_variants(config, ["g@memory=huge"])
+    with pytest.raises(UsageError, match="no VM named 'h'"):
+        with_variants(config, ["h@vcpus=1"])
+
+
+def test_a_variants_state_folder_has_no_equals_sign() -> None:
+    paths = vm_paths(Config(), "g@vcpus=2+memory=4G")
+    assert paths.root.name == "g@vcpus-2+memory-4G"
+    assert "=" not in str(paths.qmp)
