@@ -234,7 +234,9 @@ def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on VMs (and/or host), interleaved, storing every value as it is parsed."""
     from sevtui.cli_text import ProgressPrinter, print_outcome
 
-    plan = ctx.session.plan_run(args.vm, args.suite, args.repetitions, args.label, args.warmup)
+    plan = ctx.session.plan_run(
+        args.vm, args.suite, args.repetitions, args.label, args.warmup, args.concurrent
+    )
     return print_outcome(ctx.session.run(plan, ProgressPrinter()))
 
 
@@ -242,9 +244,10 @@ def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on every variant of the named VMs (one per combination of values)."""
     from sevtui.cli_text import ProgressPrinter, print_outcome, progress
 
-    plan = ctx.session.plan_sweep(
-        args.vm, args.vary, args.suite, args.repetitions, args.label, args.warmup
+    base = ctx.session.plan_run(
+        [], args.suite, args.repetitions, args.label, args.warmup, args.concurrent
     )
+    plan = ctx.session.plan_sweep(args.vm, args.vary, base)
     progress(f"sweep of {len(plan.targets)} variants: {', '.join(plan.targets)}")
     return print_outcome(ctx.session.run(plan, ProgressPrinter()))
 

@@ -321,6 +321,12 @@ def _results_commands(results: _Commands) -> None:
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
 
 
+CONCURRENT_HELP = (
+    "run each repetition on all targets at the same time (noisy neighbours) instead of "
+    "one after another; stored with the run"
+)
+
+
 def _bench_commands(bench: _Commands) -> None:
     run = bench.command(
         "run",
@@ -337,6 +343,7 @@ def _bench_commands(bench: _Commands) -> None:
     )
     run.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)")
     run.add_argument("--label", help="run label (default SUITE-DATE)")
+    run.add_argument("--concurrent", action="store_true", help=CONCURRENT_HELP)
     sweep = bench.command(
         "sweep",
         "run a suite on VM variants: every combination of --vary values for each --vm",
@@ -361,6 +368,7 @@ def _bench_commands(bench: _Commands) -> None:
         "--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)"
     )
     sweep.add_argument("--label", help="run label (default SUITE-DATE)")
+    sweep.add_argument("--concurrent", action="store_true", help=CONCURRENT_HELP)
     resume = bench.command(
         "resume",
         "run only what an interrupted run is missing",

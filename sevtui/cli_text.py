@@ -212,6 +212,8 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
     tables = comparisons.tables
     others = ", ".join(t.other for t in tables)
     print(f"overhead of {others} relative to {comparisons.base} (positive: slower than base)")
+    if tables[0].run_mode == "concurrent":
+        print("measured concurrently: every repetition ran on all targets at the same time")
     modes = {name: mode for table in tables for name, mode in table.modes.items() if mode}
     for name, mode in modes.items():
         mark = "  UNCONFIRMED" if mode["unconfirmed"] else ""

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sevtui.config import Config
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import Method, ProbeResult
-    from sevtui.store import AttestationRow, ResultRow, RunInfo, RunRow, Store
+    from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Store
     from sevtui.vm.inventory import InventoryWatcher, VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
 
@@ -102,6 +102,17 @@ class RunReport:
             ],
             "problems": [problem.to_json() for problem in self.problems],
         }
+
+
+def _one_mode(facts: RunFacts, run_ids: list[int]) -> RunFacts:
+    """FACTS, unless the runs mixed concurrent and interleaved measurement."""
+    if len(facts.run_modes) > 1:
+        raise UsageError(
+            f"runs {', '.join(map(str, run_ids))} mix concurrent and interleaved measurement; "
+            "their numbers are not comparable",
+            "compare the concurrent runs and the interleaved runs separately (by run id)",
+        )
+    return facts
 
 
 def default_label(suite: str) -> str:
@@ -395,6 +406,7 @@ class Session:
         repetitions: int | None = None,
         label: str | None = None,
         warmup: int | None = None,
+        concurrent: bool = False,
     ) -> RunPlan:
         """A run plan with the config's warm-up, cap, noise threshold and timeout."""
         bench = self.config.bench
@@ -407,18 +419,12 @@ class Session:
             max_repetitions=max(bench.max_repetitions, repetitions or 0),
             cv_threshold_pct=bench.cv_threshold_pct,
             timeout_s=bench.timeout_s,
+            concurrent=concurrent,
         )
 
-    def plan_sweep(
-        self,
-        vms: list[str],
-        vary: list[str],
-        suite: str,
-        repetitions: int | None = None,
-        label: str | None = None,
-        warmup: int | None = None,
-    ) -> RunPlan:
-        """A run plan over every variant of VMS (combinations of the --vary values)."""
+    def plan_sweep(self, vms: list[str], vary: list[str], base: RunPlan) -> RunPlan:
+        """BASE (suite, repetitions, label...) over every variant of VMS (combinations of
+        the --vary values)."""
         from sevtui.bench.variants import expand, parse_vary, with_variants
         from sevtui.vm.resolve import vm_profile
 
@@ -426,7 +432,7 @@ class Session:
             vm_profile(self.config, name)
         names = [variant.name for variant in expand(vms, parse_vary(vary))]
         with_variants(self.config, names)
-        return self.plan_run(names, suite, repetitions, label, warmup)
+        return replace(base, targets=names)
 
     def resume_plan(self, ref: str) -> RunPlan:
         """The plan of one stored run, to measure only what it is missing."""
@@ -507,7 +513,7 @@ class Session:
                 others,
                 self.config.bench.cv_threshold_pct,
                 self.catalog.headlines(),
-                store.facts(run_ids),
+                _one_mode(store.facts(run_ids), run_ids),
             )
 
     def compare_along(
@@ -524,7 +530,7 @@ class Session:
                 AlongQuery(base, other, parameter),
                 self.config.bench.cv_threshold_pct,
                 self.catalog.headlines(),
-                store.facts(run_ids),
+                _one_mode(store.facts(run_ids), run_ids),
             )
 
     def metric_values(

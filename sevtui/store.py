@@ -336,6 +336,13 @@ class RunFacts:
     media: dict[str, str] = field(default_factory=dict)
     busy: dict[tuple[str, str], int] = field(default_factory=dict)
     modes: dict[str, ModeFact] = field(default_factory=dict)
+    run_modes: frozenset[str] = frozenset()
+    """How the measured runs shared the host: interleaved and/or concurrent."""
+
+    @property
+    def run_mode(self) -> str | None:
+        """The one way the runs were measured, or None (imported only, or mixed)."""
+        return next(iter(self.run_modes)) if len(self.run_modes) == 1 else None
 
     def mode_json(self, target: str) -> dict[str, Any] | None:
         """A VM target's configured kind and what its guest confirmed (None: not a VM)."""
@@ -804,7 +811,14 @@ class Store:
                 run_ids,
             ).fetchall()
         }
-        return RunFacts(media, busy, modes)
+        run_modes = frozenset(
+            str(json.loads(text).get("mode", "interleaved"))
+            for status, text in self._execute(
+                f"SELECT status, provenance FROM runs WHERE id IN ({marks})", run_ids
+            ).fetchall()
+            if status != "imported"
+        )
+        return RunFacts(media, busy, modes, run_modes)
 
     def results(self, run_id: int) -> list[ResultRow]:
         """Per-repetition outcomes of a run (without the raw output)."""

@@ -103,3 +103,5 @@ class RunPlan:
     cv_threshold_pct: float = 3.5
     timeout_s: float = 1800.0
     resume_run: int | None = None
+    concurrent: bool = False
+    """Each repetition runs on all targets at once (noisy neighbours), not one by one."""

@@ -124,6 +124,7 @@ class ComparisonTable:
     not_compared: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     modes: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    run_mode: str | None = None
 
     def unconfirmed(self, profile: str) -> bool:
         """True when PROFILE is a VM whose guest did not confirm its configured kind."""
@@ -136,6 +137,7 @@ class ComparisonTable:
             "base": self.base,
             "other": self.other,
             "method": METHOD,
+            "run_mode": self.run_mode,
             "modes": self.modes,
             "warnings": self.warnings,
             "rows": [row.to_json() for row in self.rows],
@@ -395,6 +397,7 @@ def _build_table(
         other,
         warnings=facts.warnings(base, other),
         modes={name: facts.mode_json(name) for name in (base, other)},
+        run_mode=facts.run_mode,
     )
     b, o = by_profile[base], by_profile[other]
     keys = sorted(meta, key=lambda key: (_rank(meta[key][0]), key))

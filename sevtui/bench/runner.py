@@ -21,6 +21,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,7 @@ def plan_from_run(store: Store, run_id: int, config: Config) -> RunPlan:
         cv_threshold_pct=config.bench.cv_threshold_pct,
         timeout_s=config.bench.timeout_s,
         resume_run=run_id,
+        concurrent=run.provenance.get("mode") == "concurrent",
     )
 
 
@@ -143,7 +145,7 @@ def run_suite(
             plan.suite,
             plan.repetitions,
             plan.targets,
-            _provenance(config, report),
+            {**_provenance(config, report), "mode": run_mode(plan.concurrent)},
         )
     else:
         run_id = plan.resume_run
@@ -185,6 +187,33 @@ def open_live_target(
                 lifecycle.stop(config, name)
 
     return GuestTarget(name, remote.runner(config, name), pids, info, on_close=let_go)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A repetition about to run on one target: its nonce, timeout and script."""
+
+    target: Target
+    repetition: int
+    nonce: str
+    limit: float
+    script: str
+
+    def run(self) -> tuple[Any, float]:
+        """Run the script (safe in a worker thread: it touches only this target)."""
+        started = time.monotonic()
+        outcome = _run(self.target, self.script, self.limit + HOST_SIDE_MARGIN_S)
+        return outcome, time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """What a repetition produced and the host's conditions while it ran."""
+
+    outcome: Any
+    seconds: float
+    host: dict[str, Any]
+    busy: bool
 
 
 @dataclass
@@ -330,11 +359,8 @@ class SuiteRun:
         ready = [t for t in ready if t.alive]
         repetition = 1
         while ready:
-            for target in list(ready):
-                self._check_stop()
-                if repetition in self.done.get((target.name, bench.id), set()):
-                    continue
-                ok = self._guarded(target, bench, self._measure, repetition)
+            todo = [t for t in ready if repetition not in self.done.get((t.name, bench.id), set())]
+            for target, ok in self._round(bench, todo, repetition).items():
                 if not target.alive or (not ok and repetition == 1 and self.plan.repetitions > 1):
                     ready.remove(target)
                     self.planned -= self._remaining(target.name, bench) - 1 if target.alive else 0
@@ -430,36 +456,77 @@ class SuiteRun:
         _run(target, timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S)
         return True
 
-    def _measure(self, bench: Benchmark, target: Target, repetition: int) -> bool:
+    def _round(self, bench: Benchmark, todo: list[Target], repetition: int) -> dict[Target, bool]:
+        """One repetition on each target: one after another, or (concurrent) all at once."""
+        if self.plan.concurrent and len(todo) > 1:
+            self._check_stop()
+            return self._measure_together(bench, todo, repetition)
+        done: dict[Target, bool] = {}
+        for target in todo:
+            self._check_stop()
+            done[target] = self._guarded(target, bench, self._measure, repetition)
+        return done
+
+    def _start_repetition(self, bench: Benchmark, target: Target, repetition: int) -> _Pending:
+        """Announce a repetition and fix its nonce, timeout and script."""
         self.emit(BenchmarkStarted(target.name, bench.id, repetition, planned=self.planned))
         nonce = secrets.token_hex(8)
         limit = self._limit(bench, target)
+        script = timed(bench, target.work_dir, nonce, limit)
+        return _Pending(target, repetition, nonce, limit, script)
+
+    def _measure(self, bench: Benchmark, target: Target, repetition: int) -> bool:
+        pending = self._start_repetition(bench, target, repetition)
         window = conditions.start()
-        started = time.monotonic()
-        outcome = _run(
-            target, timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S
-        )
-        seconds = time.monotonic() - started
+        outcome, seconds = pending.run()
         host, busy = conditions.finish(window, target.pids)
+        return self._conclude(bench, pending, _Ran(outcome, seconds, host, busy))
+
+    def _measure_together(
+        self, bench: Benchmark, targets: list[Target], repetition: int
+    ) -> dict[Target, bool]:
+        """Concurrent mode: the repetition runs on every target at the same time; the
+        other targets' QEMUs are part of the measurement, not a busy host."""
+        pending = [self._start_repetition(bench, target, repetition) for target in targets]
+        window = conditions.start()
+        with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            futures = [pool.submit(p.run) for p in pending]
+        host, busy = conditions.finish(window, set().union(*(t.pids for t in targets)))
+        done: dict[Target, bool] = {}
+        for item, future in zip(pending, futures, strict=True):
+            try:
+                outcome, seconds = future.result()
+            except TargetDied as exc:
+                item.target.alive = False
+                why = f"stopped answering during {bench.id}: {_words(exc)}"
+                self._fail_target(item.target.name, why)
+                done[item.target] = False
+                continue
+            done[item.target] = self._conclude(bench, item, _Ran(outcome, seconds, host, busy))
+        return done
+
+    def _conclude(self, bench: Benchmark, pending: _Pending, ran: _Ran) -> bool:
+        """Parse and store what one repetition printed (in the run's own thread)."""
+        target, repetition, nonce = pending.target, pending.repetition, pending.nonce
         base = RepetitionRecord(
             target.name,
             bench.id,
             bench.category,
             repetition,
             "ok",
-            seconds=seconds,
-            output=outcome.output,
-            conditions=host,
-            busy=busy,
+            seconds=ran.seconds,
+            output=ran.outcome.output,
+            conditions=ran.host,
+            busy=ran.busy,
         )
-        if _timed_out(outcome.output, nonce):
-            message = f"killed after {limit:g} s (SIGTERM, then SIGKILL)"
+        if _timed_out(ran.outcome.output, nonce):
+            message = f"killed after {pending.limit:g} s (SIGTERM, then SIGKILL)"
             return self._failed(base, "timeout", message)
-        if outcome.status != 0:
-            tail = outcome.output.strip()[-200:]
-            return self._failed(base, "failed", f"exited with status {outcome.status}: {tail}")
+        if ran.outcome.status != 0:
+            tail = ran.outcome.output.strip()[-200:]
+            return self._failed(base, "failed", f"exited with status {ran.outcome.status}: {tail}")
         try:
-            values = parse_output(bench.parser, outcome.output, nonce)
+            values = parse_output(bench.parser, ran.outcome.output, nonce)
         except ParseError as exc:
             return self._failed(base, "failed", f"output did not parse: {exc.message}")
         self._record(RepetitionRecord(**{**base.__dict__, "values": values}))
@@ -469,7 +536,7 @@ class SuiteRun:
                 target.name,
                 bench.id,
                 repetition,
-                seconds,
+                ran.seconds,
                 {v.metric: v.value for v in values},
                 self.planned,
             )
@@ -628,6 +695,11 @@ def _provenance(config: Config, report: CapabilityReport) -> dict[str, Any]:
         "capabilities": report.to_json(),
         "config": dump_config(config),
     }
+
+
+def run_mode(concurrent: bool) -> str:
+    """How a run's targets shared the host: all at once, or one after another."""
+    return "concurrent" if concurrent else "interleaved"
 
 
 def host_settings() -> dict[str, Any]:

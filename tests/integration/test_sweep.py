@@ -1,8 +1,10 @@
-"""Sweeps under TCG: variants of the demo guest, unavailable kinds, and --along."""
+"""Sweeps and concurrent runs under TCG: variants of the demo guest, unavailable kinds,
+--along, and two guests measured at the same time."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,58 @@ def test_overhead_along_vcpus_is_the_ratio_of_the_stored_means(vm_config_file: P
     ).stdout
     assert "other@vcpus=1 vs demo@vcpus=1 along vcpus" in text
     assert "vcpus=1" in text and "vcpus=2" in text and "spin" in text
+
+
+def test_a_concurrent_run_measures_both_guests_at_once_and_is_not_mixed(
+    vm_config_file: Path,
+) -> None:
+    config = vm_config_file
+    config.write_text(
+        config.read_text()
+        + '\n[benchmark.nap]\ncommand = "sleep 2"\n[suites]\nnap = ["nap"]\n'
+        + "[bench]\nmax_repetitions = 2\nwarmup = 0\n"
+    )
+    args = ["bench", "run", "--vm", "demo", "--vm", "other", "--suite", "nap"]
+    args += ["--repetitions", "2", "--label", "mixed"]
+    together = sevtui(config, *args, "--concurrent", timeout=600)
+    assert together.returncode == 0, together.stderr[-2000:]
+    shown = json.loads(sevtui(config, "results", "show", "mixed", "--json").stdout)
+    run = shown["runs"][0]
+    assert run["provenance"]["mode"] == "concurrent"
+    checked = json.loads(sevtui(config, "config", "check", "--json").stdout)
+    database = Path(checked["config"]["paths"]["data_dir"]) / "sevtui.db"
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT repetition, target, seconds, created FROM results WHERE run_id = ? "
+            "AND status = 'ok' ORDER BY repetition, target",
+            (run["id"],),
+        ).fetchall()
+    by_repetition: dict[int, list[tuple[float, float]]] = {}
+    for repetition, _target, seconds, created in rows:
+        by_repetition.setdefault(repetition, []).append((seconds, created))
+    assert sorted(by_repetition) == [1, 2]
+    for pair in by_repetition.values():
+        (first_s, first_end), (second_s, second_end) = pair
+        assert min(first_s, second_s) >= 2
+        # Recorded together once both finished, not one nap after the other.
+        assert abs(first_end - second_end) < 1.5, pair
+    compared = json.loads(
+        sevtui(
+            config,
+            "results",
+            "compare",
+            str(run["id"]),
+            "--base",
+            "demo",
+            "--other",
+            "other",
+            "--json",
+        ).stdout
+    )
+    assert compared["run_mode"] == "concurrent"
+
+    apart = sevtui(config, *args, timeout=600)
+    assert apart.returncode == 0, apart.stderr[-2000:]
+    mixed = sevtui(config, "results", "compare", "mixed", "--base", "demo", "--other", "other")
+    assert mixed.returncode == 2
+    assert "mix concurrent and interleaved measurement" in mixed.stderr

@@ -14,6 +14,7 @@ import psutil
 import pytest
 from textual.message import Message
 
+from sevtui.bench.events import BenchmarkError
 from sevtui.config import Config
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import VmTable
@@ -54,10 +55,13 @@ def test_a_quick_benchmark_streams_progress(vm_config: Config) -> None:
     vm_config.bench.warmup = 0
     vm_config.bench.max_repetitions = 1
     seen: list[str] = []
+    errors: list[str] = []
 
     def hook(message: Message) -> None:
         if isinstance(message, BenchProgress):
             seen.append(type(message.event).__name__)
+            if isinstance(message.event, BenchmarkError):
+                errors.append(f"{message.event.benchmark}: {message.event.message}")
 
     app = SevtuiApp(LiveSources(vm_config), poll=False)
 
@@ -76,7 +80,7 @@ def test_a_quick_benchmark_streams_progress(vm_config: Config) -> None:
 
     asyncio.run(run())
     assert seen[0] == "RunStarted" and seen[-1] == "RunFinished"
-    assert seen.count("RepetitionDone") == 5
+    assert seen.count("RepetitionDone") == 5, errors
 
 
 def tmux(*args: str) -> str:
