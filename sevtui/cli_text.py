@@ -362,6 +362,10 @@ def print_runs(
         if run.reason:
             print(f"  reason: {run.reason}")
         for target, info in run.target_info.items():
+            variant = info.get("variant")
+            if isinstance(variant, dict):
+                params = ", ".join(f"{k}={v}" for k, v in variant.items() if k != "base")
+                print(f"  {target}: variant of {variant.get('base')}: {params}")
             word = info.get("guest_word")
             if isinstance(word, dict):
                 configured, confirmed = info.get("kind"), word.get("confirmed_mode")

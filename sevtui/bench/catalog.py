@@ -12,8 +12,10 @@ from typing import Literal
 from sevtui.config import Config
 from sevtui.errors import UsageError
 
-Category = Literal["cpu", "memory", "io", "other"]
-ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv"]
+Category = Literal["cpu", "memory", "io", "launch", "other"]
+ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv", "boot"]
+BOOT: ParserName = "boot"
+"""The parser of the boot benchmark: sevtui restarts the VM and times it from the host."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,15 @@ BUILTIN: tuple[Benchmark, ...] = (
         needs=_REDIS_NEEDS,
         headline=" rps$",
     ),
+    Benchmark(
+        "boot",
+        "cold boot: QEMU start to QMP, console, kernel, ready",
+        "launch",
+        "",
+        BOOT,
+        headline="^ready$",
+        notes="sevtui stops the VM and starts it again for each repetition (VMs it starts only)",
+    ),
 )
 
 BUILTIN_SUITES: dict[str, tuple[str, ...]] = {
@@ -183,6 +194,7 @@ BUILTIN_SUITES: dict[str, tuple[str, ...]] = {
         "sqlite-insert-quick",
         "mbw-quick",
         "redis-quick",
+        "boot",
     ),
 }
 

@@ -14,6 +14,7 @@ class RunStarted:
     targets: tuple[str, ...]
     benchmarks: tuple[str, ...]
     planned: int
+    concurrent: bool = False
 
 
 @dataclass(frozen=True)

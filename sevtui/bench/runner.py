@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from sevtui.attest import vms as attest_vms
-from sevtui.bench import conditions, guestword, variants
-from sevtui.bench.catalog import Benchmark, Catalog
+from sevtui.bench import boot, conditions, guestword, variants
+from sevtui.bench.catalog import BOOT, Benchmark, Catalog
 from sevtui.bench.events import (
     BenchmarkError,
     BenchmarkStarted,
@@ -186,7 +186,9 @@ def open_live_target(
             with contextlib.suppress(SevtuiError):
                 lifecycle.stop(config, name)
 
-    return GuestTarget(name, remote.runner(config, name), pids, info, on_close=let_go)
+    target = GuestTarget(name, remote.runner(config, name), pids, info, on_close=let_go)
+    target.relaunch = lambda: boot.relaunch(config, report, name, target)
+    return target
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,7 @@ class SuiteRun:
                 tuple(self.plan.targets),
                 tuple(b.id for b in self.suite),
                 self.planned,
+                self.plan.concurrent,
             )
         )
         status, reason = "failed", "the run ended unexpectedly"
@@ -350,7 +353,7 @@ class SuiteRun:
             and self._guarded(t, bench, self._prepare, 0)
         ]
         for target in ready:
-            for _ in range(self.plan.warmup):
+            for _ in range(0 if bench.parser == BOOT else self.plan.warmup):
                 self._check_stop()
                 self.emit(
                     BenchmarkStarted(target.name, bench.id, 0, warmup=True, planned=self.planned)
@@ -397,21 +400,19 @@ class SuiteRun:
 
     def _prepare(self, bench: Benchmark, target: Target, _repetition: int) -> bool:
         """Check the benchmark's needs and run its setup; record why not when it cannot run."""
+        if bench.parser == BOOT and target.relaunch is None:
+            return self._unavailable(
+                bench, target, f"boot time needs a VM sevtui starts, not {target.name}"
+            )
         if bench.needs:
             probe = " ".join(
                 f"command -v {need} >/dev/null 2>&1 || echo {need};" for need in bench.needs
             )
             missing = _run(target, probe, 60).output.split()
             if missing:
-                reason = f"missing in {target.name}: {', '.join(missing)}"
-                self._record(
-                    RepetitionRecord(
-                        target.name, bench.id, bench.category, 0, "unavailable", message=reason
-                    )
+                return self._unavailable(
+                    bench, target, f"missing in {target.name}: {', '.join(missing)}"
                 )
-                self.emit(BenchmarkUnavailable(target.name, bench.id, reason))
-                self.planned -= self._remaining(target.name, bench)
-                return False
         if not bench.setup:
             return True
         nonce = secrets.token_hex(8)
@@ -441,6 +442,17 @@ class SuiteRun:
         self.planned -= self._remaining(target.name, bench)
         return False
 
+    def _unavailable(self, bench: Benchmark, target: Target, reason: str) -> bool:
+        """Record that BENCH cannot run on TARGET, and why."""
+        self._record(
+            RepetitionRecord(
+                target.name, bench.id, bench.category, 0, "unavailable", message=reason
+            )
+        )
+        self.emit(BenchmarkUnavailable(target.name, bench.id, reason))
+        self.planned -= self._remaining(target.name, bench)
+        return False
+
     def _limit(self, bench: Benchmark, target: Target) -> float:
         """Configured timeout, tightened from the previous run's duration as PTS does."""
         limit = bench.timeout_s or self.plan.timeout_s
@@ -458,7 +470,7 @@ class SuiteRun:
 
     def _round(self, bench: Benchmark, todo: list[Target], repetition: int) -> dict[Target, bool]:
         """One repetition on each target: one after another, or (concurrent) all at once."""
-        if self.plan.concurrent and len(todo) > 1:
+        if self.plan.concurrent and len(todo) > 1 and bench.parser != BOOT:
             self._check_stop()
             return self._measure_together(bench, todo, repetition)
         done: dict[Target, bool] = {}
@@ -476,11 +488,48 @@ class SuiteRun:
         return _Pending(target, repetition, nonce, limit, script)
 
     def _measure(self, bench: Benchmark, target: Target, repetition: int) -> bool:
+        if bench.parser == BOOT:
+            return self._measure_boot(bench, target, repetition)
         pending = self._start_repetition(bench, target, repetition)
         window = conditions.start()
         outcome, seconds = pending.run()
         host, busy = conditions.finish(window, target.pids)
         return self._conclude(bench, pending, _Ran(outcome, seconds, host, busy))
+
+    def _measure_boot(self, bench: Benchmark, target: Target, repetition: int) -> bool:
+        """One cold boot: sevtui stops the VM, starts it and times each phase."""
+        relaunch = target.relaunch
+        if relaunch is None:
+            return self._unavailable(bench, target, f"{target.name} cannot be restarted")
+        self.emit(BenchmarkStarted(target.name, bench.id, repetition, planned=self.planned))
+        window = conditions.start()
+        try:
+            phases = relaunch()
+        except SevtuiError as exc:
+            raise TargetDied(f"it did not boot again: {_words(exc)}") from None
+        host, busy = conditions.finish(window, target.pids)
+        values = boot.values(phases)
+        self._record(
+            RepetitionRecord(
+                target.name,
+                bench.id,
+                bench.category,
+                repetition,
+                "ok",
+                values=values,
+                seconds=phases.get("ready"),
+                conditions=host,
+                busy=busy,
+            )
+        )
+        self._remember(target.name, bench.id, values)
+        metrics = {v.metric: v.value for v in values}
+        self.emit(
+            RepetitionDone(
+                target.name, bench.id, repetition, phases.get("ready", 0.0), metrics, self.planned
+            )
+        )
+        return True
 
     def _measure_together(
         self, bench: Benchmark, targets: list[Target], repetition: int

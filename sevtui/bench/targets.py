@@ -34,6 +34,9 @@ class Target(Protocol):
     """Host processes that are the target itself (its QEMU), not load beside it."""
     info: dict[str, Any]
     """What the target is (stored with the run): profile, argv, kernel..."""
+    relaunch: Callable[[], dict[str, float]] | None
+    """Stop and start the target cold, returning its boot phases (None: not a VM sevtui
+    starts, so it has no boot benchmark)."""
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in a shell; raise CommandTimeout when it overruns."""
@@ -60,6 +63,7 @@ class HostTarget:
         self.alive = True
         self.pids: set[int] = set()
         self.info = dict(info or {})
+        self.relaunch: Callable[[], dict[str, float]] | None = None
 
     def run(self, script: str, timeout: float) -> Outcome:
         """sh -c SCRIPT in its own process group, killed as a group on timeout."""
@@ -91,6 +95,7 @@ class GuestTarget:
         self.alive = True
         self.pids = pids
         self.info = dict(info or {})
+        self.relaunch: Callable[[], dict[str, float]] | None = None
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in the guest (interrupted on timeout)."""

@@ -81,6 +81,7 @@ class BenchPane(Vertical):
         self.finished = 0
         self.started = time.monotonic()
         self.errors: list[str] = []
+        self.concurrent = False
 
     def _bar(self) -> ProgressBar:
         """The progress bar, mounted by the first run: an idle bar would still tick every second."""
@@ -97,13 +98,16 @@ class BenchPane(Vertical):
         last = self.query_one("#bench-last", Static)
         if isinstance(event, events.RunStarted):
             self.finished, self.errors, self.started = 0, [], time.monotonic()
+            self.concurrent = event.concurrent
             bar.update(total=max(event.planned, 1), progress=0)
-            status.update(f"run {event.run_id} {event.label!r} on {', '.join(event.targets)}")
+            how = " (concurrent: all at once)" if event.concurrent else ""
+            status.update(f"run {event.run_id} {event.label!r} on {', '.join(event.targets)}{how}")
         elif isinstance(event, events.BenchmarkStarted):
             bar.update(total=max(event.planned, self.finished, 1))
             what = "warm-up" if event.warmup else f"rep {event.repetition}"
+            where = "every target at once" if self.concurrent else event.target
             status.update(
-                f"running {event.benchmark} on {event.target} ({what}){self._eta(event.planned)}"
+                f"running {event.benchmark} on {where} ({what}){self._eta(event.planned)}"
             )
         elif isinstance(event, events.RepetitionDone):
             self.finished += 1

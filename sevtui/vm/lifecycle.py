@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -36,6 +37,7 @@ from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, build_argv, ready_marke
 
 VmState = Literal["running", "starting", "stopped", "crashed", "shutoff"]
 Progress = Callable[[str], None]
+KERNEL_FIRST_LINE = b"Linux version"
 MAX_SOCKET_PATH = 107
 QMP_WAIT_S = 20.0
 READY_WAIT_S = 120.0
@@ -74,6 +76,9 @@ class StartResult:
     seconds_to_qmp: float
     seconds_to_ready: float | None
     notes: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds from QEMU's start: qmp, console (first byte), kernel (first kernel line,
+    when the console shows one), ready; and guest_uptime (the guest's own clock at ready)."""
 
     def summary(self) -> str:
         """One line for people: `demo: running, PID 123, accel tcg, ready after 8.8 s`."""
@@ -351,14 +356,21 @@ def start(
         )
         _write_json(paths.root, "vm.json", record.to_json())
         progress(f"QEMU PID {pid}, QMP up after {seconds_to_qmp:.1f} s")
-        seconds_to_ready = None
+        phases = {"qmp": seconds_to_qmp}
         if wait_ready and spec.boot is not None:
             marker = ready_marker(nonce).encode()
-            seconds_to_ready = _wait_for_ready(paths, supervisor, marker, started, progress)
+            phases |= _wait_for_ready(paths, supervisor, marker, started, progress)
     finally:
         statedir.remove(paths.root, "starting")
     return StartResult(
-        name, pid, spec.accel, accel_reason, seconds_to_qmp, seconds_to_ready, resolved.notes
+        name,
+        pid,
+        spec.accel,
+        accel_reason,
+        seconds_to_qmp,
+        phases.get("ready"),
+        resolved.notes,
+        phases,
     )
 
 
@@ -510,21 +522,42 @@ def _wait_for_ready(
     marker: bytes,
     started: float,
     progress: Progress,
-) -> float:
-    """Seconds from QEMU's start (STARTED) until this boot's ready marker is on the console."""
+) -> dict[str, float]:
+    """Watch the console until this boot's ready marker: seconds from QEMU's start
+    (STARTED) to its first byte, the kernel's first line, the marker; and the guest's
+    own uptime at the marker."""
     deadline = started + READY_WAIT_S
+    phases: dict[str, float] = {}
     while time.monotonic() < deadline:
-        if marker in statedir.tail(paths.root, paths.serial_log.name, 1 << 20):
-            seconds = time.monotonic() - started
-            progress(f"guest ready after {seconds:.1f} s")
-            return seconds
+        now = time.monotonic() - started
+        if "console" not in phases and _log_size(paths) > 0:
+            phases["console"] = now
+        if "console" in phases:
+            log = statedir.tail(paths.root, paths.serial_log.name, 1 << 20)
+            if "kernel" not in phases and KERNEL_FIRST_LINE in log:
+                phases["kernel"] = now
+            if marker in log:
+                phases["ready"] = now
+                uptime = re.search(rb"sevtui guest: uptime ([0-9.]+)", log)
+                if uptime:
+                    phases["guest_uptime"] = float(uptime.group(1))
+                progress(f"guest ready after {now:.1f} s")
+                return phases
         if supervisor.poll() is not None:
             raise _launch_failure(paths, supervisor.returncode)
-        time.sleep(0.1)
+        time.sleep(0.01 if "console" not in phases else 0.05)
     raise SevtuiError(
         f"the guest did not print {READY_MARKER} within {READY_WAIT_S:.0f} s",
         f"see the console log: {paths.serial_log}; the VM is left running",
     )
+
+
+def _log_size(paths: VmPaths) -> int:
+    """Bytes on the console log so far (a cheap check while waiting for the first)."""
+    try:
+        return os.stat(paths.serial_log, follow_symlinks=False).st_size
+    except OSError:
+        return 0
 
 
 def _kill_tree(supervisor: subprocess.Popen[bytes]) -> None:

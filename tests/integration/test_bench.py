@@ -23,6 +23,24 @@ def bounded(config: Path) -> None:
     config.write_text(text)
 
 
+def assert_boot_phases_increase(config: Path, run_id: int) -> None:
+    """Each cold boot: QMP answers before the console's first byte, which comes before ready."""
+    checked = json.loads(sevtui(config, "config", "check", "--json").stdout)
+    with sqlite3.connect(Path(checked["config"]["paths"]["data_dir"]) / "sevtui.db") as db:
+        rows = db.execute(
+            "SELECT target, repetition, metric, value FROM measurements "
+            "WHERE run_id = ? AND benchmark = 'boot'",
+            (run_id,),
+        ).fetchall()
+    boots: dict[tuple[str, int], dict[str, float]] = {}
+    for target, repetition, metric, value in rows:
+        boots.setdefault((target, repetition), {})[metric] = value
+    assert len(boots) == 4, boots  # two guests, two repetitions
+    for phases in boots.values():
+        assert 0 < phases["QMP ready"] < phases["console first byte"] < phases["ready"], phases
+        assert 0 < phases["guest uptime at ready"] < phases["ready"], phases
+
+
 def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path) -> None:
     bounded(vm_config_file)
     done = sevtui(
@@ -56,6 +74,7 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
             "sqlite-insert-quick",
             "mbw-quick",
             "redis-quick",
+            "boot",
         ):
             assert (target, bench) in benchmarks
     assert all(m["n"] >= 2 for m in shown["metrics"])
@@ -64,7 +83,10 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
     )
     table = json.loads(compared.stdout)
     assert table["not_compared"] == []
-    assert set(table["categories"]) == {"cpu", "memory", "io"}
+    assert set(table["categories"]) == {"cpu", "memory", "io", "launch"}
+    assert_boot_phases_increase(vm_config_file, run["id"])
+    [boot] = [b for b in table["benchmarks"] if b["benchmark"] == "boot"]
+    assert boot["category"] == "launch" and boot["overhead_pct"] is not None
     assert run["target_info"]["demo"]["work_media"] == "ram"
     # The demo guest's own kernel log says it has no memory encryption.
     word = run["target_info"]["demo"]["guest_word"]

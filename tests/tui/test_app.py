@@ -636,3 +636,22 @@ def test_enter_on_a_run_moves_to_the_comparison_so_v_charts_the_chosen_metric() 
         assert screen.query_one("#views", ContentSwitcher).current == "chart"
 
     drive(check)
+
+
+def test_the_bench_pane_says_when_a_run_measures_every_target_at_once() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        pane = app.query_one(BenchPane)
+        status = pane.query_one("#bench-status", Static)
+        together = events.RunStarted(9, "sw", ("a@vcpus=1", "b@vcpus=1"), ("spin",), 4, True)
+        pane.apply(together)
+        await pilot.pause()
+        assert "(concurrent: all at once)" in str(status.render())
+        pane.apply(events.BenchmarkStarted("a@vcpus=1", "spin", 1, planned=4))
+        await pilot.pause()
+        assert "running spin on every target at once (rep 1)" in str(status.render())
+        pane.apply(events.RunStarted(10, "one", ("a@vcpus=1",), ("spin",), 2))
+        pane.apply(events.BenchmarkStarted("a@vcpus=1", "spin", 1, planned=2))
+        await pilot.pause()
+        assert "running spin on a@vcpus=1 (rep 1)" in str(status.render())
+
+    drive(check, FakeSources())

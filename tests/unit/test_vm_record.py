@@ -55,8 +55,11 @@ def test_the_ready_marker_must_carry_this_boots_nonce(
         with pytest.raises(SevtuiError, match="did not print"):
             lifecycle._wait_for_ready(paths, sleeper, marker, time.monotonic(), print)
         with paths.serial_log.open("a") as log:
-            log.write("SEVTUI-READY-abc123\n")
-        assert lifecycle._wait_for_ready(paths, sleeper, marker, time.monotonic(), print) >= 0
+            log.write("sevtui guest: uptime 7.25\nSEVTUI-READY-abc123\n")
+        phases = lifecycle._wait_for_ready(paths, sleeper, marker, time.monotonic(), print)
+        assert phases["ready"] >= phases["console"] >= 0
+        assert phases["guest_uptime"] == 7.25
+        assert "kernel" not in phases
     finally:
         sleeper.kill()
         sleeper.wait()
