@@ -116,3 +116,24 @@ def _order(value: str) -> tuple[int, float, str]:
         return (0, float(parse_size(value)), value)
     except ValueError:
         return (1, 0.0, value)
+
+
+def default_query(targets: list[str]) -> AlongQuery | None:
+    """What a sweep's targets invite to compare: two VMs (or two kinds, the normal one as
+    base) along the first other parameter that takes several values; None if not a sweep."""
+    variants = [v for v in (parse_name(name) for name in targets) if v is not None]
+    bases = list(dict.fromkeys(v.base for v in variants))
+    kinds = list(dict.fromkeys(dict(v.params).get("kind", "") for v in variants))
+    if len(bases) >= 2:
+        profiles, exclude = bases, ""
+    elif len([k for k in kinds if k]) >= 2:
+        profiles, exclude = [k for k in kinds if k], "kind"
+    else:
+        return None
+    base = next((p for p in profiles if "nosev" in p), profiles[0])
+    other = next(p for p in profiles if p != base)
+    for parameter in PARAMETERS:
+        values = {dict(v.params).get(parameter) for v in variants}
+        if parameter != exclude and len(values - {None}) >= 2:
+            return AlongQuery(base, other, parameter)
+    return None

@@ -21,6 +21,7 @@ from sevtui.tui.dialogs import ExportDialog
 from sevtui.tui.screens import CoveringScreen
 
 if TYPE_CHECKING:
+    from sevtui.bench.along import AlongPoint
     from sevtui.store import RunInfo
     from sevtui.tui.sources import Sources
 
@@ -62,6 +63,16 @@ class ValuesLoaded(Message):
         self.values = values
 
 
+class AlongLoaded(Message):
+    """A sweep's overhead along one parameter (the along chart)."""
+
+    def __init__(self, title: str, parameter: str, points: list[AlongPoint]) -> None:
+        super().__init__()
+        self.title = title
+        self.parameter = parameter
+        self.points = points
+
+
 class ResultsScreen(CoveringScreen):
     """Browse stored runs and read the overhead as a table and as charts."""
 
@@ -73,6 +84,7 @@ class ResultsScreen(CoveringScreen):
         Binding("t", "show_table", "table"),
         Binding("g", "chart_overhead", "overhead chart"),
         Binding("v", "chart_values", "repetitions chart"),
+        Binding("l", "chart_along", "along chart"),
         Binding("e", "export", "export"),
         Binding("slash", "focus_filter", "filter"),
     ]
@@ -85,6 +97,8 @@ class ResultsScreen(CoveringScreen):
         self.run_ids: list[int] = []
         self.profile_names: list[str] = []
         self.comparisons: ComparisonSet | None = None
+        self.along: AlongLoaded | None = None
+        """The along chart on screen, if any."""
         self.focus_comparison = False
         """Move to the comparison table once it is filled (after Enter on a run)."""
 
@@ -328,6 +342,41 @@ class ResultsScreen(CoveringScreen):
         plot.refresh()
         self.query_one("#views", ContentSwitcher).current = "chart"
 
+    def action_chart_along(self) -> None:
+        """A sweep's overhead % per benchmark against the varied parameter."""
+        from sevtui.bench.along import default_query
+
+        query = default_query(self.profile_names)
+        if query is None:
+            self.notify(
+                "not a sweep: the along chart needs variants (sevtui bench sweep)",
+                severity="warning",
+            )
+            return
+        self.load_along(list(self.run_ids), query.base, query.other, query.parameter)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
+    def load_along(self, run_ids: list[int], base: str, other: str, parameter: str) -> None:
+        """Compare the sweep's pairs at each value, in a worker."""
+        points = self.sources.compare_along(run_ids, base, other, parameter)
+        title = f"overhead % of {other} vs {base} along {parameter}"
+        self.post_message(AlongLoaded(title, parameter, points))
+
+    def on_along_loaded(self, message: AlongLoaded) -> None:
+        self.along = message
+        plot = self.query_one("#chart", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        for label, (xs, ys) in along_lines(message.points).items():
+            plt.plot(xs, ys, label=label, marker="dot")
+        labels = list(dict.fromkeys(point.value for point in message.points))
+        plt.xticks(list(range(1, len(labels) + 1)), labels)
+        plt.title(message.title)
+        plt.xlabel(message.parameter)
+        plot.refresh()
+        self.query_one("#views", ContentSwitcher).current = "chart"
+
     def action_export(self) -> None:
         """Ask where, then write the shown comparison."""
         if self.comparisons is None:
@@ -364,6 +413,22 @@ def baseline(names: list[str]) -> str:
 def profile_label(table: ComparisonTable, profile: str) -> str:
     """A profile's column title, marked when its guest did not confirm its mode."""
     return f"{profile} (unconfirmed)" if table.unconfirmed(profile) else profile
+
+
+def along_lines(points: list[AlongPoint]) -> dict[str, tuple[list[int], list[float]]]:
+    """One line per benchmark (and per set of held parameters): (x, overhead %) points,
+    x being the position of the parameter's value."""
+    positions = {value: i for i, value in enumerate(dict.fromkeys(p.value for p in points), 1)}
+    lines: dict[str, tuple[list[int], list[float]]] = {}
+    for point in points:
+        held = ",".join(f"{k}={v}" for k, v in point.fixed.items())
+        for bench in point.table.benchmarks:
+            if bench.overhead_pct is not None:
+                label = f"{bench.benchmark} ({held})" if held else bench.benchmark
+                xs, ys = lines.setdefault(label, ([], []))
+                xs.append(positions[point.value])
+                ys.append(bench.overhead_pct)
+    return lines
 
 
 def overhead_bars(comparisons: ComparisonSet) -> list[Bar]:

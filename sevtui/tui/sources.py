@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from sevtui.bench.events import Event, RunPlan
 
 if TYPE_CHECKING:
+    from sevtui.bench.along import AlongPoint
     from sevtui.bench.results import ComparisonSet
     from sevtui.bench.runner import RunOutcome
     from sevtui.config import Config
@@ -46,6 +47,9 @@ class Sources(Protocol):
     def runs(self) -> list[RunInfo]: ...
     def profiles(self, run_ids: list[int]) -> list[str]: ...
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet: ...
+    def compare_along(
+        self, run_ids: list[int], base: str, other: str, parameter: str
+    ) -> list[AlongPoint]: ...
     def metric_values(
         self, run_ids: list[int], benchmark: str, metric: str
     ) -> dict[str, list[float]]: ...
@@ -125,6 +129,12 @@ class LiveSources:
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
         """The base compared with each of the other profiles."""
         return self.session.comparisons(run_ids, base, others)
+
+    def compare_along(
+        self, run_ids: list[int], base: str, other: str, parameter: str
+    ) -> list[AlongPoint]:
+        """A sweep's overhead of OTHER over BASE at each value of PARAMETER."""
+        return self.session.compare_along(run_ids, base, other, parameter)
 
     def metric_values(
         self, run_ids: list[int], benchmark: str, metric: str

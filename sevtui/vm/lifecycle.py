@@ -33,7 +33,7 @@ from sevtui.host.qemu import probe_qemu, snp_dialect
 from sevtui.vm import diagnose, sevparams
 from sevtui.vm.qmp import QmpClient, QmpError
 from sevtui.vm.resolve import Resolved, resolve, vm_paths, vm_profile
-from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, build_argv, ready_marker
+from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, VmSpec, build_argv, ready_marker
 
 VmState = Literal["running", "starting", "stopped", "crashed", "shutoff"]
 Progress = Callable[[str], None]
@@ -341,20 +341,7 @@ def start(
     try:
         pid = _wait_for_qmp(paths, supervisor, started)
         seconds_to_qmp = time.monotonic() - started
-        proc = psutil.Process(pid)
-        record = VmRecord(
-            name,
-            spec.kind,
-            pid,
-            proc.create_time(),
-            proc.exe(),
-            supervisor.pid,
-            time.time(),
-            spec.accel,
-            accel_reason,
-            argv,
-        )
-        _write_json(paths.root, "vm.json", record.to_json())
+        _record_started(spec, pid, supervisor.pid, accel_reason, argv)
         progress(f"QEMU PID {pid}, QMP up after {seconds_to_qmp:.1f} s")
         phases = {"qmp": seconds_to_qmp}
         if wait_ready and spec.boot is not None:
@@ -372,6 +359,26 @@ def start(
         resolved.notes,
         phases,
     )
+
+
+def _record_started(
+    spec: VmSpec, pid: int, supervisor_pid: int, accel_reason: str, argv: list[str]
+) -> None:
+    """vm.json: which process is this VM (PID, start time, executable) and how it started."""
+    proc = psutil.Process(pid)
+    record = VmRecord(
+        spec.name,
+        spec.kind,
+        pid,
+        proc.create_time(),
+        proc.exe(),
+        supervisor_pid,
+        time.time(),
+        spec.accel,
+        accel_reason,
+        argv,
+    )
+    _write_json(spec.paths.root, "vm.json", record.to_json())
 
 
 def _supervise(paths: VmPaths, argv: list[str]) -> subprocess.Popen[bytes]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sevtui.bench import events
+from sevtui.bench.along import AlongPoint, AlongQuery, compare_along
 from sevtui.bench.catalog import build_catalog
 from sevtui.bench.events import RunPlan
 from sevtui.bench.importer import parse_file
@@ -33,6 +35,18 @@ MILAN_MEASUREMENT = (
     "3e1a0dc39b2c60bd95b9c480cd81841f"
 )
 STARTED = 1795940000.0
+
+
+def sweep_measurements() -> list[Sample]:
+    """The seed's samples as a sweep over vcpus=1,2: at 2 vCPUs every value is 10 % higher
+    (times) for both profiles, and sev-snp keeps its seed overhead."""
+    swept: list[Sample] = []
+    for sample in seed_measurements():
+        for vcpus, scale in (("1", 1.0), ("2", 1.1)):
+            swept.append(
+                replace(sample, target=f"{sample.target}@vcpus={vcpus}", value=sample.value * scale)
+            )
+    return swept
 
 
 def seed_measurements() -> list[Sample]:
@@ -184,6 +198,14 @@ class FakeSources:
         headlines = build_catalog().headlines()
         series = group_samples(self.measured)
         return build_comparisons(series, base, others, self.cv_threshold_pct, headlines)
+
+    def compare_along(
+        self, run_ids: list[int], base: str, other: str, parameter: str
+    ) -> list[AlongPoint]:
+        query = AlongQuery(base, other, parameter)
+        headlines = build_catalog().headlines()
+        series = group_samples(self.measured)
+        return compare_along(series, query, self.cv_threshold_pct, headlines)
 
     def metric_values(
         self, run_ids: list[int], benchmark: str, metric: str

@@ -20,10 +20,10 @@ from sevtui.bench import events
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
-from sevtui.tui.results import ResultsScreen
+from sevtui.tui.results import ResultsScreen, along_lines
 from sevtui.tui.screens import ChecksScreen, VmDetailScreen
 from sevtui.vm.inventory import VmRow
-from tests.tui.fakes import FakeSources
+from tests.tui.fakes import FakeSources, sweep_measurements
 
 Scenario = Callable[[SevtuiApp, Pilot[None]], Awaitable[None]]
 
@@ -653,5 +653,36 @@ def test_the_bench_pane_says_when_a_run_measures_every_target_at_once() -> None:
         pane.apply(events.BenchmarkStarted("a@vcpus=1", "spin", 1, planned=2))
         await pilot.pause()
         assert "running spin on a@vcpus=1 (rep 1)" in str(status.render())
+
+    drive(check, FakeSources())
+
+
+def test_the_along_chart_draws_a_sweeps_overhead_against_its_parameter() -> None:
+    """Values scaled alike at both vCPU counts: each benchmark's overhead stays the seed's."""
+    sources = FakeSources()
+    sources.measured = sweep_measurements()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        screen = await open_results(app, pilot)
+        await pilot.press("l")
+        await settle(app, pilot)
+        assert screen.query_one("#views", ContentSwitcher).current == "chart"
+        message = screen.along
+        assert message is not None
+        assert message.title == "overhead % of sev-snp vs nosev along vcpus"
+        lines = along_lines(message.points)
+        xs, ys = lines["linux-build"]
+        assert xs == [1, 2]
+        assert ys[0] == pytest.approx(11.68, abs=0.01) and ys[1] == pytest.approx(ys[0])
+
+    drive(check, sources)
+
+
+def test_the_along_chart_needs_a_sweep() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await open_results(app, pilot)
+        await pilot.press("l")
+        await pilot.pause()
+        assert any("not a sweep" in n.message for n in app._notifications)
 
     drive(check, FakeSources())

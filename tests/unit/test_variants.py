@@ -66,3 +66,14 @@ def test_a_variants_state_folder_has_no_equals_sign() -> None:
     paths = vm_paths(Config(), "g@vcpus=2+memory=4G")
     assert paths.root.name == "g@vcpus-2+memory-4G"
     assert "=" not in str(paths.qmp)
+
+
+def test_a_sweep_invites_its_along_comparison() -> None:
+    from sevtui.bench.along import AlongQuery, default_query
+
+    two_vms = ["nosev@vcpus=1", "snp@vcpus=1", "nosev@vcpus=2", "snp@vcpus=2"]
+    assert default_query(two_vms) == AlongQuery("nosev", "snp", "vcpus")
+    kinds = [v.name for v in expand(["g"], parse_vary(["kind=sev-snp,nosev", "memory=1G,4G"]))]
+    assert default_query(kinds) == AlongQuery("nosev", "sev-snp", "memory")
+    assert default_query(["demo", "host"]) is None
+    assert default_query(["nosev@vcpus=1", "snp@vcpus=1"]) is None
