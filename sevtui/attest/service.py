@@ -118,6 +118,12 @@ def attest_vm(name: str, shell: Shell, argv: list[str], keys: KeySources) -> Att
 
 def _verify(result: Attestation, report: Report, keys: KeySources) -> None:
     """Chain, signature, TCB and chip id; then the measurement when one is expected."""
+    if report.signing_key != 0:
+        signer = "a VLEK (a cloud provider's key)" if report.signing_key == 1 else "no key"
+        result.reasons.append(
+            f"the report is signed with {signer}: sevtui verifies VCEK-signed reports only"
+        )
+        return
     try:
         vcek, source = _vcek(report, keys)
         chain = verify.load_chain(keys.chain) if keys.chain else _builtin(vcek, keys)

@@ -365,3 +365,19 @@ def test_vm_details_decode_the_policy_and_show_the_last_attestation(
     )
     assert provenance["attestation"].startswith(f"inconclusive: {guest.NO_INTERFACE} (at ")
     assert main(["--config", str(config), "vm", "details", "nope"]) == 2
+
+
+def test_a_vlek_signed_report_is_inconclusive_not_verified(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = bytearray(bytes.fromhex(REPORT_HEX.read_text()))
+    raw[0x48] |= 1 << 2  # SIGNING_KEY = 1: VLEK
+    path = tmp_path / "vlek.bin"
+    path.write_bytes(bytes(raw))
+    code, result = attest_json(capsys, "verify", str(path), "--vcek", str(VCEK))
+    assert code == 1
+    assert result["status"] == "inconclusive"
+    assert result["reasons"] == [
+        "the report is signed with a VLEK (a cloud provider's key): sevtui verifies "
+        "VCEK-signed reports only"
+    ]
