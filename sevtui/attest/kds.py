@@ -66,7 +66,7 @@ def _fetch(url: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "sevtui"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as reply:
-            return bytes(reply.read(MAX_CERT_BYTES + 1))[: MAX_CERT_BYTES + 1]
+            body = bytes(reply.read(MAX_CERT_BYTES + 1))
     except urllib.error.HTTPError as exc:
         body = exc.read(512)
         raise SevtuiError(
@@ -80,6 +80,13 @@ def _fetch(url: str) -> bytes:
             f"cannot reach the key distribution service at {url}: {reason}",
             "check the network, or pass the VCEK with --vcek",
         ) from None
+    if len(body) > MAX_CERT_BYTES:
+        raise SevtuiError(
+            f"the key distribution service answered {url} with more than "
+            f"{MAX_CERT_BYTES >> 10} KiB: that is no certificate",
+            "check kds_url, or pass the VCEK with --vcek",
+        )
+    return body
 
 
 def _describe(body: bytes) -> str:
