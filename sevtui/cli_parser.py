@@ -321,10 +321,22 @@ def _results_commands(results: _Commands) -> None:
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
 
 
-CONCURRENT_HELP = (
-    "run each repetition on all targets at the same time (noisy neighbours) instead of "
-    "one after another; stored with the run"
-)
+def _run_options(command: argparse.ArgumentParser) -> None:
+    """The options `bench run` and `bench sweep` share."""
+    command.add_argument("--suite", default="quick", help="suite name (default quick)")
+    command.add_argument(
+        "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
+    )
+    command.add_argument(
+        "--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)"
+    )
+    command.add_argument("--label", help="run label (default SUITE-DATE)")
+    command.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="run each repetition on all targets at the same time (noisy neighbours) instead "
+        "of one after another; stored with the run",
+    )
 
 
 def _bench_commands(bench: _Commands) -> None:
@@ -337,13 +349,7 @@ def _bench_commands(bench: _Commands) -> None:
     run.add_argument(
         "--vm", action="append", required=True, metavar="NAME", help="VM name or host (repeatable)"
     )
-    run.add_argument("--suite", default="quick", help="suite name (default quick)")
-    run.add_argument(
-        "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
-    )
-    run.add_argument("--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)")
-    run.add_argument("--label", help="run label (default SUITE-DATE)")
-    run.add_argument("--concurrent", action="store_true", help=CONCURRENT_HELP)
+    _run_options(run)
     sweep = bench.command(
         "sweep",
         "run a suite on VM variants: every combination of --vary values for each --vm",
@@ -360,15 +366,7 @@ def _bench_commands(bench: _Commands) -> None:
         metavar="PARAM=V1,V2",
         help="kind, vcpus or memory and its values (repeatable), e.g. vcpus=1,2,4",
     )
-    sweep.add_argument("--suite", default="quick", help="suite name (default quick)")
-    sweep.add_argument(
-        "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
-    )
-    sweep.add_argument(
-        "--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)"
-    )
-    sweep.add_argument("--label", help="run label (default SUITE-DATE)")
-    sweep.add_argument("--concurrent", action="store_true", help=CONCURRENT_HELP)
+    _run_options(sweep)
     resume = bench.command(
         "resume",
         "run only what an interrupted run is missing",

@@ -524,13 +524,13 @@ class Store:
             cursor = self._execute(
                 "INSERT INTO runs (label, status, targets, started, finished, notes) "
                 "VALUES (?, 'imported', ?, ?, ?, ?)",
-                (label, json.dumps([profile]), time.time(), time.time(), notes),
+                (label, json.dumps([profile], allow_nan=False), time.time(), time.time(), notes),
             )
             run_id = cursor.lastrowid
             assert run_id is not None
             self._execute(
                 "INSERT INTO run_targets (run_id, target, kind, info) VALUES (?, ?, 'imported', ?)",
-                (run_id, profile, json.dumps({"imported_from": notes})),
+                (run_id, profile, json.dumps({"imported_from": notes}, allow_nan=False)),
             )
             for benchmark, category, source, values in items:
                 by_repetition: dict[int, list[Value]] = {}

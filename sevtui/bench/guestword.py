@@ -14,7 +14,6 @@ from typing import Any
 from sevtui.tagged import tagged_values
 
 PREFIX = "sevtui-word."
-MODES = ("none", "sev", "sev-es", "sev-snp")
 SCRIPT = (
     "log=$(dmesg 2>/dev/null || sudo -n dmesg 2>/dev/null); "
     f'echo "{PREFIX}log_lines=$(printf "%s\\n" "$log" | grep -c .)"; '

@@ -313,23 +313,21 @@ class SuiteRun:
         """Record every benchmark still to do on NAME as failed, with WHY."""
         message = f"target {name} {why}"
         self.problems.append(message)
-        for bench in self.suite:
-            if self._pending(name, bench):
-                self._record(
-                    RepetitionRecord(name, bench.id, bench.category, 0, "failed", message=message)
-                )
-                self.planned -= self._remaining(name, bench)
-        self.emit(BenchmarkError(name, "-", 0, "failed", message))
+        self._close_out(name, "failed", message)
 
     def _unavailable_target(self, name: str, why: str) -> None:
         """Record every benchmark still to do on NAME as unavailable (not a failure)."""
+        self._close_out(name, "unavailable", why)
+
+    def _close_out(self, name: str, status: str, message: str) -> None:
+        """Record STATUS for every benchmark still to do on NAME; nothing more is planned."""
         for bench in self.suite:
             if self._pending(name, bench):
                 self._record(
-                    RepetitionRecord(name, bench.id, bench.category, 0, "unavailable", message=why)
+                    RepetitionRecord(name, bench.id, bench.category, 0, status, message=message)
                 )
                 self.planned -= self._remaining(name, bench)
-        self.emit(BenchmarkError(name, "-", 0, "unavailable", why))
+        self.emit(BenchmarkError(name, "-", 0, status, message))
 
     def _pending(self, target: str, bench: Benchmark) -> bool:
         """True while this benchmark still has repetitions to measure on TARGET."""
