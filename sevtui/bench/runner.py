@@ -252,10 +252,11 @@ class SuiteRun:
         )
         status, reason = "failed", "the run ended unexpectedly"
         try:
-            with ExitStack() as stack:
-                targets = self._open_all(open_target, stack)
-                for bench in self.suite:
-                    self._run_benchmark(bench, targets)
+            for group in variants.groups(self.plan.targets):
+                with ExitStack() as stack:
+                    targets = self._open_all(open_target, stack, group)
+                    for bench in self.suite:
+                        self._run_benchmark(bench, targets)
             status = "failed" if self.problems else "done"
             reason = _join_problems(self.problems)
         except (KeyboardInterrupt, Interrupted) as exc:
@@ -285,9 +286,11 @@ class SuiteRun:
             for b in self.suite
         )
 
-    def _open_all(self, open_target: OpenTarget, stack: ExitStack) -> list[Target]:
+    def _open_all(
+        self, open_target: OpenTarget, stack: ExitStack, names: list[str]
+    ) -> list[Target]:
         targets: list[Target] = []
-        for name in self.plan.targets:
+        for name in names:
             self._check_stop()
             try:
                 target = open_target(name)

@@ -111,3 +111,21 @@ def with_variants(config: Config, names: list[str]) -> Config:
     if not added:
         return config
     return config.model_copy(update={"vm": {**config.vm, **added}})
+
+
+def groups(names: list[str]) -> list[list[str]]:
+    """Targets that must be alive together: a sweep's variants of one size (everything
+    but the kind and the base VM alike) run interleaved, one size after another, so the
+    host needs memory for one size's VMs only. Plain targets join the first group."""
+    by_size: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    plain: list[str] = []
+    for name in names:
+        variant = parse_name(name)
+        if variant is None:
+            plain.append(name)
+            continue
+        size = tuple(item for item in variant.params if item[0] != "kind")
+        by_size.setdefault(size, []).append(name)
+    found = list(by_size.values()) or [[]]
+    found[0] = plain + found[0]
+    return found

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -69,6 +70,18 @@ def test_a_quick_sweep_over_kind_vcpus_and_memory_runs_what_launches_here(
         for p in shown["problems"]
         if p["target"] in unavailable
     )
+    checked = json.loads(sevtui(config, "config", "check", "--json").stdout)
+    with sqlite3.connect(Path(checked["config"]["paths"]["data_dir"]) / "sevtui.db") as db:
+        created = db.execute(
+            "SELECT target, MIN(created), MAX(created) FROM results WHERE run_id = ? "
+            "AND status = 'ok' GROUP BY target",
+            (run["id"],),
+        ).fetchall()
+    windows = {target: (first, last) for target, first, last in created}
+    sizes = [f"vcpus={v}+memory={m}" for v in ("1", "2") for m in ("256M", "512M")]
+    spans = [windows[f"demo@kind=nosev+{size}"] for size in sizes]
+    for earlier, later in itertools.pairwise(spans):
+        assert earlier[1] < later[0], "one size's variants run before the next size's start"
     text = sevtui(config, "results", "show", "sw").stdout
     assert f"{big}: variant of demo: kind=nosev, vcpus=2, memory=512M" in text
     listing = json.loads(sevtui(config, "vm", "list", "--json").stdout)

@@ -77,3 +77,25 @@ def test_a_sweep_invites_its_along_comparison() -> None:
     assert default_query(kinds) == AlongQuery("nosev", "sev-snp", "memory")
     assert default_query(["demo", "host"]) is None
     assert default_query(["nosev@vcpus=1", "snp@vcpus=1"]) is None
+
+
+def test_one_size_at_a_time_with_every_kind_and_vm_of_that_size_together() -> None:
+    from sevtui.bench.variants import groups
+
+    names = [v.name for v in expand(["a", "b"], parse_vary(["kind=nosev,sev", "memory=1G,4G"]))]
+    assert groups(["host", *names]) == [
+        [
+            "host",
+            "a@kind=nosev+memory=1G",
+            "b@kind=nosev+memory=1G",
+            "a@kind=sev+memory=1G",
+            "b@kind=sev+memory=1G",
+        ],
+        [
+            "a@kind=nosev+memory=4G",
+            "b@kind=nosev+memory=4G",
+            "a@kind=sev+memory=4G",
+            "b@kind=sev+memory=4G",
+        ],
+    ]
+    assert groups(["host", "demo"]) == [["host", "demo"]]
