@@ -355,7 +355,7 @@ def print_runs(
     problems: list[ResultRow],
 ) -> None:
     """`results show`: each run's status (and why), then statistics per target and metric."""
-    from sevtui.store import mode_confirmed
+    from sevtui.store import mode_fact
 
     for run in runs:
         print(f"run {run.id} {run.label!r}: {run.status}, targets {', '.join(run.targets)}")
@@ -366,13 +366,12 @@ def print_runs(
             if isinstance(variant, dict):
                 params = ", ".join(f"{k}={v}" for k, v in variant.items() if k != "base")
                 print(f"  {target}: variant of {variant.get('base')}: {params}")
-            word = info.get("guest_word")
-            if isinstance(word, dict):
-                configured, confirmed = info.get("kind"), word.get("confirmed_mode")
-                mark = "" if mode_confirmed(configured, confirmed) else "  UNCONFIRMED"
+            fact = mode_fact(info)
+            if fact is not None:
+                mark = "  UNCONFIRMED" if fact.unconfirmed else ""
                 print(
-                    f"  {target}: configured {configured}, guest confirmed {confirmed}{mark} "
-                    f"({word.get('confirmed_reason')})"
+                    f"  {target}: configured {fact.configured}, guest confirmed "
+                    f"{fact.confirmed}{mark} ({fact.reason})"
                 )
             attestation = info.get("attestation")
             if isinstance(attestation, dict):

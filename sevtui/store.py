@@ -295,11 +295,6 @@ def _per_repetition(packed: str) -> dict[tuple[int, int], float]:
     }
 
 
-def mode_confirmed(configured: object, confirmed: object) -> bool:
-    """True when a guest's confirmed mode is its configured kind (nosev confirms "none")."""
-    return confirmed == ("none" if configured == "nosev" else configured)
-
-
 @dataclass(frozen=True)
 class ModeFact:
     """A VM target's configured kind and the mode its guest confirmed, with the reason."""
@@ -316,7 +311,8 @@ class ModeFact:
         attestation did not verify)."""
         if self.configured == "sev-snp" and self.attested not in (None, "verified"):
             return True
-        return not mode_confirmed(self.configured, self.confirmed)
+        expected = "none" if self.configured == "nosev" else self.configured
+        return self.confirmed != expected
 
     def to_json(self) -> dict[str, Any]:
         """JSON of compare/show."""
@@ -799,7 +795,7 @@ class Store:
             medium = info.get("work_media")
             if isinstance(medium, str):
                 media[target] = medium if media.get(target, medium) == medium else "mixed"
-            mode = _mode_fact(info)
+            mode = mode_fact(info)
             if mode is not None:
                 seen = modes.get(target, mode)
                 modes[target] = mode if seen == mode else replace(mode, confirmed="mixed")
@@ -892,8 +888,9 @@ def _exists_read_only(path: Path) -> bool:
     )
 
 
-def _mode_fact(info: dict[str, Any]) -> ModeFact | None:
-    """The ModeFact of a run target's info, when its guest was asked."""
+def mode_fact(info: dict[str, Any]) -> ModeFact | None:
+    """The ModeFact of a run target's info, when its guest was asked (results show and
+    compare judge "unconfirmed" by this one rule)."""
     word = info.get("guest_word")
     if not isinstance(word, dict):
         return None
