@@ -10,6 +10,7 @@ UPSTREAM_QEMU := .cache/upstream-qemu
 # Debian/Ubuntu packages sevtui drives: QEMU and firmware, guest-image tools, the
 # benchmark programs, gdb (gcore) for the memory probe, tmux for end-to-end tests.
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
+	mmdebstrap e2fsprogs dosfstools mtools fdisk fio \
 	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server \
 	debian-archive-keyring
 

@@ -204,12 +204,27 @@ def cmd_vm_console(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
-    """Build (or reuse) the minimal guest image."""
+    """Build (or reuse) the minimal or the Debian guest image."""
     from sevtui.cli_text import progress
+
+    images = ctx.config.paths.images
+    if args.image == "debian":
+        from sevtui.vm.debian import build_debian
+
+        debian, rebuilt = build_debian(
+            images,
+            ctx.config.paths.sources,
+            ctx.config.image.debian_mirror,
+            force=args.force,
+            progress=progress,
+        )
+        print(f"debian image {'built' if rebuilt else 'up to date'}: {debian.disk}")
+        print(f"next: sevtui image prepare-cloud --base {debian.disk} --vm NAME")
+        return 0
     from sevtui.vm.images import build_minimal
 
     image, rebuilt = build_minimal(
-        ctx.config.paths.images, ctx.config.image.kernel, force=args.force, progress=progress
+        images, ctx.config.image.kernel, force=args.force, progress=progress
     )
     print(f"minimal image {'built' if rebuilt else 'up to date'}: {image.initrd.parent}")
     return 0
@@ -219,11 +234,10 @@ def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
     """Make a VM's disk, ssh key and cloud-init seed from a cloud image."""
     from sevtui.vm.cloud import prepare_cloud
 
-    made = prepare_cloud(ctx.config, args.vm, Path(args.base), args.grow)
+    made = prepare_cloud(ctx.config, args.vm, Path(args.base), args.grow, force=args.force)
     print(f"prepared {args.vm}: disk {made.disk}, cloud-init {made.seed_iso}, key {made.ssh_key}")
-    print(f"add to [vm.{args.vm}] in config.toml:")
-    print(f'  image = "{made.disk}"')
-    print(f'  cloud_init = "{made.seed_iso}"')
+    if ctx.config.vm[args.vm].image != "cloud":
+        print(f'to boot it, set in [vm.{args.vm}] of config.toml: image = "cloud"')
     return 0
 
 

@@ -58,6 +58,10 @@ Size = Annotated[int, BeforeValidator(parse_size), PlainSerializer(format_size)]
 HexInt = Annotated[int, BeforeValidator(parse_int), PlainSerializer(hex)]
 
 
+IMAGE_KEYWORDS = ("minimal", "cloud")
+"""`vm.NAME.image` values that are not paths: the built-in guest, the prepared cloud disk."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
@@ -91,6 +95,11 @@ class PathsConfig(_Model):
         return self.image_dir or self.data_dir / "images"
 
     @property
+    def sources(self) -> Path:
+        """The cache of pinned benchmark sources (fetched once, copied into targets)."""
+        return self.data_dir / "sources"
+
+    @property
     def db(self) -> Path:
         """The results database file."""
         return self.database or self.data_dir / "sevtui.db"
@@ -112,12 +121,17 @@ class QemuConfig(_Model):
 
 
 class ImageConfig(_Model):
-    """The built-in `minimal` guest (kernel + busybox initramfs)."""
+    """The built-in guests: `minimal` (kernel + busybox initramfs) and `debian` (a disk)."""
 
     kernel: Path | None = Field(
         default=None,
         description="Guest kernel; default: the host's /boot/vmlinuz-$(uname -r) when "
         "readable, else Debian's linux-image-amd64.",
+    )
+    debian_mirror: str = Field(
+        default="http://deb.debian.org/debian",
+        pattern=r"^(https?|file)://\S+$",
+        description="Debian mirror the `debian` image is built from (mmdebstrap).",
     )
 
 
@@ -133,7 +147,11 @@ class VmConfig(_Model):
         default="", description="QEMU -cpu model; empty: host under KVM, max under TCG."
     )
     machine: str = Field(default="q35", description="QEMU machine type.")
-    image: str = Field(default="minimal", description='"minimal" or a path to a disk image.')
+    image: str = Field(
+        default="minimal",
+        description='"minimal", "cloud" (the disk `image prepare-cloud` made for this VM) '
+        "or a path to a disk image.",
+    )
     firmware: Path | None = Field(
         default=None, description="OVMF code file; empty: direct kernel boot or a default."
     )
@@ -240,7 +258,7 @@ class BenchmarkConfig(_Model):
         default="other", description="cpu, memory, io or other."
     )
     command: str = Field(description="Shell command measured (timed inside the target).")
-    parser: Literal["elapsed", "mbw", "tinymembench", "redis-csv"] = Field(
+    parser: Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json"] = Field(
         default="elapsed", description="How to read the output; elapsed: wall time in seconds."
     )
     needs: list[str] = Field(default_factory=list, description="Commands the target must have.")
@@ -408,7 +426,7 @@ def _resolve_paths(config: Config, base: Path, path: Path) -> list[str]:
         vm.firmware = resolve(vm.firmware, f"{prefix}.firmware", True)
         vm.firmware_vars = resolve(vm.firmware_vars, f"{prefix}.firmware_vars", True)
         vm.cloud_init = resolve(vm.cloud_init, f"{prefix}.cloud_init", True)
-        if vm.image != "minimal":
+        if vm.image not in IMAGE_KEYWORDS:
             image = resolve(Path(vm.image), f"{prefix}.image", True)
             vm.image = str(image)
     return problems

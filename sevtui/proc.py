@@ -1,4 +1,5 @@
-"""Run a helper program: argv list, no stdin, its own process group killed at the deadline."""
+"""Run a helper program: argv list, stdin from a file or none, its own process group killed
+at the deadline."""
 
 from __future__ import annotations
 
@@ -22,22 +23,30 @@ class Finished:
 
 
 def run_with_timeout(
-    argv: list[str], timeout: float, *, merge_stderr: bool = False, cwd: Path | None = None
+    argv: list[str],
+    timeout: float,
+    *,
+    merge_stderr: bool = False,
+    cwd: Path | None = None,
+    stdin: Path | None = None,
 ) -> Finished:
-    """Run ARGV in a new session; at TIMEOUT kill its whole process group.
+    """Run ARGV in a new session (STDIN: a file to read from); at TIMEOUT kill its whole
+    process group.
 
     Raises CommandTimeout (with what it printed so far) when the deadline passes, and
     SevtuiError when the program cannot be started at all.
     """
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-            start_new_session=True,
-        )
+        with contextlib.ExitStack() as opened:
+            source = opened.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdin=source,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                start_new_session=True,
+            )
     except OSError as exc:
         raise SevtuiError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     try:
@@ -63,11 +72,16 @@ def _text(data: bytes | None) -> str:
 
 
 def run_checked(
-    argv: list[str], what: str, hint: str = "", cwd: Path | None = None, timeout: float = 600
+    argv: list[str],
+    what: str,
+    hint: str = "",
+    cwd: Path | None = None,
+    timeout: float = 600,
+    stdin: Path | None = None,
 ) -> str:
     """ARGV's stdout; SevtuiError naming WHAT (with stderr's tail) when it fails."""
     try:
-        done = run_with_timeout(argv, timeout, cwd=cwd)
+        done = run_with_timeout(argv, timeout, cwd=cwd, stdin=stdin)
     except SevtuiError as exc:
         raise SevtuiError(f"{what} failed: {exc.message}", hint) from None
     if done.returncode != 0:

@@ -11,9 +11,10 @@ from typing import Literal
 
 from sevtui.config import Config
 from sevtui.errors import UsageError
+from sevtui.sources import BUILD_QUICK, GODOT, IMAGEMAGICK, LINUX, LLVM, Source
 
 Category = Literal["cpu", "memory", "io", "launch", "other"]
-ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv", "boot"]
+ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "boot"]
 BOOT: ParserName = "boot"
 """The parser of the boot benchmark: sevtui restarts the VM and times it from the host."""
 
@@ -34,17 +35,62 @@ class Benchmark:
     headline: str = ""
     """Regex of the headline metrics (empty: all): they alone enter the benchmark's
     overhead and the means, and the dynamic run count watches them."""
+    source: Source | None = None
+    """A pinned tarball sevtui copies into the work folder before the setup runs."""
+    needs_disk: bool = False
+    """Measures the disk: unavailable where the work folder is in RAM (tmpfs, initramfs)."""
 
 
-def _build(bench_id: str, title: str, needs: tuple[str, ...], clone: str, build: str) -> Benchmark:
+def _build(
+    bench_id: str,
+    title: str,
+    needs: tuple[str, ...],
+    source: Source,
+    build: str,
+    configure: str = "",
+) -> Benchmark:
+    """A compile benchmark of a pinned release, unpacked once into ./src (and configured
+    there once, untimed, when CONFIGURE is given)."""
+    unpack = (
+        f"{{ [ -d src ] || {{ mkdir -p src.part && tar xf {source.filename} -C src.part "
+        "--strip-components=1 && mv src.part src; }; }"
+    )
     return Benchmark(
         bench_id,
         title,
         "cpu",
-        command=build,
-        needs=("git", *needs),
-        setup=clone,
-        notes="sources are fetched with git in the guest: it needs network access",
+        command=f"cd src && {build}",
+        needs=("tar", *needs),
+        setup=f"{unpack} && cd src && {configure}" if configure else unpack,
+        source=source,
+        notes=f"{source.project} {source.release}, the tarball pinned by sha256; sevtui "
+        "fetches it once on the host and copies it in (guests need no internet)",
+    )
+
+
+_FIO = (
+    "fio --output-format=json --directory=. --size={size} --direct=1 --ioengine=libaio "
+    "--runtime={runtime} --time_based --ramp_time=1 "
+    "--name=seq-read --rw=read --bs=1M --iodepth=4 "
+    "--name=seq-write --stonewall --rw=write --bs=1M --iodepth=4 "
+    "--name=rand-read --stonewall --rw=randread --bs=4k --iodepth=16 "
+    "--name=rand-write --stonewall --rw=randwrite --bs=4k --iodepth=16; rc=$?; "
+    "rm -f seq-read.* seq-write.* rand-read.* rand-write.*; exit $rc"
+)
+
+
+def _fio(bench_id: str, title: str, size: str, runtime: int) -> Benchmark:
+    """Sequential bandwidth and 4k random IOPS with direct I/O on a file in the work folder."""
+    return Benchmark(
+        bench_id,
+        title,
+        "io",
+        _FIO.format(size=size, runtime=runtime),
+        "fio-json",
+        needs=("fio",),
+        needs_disk=True,
+        notes="direct I/O on files in the target's work folder: the guest's root disk, "
+        "the host's /var/tmp",
     )
 
 
@@ -89,34 +135,41 @@ BUILTIN: tuple[Benchmark, ...] = (
         "godot-build",
         "Godot game engine compilation",
         ("scons", "gcc", "g++", "python3"),
-        "[ -d godot ] || git clone --depth 1 https://github.com/godotengine/godot.git",
-        "cd godot && scons -c >/dev/null 2>&1; scons -j$(nproc) platform=linuxbsd >/dev/null",
+        GODOT,
+        "scons -c >/dev/null 2>&1; scons -j$(nproc) platform=x11 >/dev/null",
     ),
     _build(
         "imagemagick-build",
         "ImageMagick compilation (gcc)",
         ("gcc", "make"),
-        "[ -d ImageMagick ] || git clone --depth 1 https://github.com/ImageMagick/ImageMagick.git",
-        "cd ImageMagick && (make distclean >/dev/null 2>&1; ./configure >/dev/null) "
-        "&& make -j$(nproc) >/dev/null",
+        IMAGEMAGICK,
+        "(make distclean >/dev/null 2>&1; ./configure >/dev/null) && make -j$(nproc) >/dev/null",
     ),
     _build(
         "linux-build",
         "Linux compilation (defconfig)",
         ("gcc", "make", "flex", "bison", "bc"),
-        "[ -d linux ] || git clone --depth 1 https://github.com/torvalds/linux.git",
-        "cd linux && make clean >/dev/null && make defconfig >/dev/null "
-        "&& make -j$(nproc) >/dev/null",
+        LINUX,
+        "make clean >/dev/null && make defconfig >/dev/null && make -j$(nproc) >/dev/null",
     ),
     _build(
         "llvm-build",
         "llvm-project compilation (ninja)",
         ("cmake", "ninja", "gcc", "g++"),
-        "[ -d llvm-project ] || git clone --depth 1 https://github.com/llvm/llvm-project.git; "
-        "mkdir -p llvm-build && cd llvm-build && cmake -G Ninja ../llvm-project/llvm "
-        "-DCMAKE_BUILD_TYPE=Release >/dev/null",
-        "cd llvm-build && ninja clean >/dev/null && ninja >/dev/null",
+        LLVM,
+        "cd build && ninja clean >/dev/null && ninja >/dev/null",
+        "mkdir -p build && cd build && { [ -f build.ninja ] || cmake -G Ninja ../llvm "
+        "-DCMAKE_BUILD_TYPE=Release >/dev/null; }",
     ),
+    _build(
+        "build-quick",
+        "Lua 5.4.4 compilation (make, quick)",
+        ("cc", "make"),
+        BUILD_QUICK,
+        "make clean >/dev/null && make -j$(nproc) linux >/dev/null",
+    ),
+    _fio("fio", "fio: sequential MiB/s and 4k random IOPS, 256 MiB files", "256M", 10),
+    _fio("fio-quick", "fio: sequential MiB/s and 4k random IOPS, 64 MiB files (quick)", "64M", 2),
     *_lz4("", "lz4", 1024, "a 1 GiB file"),
     Benchmark(
         "sqlite-insert",
@@ -194,6 +247,8 @@ BUILTIN_SUITES: dict[str, tuple[str, ...]] = {
         "sqlite-insert-quick",
         "mbw-quick",
         "redis-quick",
+        "build-quick",
+        "fio-quick",
         "boot",
     ),
 }

@@ -7,6 +7,7 @@ text is not what it claims to be; none raises anything else on bad input.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections import defaultdict
@@ -245,8 +246,47 @@ def benchmark_id(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", lowered).strip("-") or "unnamed"
 
 
+FIO_JOBS = {
+    "seq-read": ("read", "bw", "MiB/s"),
+    "seq-write": ("write", "bw", "MiB/s"),
+    "rand-read": ("read", "iops", "IOPS"),
+    "rand-write": ("write", "iops", "IOPS"),
+}
+"""fio job name -> the direction and figure it measures: bandwidth for the sequential
+jobs, operations per second for the 4k random ones."""
+
+
+def parse_fio_json(text: str) -> list[Value]:
+    """fio --output-format=json: bandwidth (MiB/s) or IOPS of each of sevtui's jobs."""
+    start, end = text.find("{"), text.rfind("}")
+    try:
+        report = json.loads(text[start : end + 1]) if start >= 0 else None
+    except ValueError as exc:
+        raise ParseError(f"fio output is not JSON: {exc}") from None
+    jobs = report.get("jobs") if isinstance(report, dict) else None
+    if not isinstance(jobs, list):
+        raise ParseError('no fio JSON report (an object with "jobs") in the output')
+    values: list[Value] = []
+    for job in jobs:
+        name = job.get("jobname") if isinstance(job, dict) else None
+        if name not in FIO_JOBS:
+            continue
+        side, figure, unit = FIO_JOBS[name]
+        number = job.get(side, {}).get(figure) if isinstance(job.get(side), dict) else None
+        if not isinstance(number, int | float) or isinstance(number, bool):
+            raise ParseError(f"fio job {name}: no number at {side}.{figure}")
+        if job.get("error"):
+            raise ParseError(f"fio job {name} failed with error {job['error']}")
+        scaled = number / 1024 if figure == "bw" else number
+        values.append(Value(name, unit, "higher", check_value(float(scaled), name)))
+    if not values:
+        raise ParseError(f"fio report has none of the jobs {', '.join(FIO_JOBS)}")
+    return values
+
+
 PARSERS: dict[str, Callable[[str], list[Value]]] = {
     "mbw": parse_mbw,
+    "fio-json": parse_fio_json,
     "tinymembench": parse_tinymembench,
     "redis-csv": parse_redis_csv,
     "tinyben": parse_tinyben,

@@ -47,6 +47,7 @@ from sevtui.config import Config, dump_config
 from sevtui.errors import CommandTimeout, SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
+from sevtui.sources import SHIPPED_SOURCES, Source, fetch
 from sevtui.store import RepetitionRecord, Store
 from sevtui.values import Value
 from sevtui.vm import lease, lifecycle, remote
@@ -145,12 +146,16 @@ def run_suite(
             plan.suite,
             plan.repetitions,
             plan.targets,
-            {**_provenance(config, report), "mode": run_mode(plan.concurrent)},
+            {
+                **_provenance(config, report),
+                "mode": run_mode(plan.concurrent),
+                "sources": {b.id: b.source.to_json() for b in suite if b.source is not None},
+            },
         )
     else:
         run_id = plan.resume_run
         store.reopen_run(run_id)
-    run = SuiteRun(store, run_id, plan, suite, control.emit, control.stop)
+    run = SuiteRun(store, run_id, plan, suite, control.emit, control.stop, config.paths.sources)
     return run.execute(lambda name: open_live_target(config, report, name, (run_id, plan.label)))
 
 
@@ -188,6 +193,7 @@ def open_live_target(
 
     target = GuestTarget(name, remote.runner(config, name), pids, info, on_close=let_go)
     target.relaunch = lambda: boot.relaunch(config, report, name, target)
+    target.upload = remote.uploader(config, name)
     return target
 
 
@@ -228,6 +234,7 @@ class SuiteRun:
     suite: list[Benchmark]
     emit: Emit
     stop: threading.Event | None = None
+    sources_cache: Path = field(default_factory=lambda: Path("sources"))
     planned: int = 0
     measured: int = 0
     problems: list[str] = field(default_factory=list)
@@ -302,7 +309,8 @@ class SuiteRun:
                 continue
             stack.callback(target.close)
             try:
-                self.store.set_target(self.run_id, name, target.kind, _describe(target))
+                target.info = _describe(target)
+                self.store.set_target(self.run_id, name, target.kind, target.info)
                 attestation = target.info.get("attestation")
                 if isinstance(attestation, dict):
                     self.store.record_attestation(attest_vms.as_row(attestation, self.run_id))
@@ -405,6 +413,14 @@ class SuiteRun:
             return self._unavailable(
                 bench, target, f"boot time needs a VM sevtui starts, not {target.name}"
             )
+        if bench.needs_disk and target.info.get("work_media") == "ram":
+            fstype = target.info.get("work_fs", "RAM")
+            return self._unavailable(
+                bench,
+                target,
+                f"{target.name} has no disk: its work folder {target.work_dir} is on {fstype} "
+                "(RAM), and this benchmark measures disk I/O",
+            )
         if bench.needs:
             probe = " ".join(
                 f"command -v {need} >/dev/null 2>&1 || echo {need};" for need in bench.needs
@@ -414,6 +430,8 @@ class SuiteRun:
                 return self._unavailable(
                     bench, target, f"missing in {target.name}: {', '.join(missing)}"
                 )
+        if bench.source is not None and not self._deliver(bench, bench.source, target):
+            return False
         if not bench.setup:
             return True
         nonce = secrets.token_hex(8)
@@ -427,21 +445,39 @@ class SuiteRun:
             message = f"setup exited with status {outcome.status}"
         else:
             return True
+        return self._setup_failed(bench, target, message, outcome.output)
+
+    def _setup_failed(self, bench: Benchmark, target: Target, message: str, output: str) -> bool:
+        """Record that BENCH could not be set up on TARGET: nothing of it is measured."""
         self.problems.append(f"{target.name}/{bench.id}: {message}")
         self._record(
             RepetitionRecord(
-                target.name,
-                bench.id,
-                bench.category,
-                0,
-                "failed",
-                output=outcome.output,
-                message=message,
+                target.name, bench.id, bench.category, 0, "failed", output=output, message=message
             )
         )
         self.emit(BenchmarkError(target.name, bench.id, 0, "failed", message))
         self.planned -= self._remaining(target.name, bench)
         return False
+
+    def _deliver(self, bench: Benchmark, source: Source, target: Target) -> bool:
+        """Put SOURCE's tarball into TARGET's work folder: already there, shipped in the
+        image, or fetched into the host cache (checked by sha256) and copied in."""
+        answer = _run(target, wrap(target.work_dir, have_source(source)), 300).output
+        if "sevtui-source: have" in answer:
+            return True
+        if target.upload is None:
+            return self._unavailable(
+                bench,
+                target,
+                f"{target.name} has no copy of {source.filename} and sevtui cannot copy "
+                "files into it (only over ssh, to cloud guests)",
+            )
+        try:
+            local = fetch(source, self.sources_cache)
+            target.upload(local, f"{target.work_dir}/{source.filename}")
+        except SevtuiError as exc:
+            return self._setup_failed(bench, target, _words(exc), "")
+        return True
 
     def _unavailable(self, bench: Benchmark, target: Target, reason: str) -> bool:
         """Record that BENCH cannot run on TARGET, and why."""
@@ -623,6 +659,20 @@ def _run(target: Target, script: str, timeout: float) -> Any:
         raise TargetDied(exc.message, exc.hint) from None
 
 
+def have_source(source: Source) -> str:
+    """Shell that prints `sevtui-source: have` when the work folder holds SOURCE's tarball
+    with the right sha256, copying it from the image's shipped sources when it is there.
+    The answer is split in the script so a console's echo of it never reads as one."""
+    name = shlex.quote(source.filename)
+    shipped = shlex.quote(f"{SHIPPED_SOURCES}/{source.filename}")
+    return (
+        "h() { sha256sum \"$1\" 2>/dev/null | cut -d' ' -f1; }; "
+        f'if [ "$(h {name})" = {source.sha256} ]; then echo sevtui-source: h""ave; '
+        f'elif [ "$(h {shipped})" = {source.sha256} ] && cp {shipped} {name}; '
+        'then echo sevtui-source: h""ave; else echo sevtui-source: need; fi'
+    )
+
+
 def watched(work_dir: str, command: str, nonce: str, limit: float) -> str:
     """COMMAND in its own session and process group, killed as a group at LIMIT seconds.
 
@@ -642,11 +692,14 @@ def watched(work_dir: str, command: str, nonce: str, limit: float) -> str:
 
 
 def timed(bench: Benchmark, work_dir: str, nonce: str, limit: float) -> str:
-    """The measured script: the command under the watchdog, timed inside the target."""
+    """The measured script: the command under the watchdog, timed inside the target.
+
+    Output without a final newline gets one, so sevtui's timing line starts a line."""
     show = "tail -c 2000 cmd.out" if bench.parser == "elapsed" else "cat cmd.out"
     inner = watched(work_dir, bench.command, nonce, limit)
     return (
         f"{_CLOCK} s=$(ns); {inner} e=$(ns); {show}; "
+        '[ -n "$(tail -c 1 cmd.out)" ] && echo; '
         f"[ -e .timeout-{nonce} ] && echo SEVTUI-TIMEOUT-{nonce}; "
         f'echo "{elapsed_marker(nonce)} $((e - s))"; exit $rc'
     )

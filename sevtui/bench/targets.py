@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from sevtui.proc import run_with_timeout
 from sevtui.vm.remote import Runner
 
 HOST = "host"
+VAR_TMP = "/var/tmp"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Target(Protocol):
     relaunch: Callable[[], dict[str, float]] | None
     """Stop and start the target cold, returning its boot phases (None: not a VM sevtui
     starts, so it has no boot benchmark)."""
+    upload: Callable[[Path, str], None] | None
+    """Copy a host file to a path in the target (None: no way to, e.g. a console guest)."""
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in a shell; raise CommandTimeout when it overruns."""
@@ -59,11 +64,12 @@ class HostTarget:
     kind = "host"
 
     def __init__(self, info: dict[str, Any] | None = None) -> None:
-        self.work_dir = tempfile.mkdtemp(prefix="sevtui-bench-")
+        self.work_dir = tempfile.mkdtemp(prefix="sevtui-bench-", dir=_disk_scratch())
         self.alive = True
         self.pids: set[int] = set()
         self.info = dict(info or {})
         self.relaunch: Callable[[], dict[str, float]] | None = None
+        self.upload: Callable[[Path, str], None] | None = _copy
 
     def run(self, script: str, timeout: float) -> Outcome:
         """sh -c SCRIPT in its own process group, killed as a group on timeout."""
@@ -73,6 +79,16 @@ class HostTarget:
     def close(self) -> None:
         """Remove the scratch folder."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _disk_scratch() -> str | None:
+    """/var/tmp (on disk, by the FHS) when usable, else the default temp folder: the
+    host's disk benchmarks then measure a disk, as the guests' do."""
+    return VAR_TMP if os.access(VAR_TMP, os.W_OK | os.X_OK) else None
+
+
+def _copy(local: Path, dest: str) -> None:
+    shutil.copyfile(local, dest)
 
 
 class GuestTarget:
@@ -96,6 +112,7 @@ class GuestTarget:
         self.pids = pids
         self.info = dict(info or {})
         self.relaunch: Callable[[], dict[str, float]] | None = None
+        self.upload: Callable[[Path, str], None] | None = None
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in the guest (interrupted on timeout)."""

@@ -7,11 +7,20 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from sevtui import statedir
 from sevtui.config import Config, parse_size
 from sevtui.errors import UsageError
 from sevtui.host.qemu import find_binary
 from sevtui.proc import run_checked
-from sevtui.vm.resolve import derived_mac, vm_profile
+from sevtui.vm import lifecycle
+from sevtui.vm.remote import ssh_key
+from sevtui.vm.resolve import (
+    derived_mac,
+    prepared_disk,
+    prepared_seed,
+    vm_data_dir,
+    vm_profile,
+)
 
 TEMPLATES = Path(str(resources.files("sevtui").joinpath("data", "cloud-init")))
 """cloud-init templates: package data, so an installed wheel has them too."""
@@ -26,8 +35,12 @@ class CloudVm:
     ssh_key: Path
 
 
-def prepare_cloud(config: Config, name: str, base: Path, grow: str) -> CloudVm:
-    """qemu-img convert + resize, an ssh key, and a cloud-init seed ISO for VM NAME."""
+def prepare_cloud(config: Config, name: str, base: Path, grow: str, force: bool = False) -> CloudVm:
+    """qemu-img convert + resize, an ssh key, and a cloud-init seed ISO for VM NAME.
+
+    The disk is the VM's own (everything the guest wrote): an existing one is replaced
+    only with FORCE, and never while the VM runs.
+    """
     profile = vm_profile(config, name)
     if not base.is_file():
         raise UsageError(f"base image {base} does not exist", "pass a cloud image with --base")
@@ -35,42 +48,58 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str) -> CloudVm:
         parse_size(grow)
     except ValueError:
         raise UsageError(f"--grow {grow!r}: not a size", "e.g. --grow 20G") from None
+    if lifecycle.status(config, name).state in ("running", "starting"):
+        raise UsageError(
+            f"VM {name!r} is running on the disk prepare-cloud would replace",
+            f"stop it first: sevtui vm stop {name}",
+        )
+    disk = prepared_disk(config, name)
+    if disk.exists() and not force:
+        raise UsageError(
+            f"{disk} exists: {name}'s disk, with everything its guest wrote",
+            "pass --force to replace it with a fresh copy of the base image",
+        )
     qemu_img = find_binary(config.qemu.img, "qemu-img", "sudo apt-get install qemu-utils")
     localds = find_binary(
         "cloud-localds", "cloud-localds", "sudo apt-get install cloud-image-utils"
     )
     keygen = find_binary("ssh-keygen", "ssh-keygen", "sudo apt-get install openssh-client")
-    root = config.paths.data_dir / "vms" / name
-    _private_dir(root)
-    ssh_dir = root / "ssh"
-    _private_dir(ssh_dir)
+    root = vm_data_dir(config, name)
+    statedir.private_dir(root, levels=2)
+    statedir.private_dir(root / "ssh", levels=1)
     old_mask = os.umask(0o077)
     try:
-        disk = root / "disk.img"
-        convert = [qemu_img, "convert", "-O", "raw", str(base), str(disk)]
+        staged = root / "disk.img.part"
+        statedir.remove(root, staged.name)
+        convert = [qemu_img, "convert", "-O", "raw", str(base), str(staged)]
         run_checked(convert, "qemu-img convert", timeout=3600)
-        run_checked([qemu_img, "resize", "-f", "raw", str(disk), f"+{grow}"], "qemu-img resize")
-        key = ssh_dir / "id_ed25519"
+        resize = [qemu_img, "resize", "-f", "raw", str(staged), f"+{grow}"]
+        run_checked(resize, "qemu-img resize")
+        staged.replace(disk)
+        key = ssh_key(config, name)
         if not key.exists():
             run_checked(
                 [keygen, "-q", "-t", "ed25519", "-N", "", "-C", f"sevtui-{name}", "-f", str(key)],
                 "ssh-keygen",
             )
-        public_key = (ssh_dir / "id_ed25519.pub").read_text().strip()
+        public_key = (root / "ssh" / "id_ed25519.pub").read_text().strip()
         values = {"name": name, "public_key": public_key, "mac": profile.mac or derived_mac(name)}
-        user_data = root / "user-data.yaml"
-        network = root / "network-config.yaml"
-        user_data.write_text((TEMPLATES / "user-data.yaml").read_text().format(**values))
-        network.write_text((TEMPLATES / "network-config.yaml").read_text().format(**values))
-        seed = root / "seed.iso"
-        run_checked([localds, "-N", str(network), str(seed), str(user_data)], "cloud-localds")
+        for template in ("user-data.yaml", "network-config.yaml"):
+            text = (TEMPLATES / template).read_text().format(**values)
+            statedir.write(root, template, text.encode())
+        seed = prepared_seed(config, name)
+        run_checked(
+            [
+                localds,
+                "-N",
+                str(root / "network-config.yaml"),
+                str(seed),
+                str(root / "user-data.yaml"),
+            ],
+            "cloud-localds",
+        )
     finally:
         os.umask(old_mask)
-    for path in (disk, seed, user_data, network, key):
+    for path in (disk, seed, key):
         os.chmod(path, 0o600)
     return CloudVm(disk, seed, key)
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)

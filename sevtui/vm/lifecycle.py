@@ -27,12 +27,12 @@ import psutil
 
 from sevtui import statedir
 from sevtui.config import Config, VmKind
-from sevtui.errors import ConfigError, SevtuiError, UsageError
+from sevtui.errors import CommandTimeout, ConfigError, SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu, snp_dialect
-from sevtui.vm import diagnose, sevparams
+from sevtui.vm import diagnose, remote, sevparams
 from sevtui.vm.qmp import QmpClient, QmpError
-from sevtui.vm.resolve import Resolved, resolve, vm_paths, vm_profile
+from sevtui.vm.resolve import Resolved, prepared_disk, resolve, vm_paths, vm_profile
 from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, VmSpec, build_argv, ready_marker
 
 VmState = Literal["running", "starting", "stopped", "crashed", "shutoff"]
@@ -41,6 +41,12 @@ KERNEL_FIRST_LINE = b"Linux version"
 MAX_SOCKET_PATH = 107
 QMP_WAIT_S = 20.0
 READY_WAIT_S = 120.0
+CLOUD_READY_WAIT_S = 900.0
+"""A distribution guest under TCG takes minutes to boot and run cloud-init."""
+CLOUD_READY = (
+    "if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null 2>&1; "
+    "cloud-init status; else echo 'status: done'; fi; echo uptime $(cut -d' ' -f1 /proc/uptime)"
+)
 
 
 @dataclass
@@ -347,6 +353,9 @@ def start(
         if wait_ready and spec.boot is not None:
             marker = ready_marker(nonce).encode()
             phases |= _wait_for_ready(paths, supervisor, marker, started, progress)
+        elif wait_ready and remote.uses_ssh(config, name):
+            waiting = _Waiting(paths, supervisor, started, progress)
+            phases |= _wait_for_cloud_guest(remote.runner(config, name), waiting)
     finally:
         statedir.remove(paths.root, "starting")
     return StartResult(
@@ -394,7 +403,8 @@ def _supervise(paths: VmPaths, argv: list[str]) -> subprocess.Popen[bytes]:
 
 
 def _refuse_start(config: Config, name: str, report: CapabilityReport, force: bool) -> None:
-    """Refuse a VM that already runs, or (unless FORCE) a kind this host cannot run."""
+    """Refuse a VM that already runs, (unless FORCE) a kind this host cannot run, or a
+    cloud VM whose disk was never prepared."""
     current = status(config, name)
     if current.state in ("running", "starting"):
         raise UsageError(
@@ -408,6 +418,11 @@ def _refuse_start(config: Config, name: str, report: CapabilityReport, force: bo
             f"cannot start {name!r}: this host cannot run {profile.kind} guests: {verdict.reason}",
             "see `sevtui caps` for the full check list",
             cli_hint="--force tries anyway",
+        )
+    if profile.image == "cloud" and not prepared_disk(config, name).is_file():
+        raise UsageError(
+            f"{name}: its disk is not prepared yet (no {prepared_disk(config, name)})",
+            f"sevtui image prepare-cloud --base IMAGE_DIR/debian/disk.qcow2 --vm {name}",
         )
 
 
@@ -557,6 +572,68 @@ def _wait_for_ready(
         f"the guest did not print {READY_MARKER} within {READY_WAIT_S:.0f} s",
         f"see the console log: {paths.serial_log}; the VM is left running",
     )
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A boot being waited for: its console, its QEMU's supervisor, when it started."""
+
+    paths: VmPaths
+    supervisor: subprocess.Popen[bytes]
+    started: float
+    progress: Progress
+
+    def console_phases(self, phases: dict[str, float]) -> None:
+        """Note when the console printed its first byte and the kernel its first line."""
+        now = time.monotonic() - self.started
+        if "console" not in phases and _log_size(self.paths) > 0:
+            phases["console"] = now
+        log = statedir.tail(self.paths.root, self.paths.serial_log.name) if phases else b""
+        if "kernel" not in phases and KERNEL_FIRST_LINE in log:
+            phases["kernel"] = now
+
+
+def _wait_for_cloud_guest(run: remote.Runner, waiting: _Waiting) -> dict[str, float]:
+    """Poll ssh until the guest answers, then until cloud-init is done: that is ready.
+
+    A guest without cloud-init is ready when ssh answers. cloud-init's errors stop the
+    wait with its words; the VM is left running to be looked at.
+    """
+    deadline = waiting.started + CLOUD_READY_WAIT_S
+    phases: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        waiting.console_phases(phases)
+        if waiting.supervisor.poll() is not None:
+            raise _launch_failure(waiting.paths, waiting.supervisor.returncode)
+        try:
+            answer, _ = run(CLOUD_READY, max(deadline - time.monotonic(), 1.0))
+        except CommandTimeout:
+            break
+        except SevtuiError:
+            time.sleep(2)
+            continue
+        waiting.console_phases(phases)
+        if "status: done" not in answer:
+            raise SevtuiError(
+                f"cloud-init in the guest did not finish cleanly: {_cloud_status(answer)}",
+                "see `sevtui vm exec NAME -- cloud-init status --long`; the VM is left running",
+            )
+        phases["ready"] = time.monotonic() - waiting.started
+        uptime = re.search(r"^uptime ([0-9.]+)", answer, re.MULTILINE)
+        if uptime:
+            phases["guest_uptime"] = float(uptime.group(1))
+        waiting.progress(f"guest ready (cloud-init done) after {phases['ready']:.1f} s")
+        return phases
+    raise SevtuiError(
+        f"the guest did not finish cloud-init within {CLOUD_READY_WAIT_S:.0f} s",
+        f"see the console log: {waiting.paths.serial_log}; the VM is left running",
+    )
+
+
+def _cloud_status(answer: str) -> str:
+    """cloud-init's status line, or what came back instead."""
+    found = re.search(r"^status: .*$", answer, re.MULTILINE)
+    return found.group(0) if found else answer.strip()[-200:] or "no answer"
 
 
 def _log_size(paths: VmPaths) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -10,14 +11,16 @@ from sevtui.config import Config
 from sevtui.errors import SevtuiError
 from sevtui.proc import run_with_timeout
 from sevtui.vm import console
-from sevtui.vm.resolve import vm_paths, vm_profile
+from sevtui.vm.resolve import vm_data_dir, vm_paths, vm_profile
 
 Runner = Callable[[str, float], tuple[str, int]]
+UPLOAD_TIMEOUT_S = 1800.0
+"""Long enough for LLVM's 130 MiB tarball over a slow user-mode network."""
 
 
 def ssh_key(config: Config, name: str) -> Path:
     """Where `image prepare-cloud` put VM NAME's private key."""
-    return config.paths.data_dir / "vms" / name / "ssh" / "id_ed25519"
+    return vm_data_dir(config, name) / "ssh" / "id_ed25519"
 
 
 def uses_ssh(config: Config, name: str) -> bool:
@@ -65,6 +68,27 @@ def ssh_run(key: Path, port: int, user: str, command: str, timeout: float) -> tu
             "is the guest up and cloud-init done? sevtui vm console NAME shows its boot",
         )
     return done.stdout + done.stderr, done.returncode
+
+
+def ssh_upload(key: Path, port: int, user: str, local: Path, dest: str) -> None:
+    """Copy LOCAL to DEST in the guest over ssh (`cat >`, no scp needed in the guest)."""
+    argv = ssh_argv(key, port, user, f"cat > {shlex.quote(dest)}")
+    done = run_with_timeout(argv, UPLOAD_TIMEOUT_S, stdin=local)
+    if done.returncode != 0:
+        raise SevtuiError(
+            f"copying {local.name} to the guest's {dest} failed (exit {done.returncode}): "
+            f"{done.stderr.strip()[-200:]}",
+            "is the guest's disk full? sevtui vm exec NAME -- df -h",
+        )
+
+
+def uploader(config: Config, name: str) -> Callable[[Path, str], None] | None:
+    """How to copy a file into VM NAME: over ssh for cloud guests; None for the console."""
+    if not uses_ssh(config, name):
+        return None
+    profile = vm_profile(config, name)
+    key = ssh_key(config, name)
+    return lambda local, dest: ssh_upload(key, profile.ssh_port, profile.ssh_user, local, dest)
 
 
 def runner(config: Config, name: str, quiet: bool = False) -> Runner:

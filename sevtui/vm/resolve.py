@@ -53,6 +53,21 @@ def derived_mac(name: str) -> str:
     return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
 
 
+def vm_data_dir(config: Config, name: str) -> Path:
+    """VM NAME's lasting files: its prepared disk, cloud-init seed, ssh key, OVMF vars."""
+    return config.paths.data_dir / "vms" / name
+
+
+def prepared_disk(config: Config, name: str) -> Path:
+    """The disk `image prepare-cloud` makes for VM NAME (`image = "cloud"`)."""
+    return vm_data_dir(config, name) / "disk.img"
+
+
+def prepared_seed(config: Config, name: str) -> Path:
+    """The cloud-init seed ISO `image prepare-cloud` makes for VM NAME."""
+    return vm_data_dir(config, name) / "seed.iso"
+
+
 def vm_paths(config: Config, name: str) -> VmPaths:
     """The private state directory of VM NAME.
 
@@ -74,7 +89,7 @@ def resolve(
     notes: list[str] = []
     dialect = snp_dialect(config.qemu.snp_dialect, qemu)
     cbitpos = _cbitpos(profile, name, leaf, notes)
-    boot, disk = _boot_media(config, profile.image)
+    boot, disk = _boot_media(config, name, profile.image)
     choice = _firmware(profile, boot is not None, dialect, qemu)
     blockers = []
     if choice.problem:
@@ -82,7 +97,7 @@ def resolve(
     vars_template = choice.vars_template
     vars_copy = None
     if vars_template is not None:
-        vars_copy = config.paths.data_dir / "vms" / name / "OVMF_VARS.fd"
+        vars_copy = vm_data_dir(config, name) / "OVMF_VARS.fd"
     spec = VmSpec(
         name=name,
         kind=profile.kind,
@@ -98,7 +113,7 @@ def resolve(
         firmware=choice.code,
         firmware_vars=vars_copy,
         firmware_as_bios=choice.as_bios,
-        cloud_init=profile.cloud_init,
+        cloud_init=_cloud_init(config, name, profile),
         network=profile.network,
         mac=profile.mac or derived_mac(name),
         ssh_port=profile.ssh_port,
@@ -137,8 +152,10 @@ def _cbitpos(profile: VmConfig, name: str, leaf: Leaf8000001F | None, notes: lis
     return FALLBACK_CBITPOS
 
 
-def _boot_media(config: Config, image: str) -> tuple[DirectBoot | None, Path | None]:
+def _boot_media(config: Config, name: str, image: str) -> tuple[DirectBoot | None, Path | None]:
     """Direct kernel boot for the built-in minimal guest, else a disk image."""
+    if image == "cloud":
+        return None, prepared_disk(config, name)
     if image != "minimal":
         return None, Path(image)
     built = built_minimal(config.paths.images)
@@ -146,6 +163,13 @@ def _boot_media(config: Config, image: str) -> tuple[DirectBoot | None, Path | N
         root = minimal_dir(config.paths.images)
         return DirectBoot(root / "vmlinuz", root / "initrd.img"), None
     return DirectBoot(built.kernel, built.initrd), None
+
+
+def _cloud_init(config: Config, name: str, profile: VmConfig) -> Path | None:
+    """The profile's seed ISO; for `image = "cloud"` the prepared one by default."""
+    if profile.cloud_init is None and profile.image == "cloud":
+        return prepared_seed(config, name)
+    return profile.cloud_init
 
 
 def _firmware(

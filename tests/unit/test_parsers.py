@@ -13,6 +13,7 @@ from sevtui.bench.parsers import (
     ParseError,
     detect_format,
     parse_elapsed,
+    parse_fio_json,
     parse_mbw,
     parse_redis_csv,
     parse_tinyben,
@@ -136,3 +137,28 @@ def test_mangled_input_gives_a_parse_error_or_values(name: str, junk: str, cut: 
     except ParseError:
         return
     assert values and all(isinstance(v.value, float) for v in values)
+
+
+def test_fio_json_bandwidth_in_mib_and_random_iops() -> None:
+    text = (DATA / "fio" / "fio-3.33-quick.json").read_text()
+    values = {v.metric: v for v in parse_fio_json("fio: some warning\n" + text)}
+    # From the fixture: seq-read read.bw 883898 KiB/s, seq-write write.bw 2334528 KiB/s,
+    # rand-read read.iops 35154.615128, rand-write write.iops 42990.336554.
+    assert values["seq-read"].value == pytest.approx(883898 / 1024)
+    assert values["seq-write"].value == pytest.approx(2334528 / 1024)
+    assert values["rand-read"].value == pytest.approx(35154.615128)
+    assert values["rand-write"].value == pytest.approx(42990.336554)
+    assert {(v.unit, v.direction) for v in values.values()} == {
+        ("MiB/s", "higher"),
+        ("IOPS", "higher"),
+    }
+
+
+def test_fio_json_that_failed_or_is_not_fio_is_refused() -> None:
+    with pytest.raises(ParseError, match="no fio JSON report"):
+        parse_fio_json('{"fio version": "fio-3.33"}')
+    with pytest.raises(ParseError, match="not JSON"):
+        parse_fio_json("{ broken")
+    failed = '{"jobs": [{"jobname": "seq-read", "error": 5, "read": {"bw": 0}}]}'
+    with pytest.raises(ParseError, match="seq-read failed with error 5"):
+        parse_fio_json(failed)

@@ -243,3 +243,11 @@ def test_the_quick_catalog_headlines_are_valid() -> None:
     catalog = build_catalog()
     assert catalog.headlines()["redis-quick"] == " rps$"
     assert catalog.headlines()["linux-build"] == ""
+
+
+def test_output_without_a_final_newline_is_still_timed(tmp_path: Path) -> None:
+    bench = Benchmark("no-newline", "printf", "cpu", "printf 'no newline at the end'")
+    run, store = make_run(tmp_path, [bench], ["host"])
+    assert run.execute(lambda name: HostTarget()).status == "done"
+    (sample,) = store.samples([run.run_id])
+    assert sample.metric == "time" and 0 < sample.value < 5
