@@ -402,6 +402,8 @@ def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
         else:
             print_along(points, args.along)
         return 0
+    if args.by_host:
+        return _compare_by_host(args, ctx)
     comparisons = ctx.session.comparisons(ctx.session.resolve(args.run), args.base, args.other)
     if args.json:
         sys.stdout.write(comparisons.to_json_text())
@@ -411,6 +413,55 @@ def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
         sys.stdout.write(comparisons.to_markdown())
     else:
         print_comparisons(comparisons)
+    return 0
+
+
+def _compare_by_host(args: argparse.Namespace, ctx: Context) -> int:
+    """One comparison per host that measured the run(s): text, JSON, CSV or Markdown."""
+    from sevtui.cli_text import print_comparisons
+
+    if args.along:
+        raise UsageError("--by-host and --along do not combine", "pick one")
+    per_host = {
+        host: ctx.session.comparisons(run_ids, args.base, args.other)
+        for host, run_ids in sorted(ctx.session.hosts(ctx.session.resolve(args.run)).items())
+    }
+    if args.json:
+        hosts = {host: comparisons.to_json() for host, comparisons in per_host.items()}
+        emit_json({"base": args.base, "others": args.other, "hosts": hosts})
+    elif args.csv:
+        import csv
+        import io
+
+        from sevtui.bench.results import csv_cell
+
+        writer = csv.writer(sys.stdout)
+        for index, (host, comparisons) in enumerate(per_host.items()):
+            rows = list(csv.reader(io.StringIO(comparisons.to_csv())))
+            if index == 0:
+                writer.writerow(["host", *rows[0]])
+            writer.writerows([csv_cell(host), *row] for row in rows[1:])
+    else:
+        for host, comparisons in per_host.items():
+            sys.stdout.write(f"\n## {host}\n\n" if args.markdown else f"\nhost {host}\n")
+            if args.markdown:
+                sys.stdout.write(comparisons.to_markdown())
+            else:
+                print_comparisons(comparisons)
+    return 0
+
+
+def cmd_results_merge(args: argparse.Namespace, ctx: Context) -> int:
+    """Copy runs from other sevtui databases into this one, by run UUID."""
+    merged = ctx.session.merge([Path(name) for name in args.files])
+    if args.json:
+        emit_json([item.to_json() for item in merged])
+        return 0
+    for item in merged:
+        print(
+            f"{item.path}: {len(item.added)} run(s) merged, {len(item.present)} already here, "
+            f"{item.probes} probe(s) added"
+        )
     return 0
 
 

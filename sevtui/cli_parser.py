@@ -330,10 +330,26 @@ def _results_commands(results: _Commands) -> None:
         metavar="PARAM",
         help="a sweep's overhead at each value of kind, vcpus or memory (one --other)",
     )
+    comp.add_argument(
+        "--by-host",
+        action="store_true",
+        help="one comparison per host that measured RUN (runs merged from several hosts)",
+    )
     fmt = comp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    merge = results.command(
+        "merge",
+        "copy runs from other sevtui databases into this one",
+        "Copy every run of FILE... (targets, repetitions with raw outputs, measurements, "
+        "attestations; memory probes too) into the results database. Runs are matched by "
+        "UUID: merging the same run twice changes nothing. Older databases are upgraded in "
+        "a private copy (the file is never changed), newer ones refused; nothing is written "
+        "unless every file merges.",
+    )
+    merge.add_argument("files", nargs="+", metavar="FILE", help="sevtui.db files")
+    merge.add_argument("--json", action="store_true", help="print JSON rows")
 
 
 def _run_options(command: argparse.ArgumentParser) -> None:

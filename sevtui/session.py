@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sevtui.bench.stats import Summary
     from sevtui.config import Config
     from sevtui.host.caps import CapabilityReport
+    from sevtui.merge import MergedFile
     from sevtui.probe import Method, ProbeResult
     from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Store
     from sevtui.vm.inventory import InventoryWatcher, VmRow
@@ -499,6 +500,22 @@ class Session:
 
         with self.store() as store:
             return profiles(store.series(run_ids))
+
+    def hosts(self, run_ids: list[int]) -> dict[str, list[int]]:
+        """These runs grouped by the host that measured them (provenance `host`)."""
+        grouped: dict[str, list[int]] = {}
+        with self.store() as store:
+            for run_id in run_ids:
+                host = str(store.run(run_id).provenance.get("host") or "unknown")
+                grouped.setdefault(host, []).append(run_id)
+        return grouped
+
+    def merge(self, paths: list[Path]) -> list[MergedFile]:
+        """Copy the runs of other sevtui databases into this one (all or nothing)."""
+        from sevtui.merge import merge
+
+        with self.store() as store:
+            return merge(store, paths)
 
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
         """BASE compared with each of OTHERS over these runs."""
