@@ -141,29 +141,13 @@ def build_debian(
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="build-", dir=root) as scratch:
         work = Path(scratch)
-        tree = work / "tree"
         progress(f"mmdebstrap {SUITE} from {mirror} ({len(PACKAGES)} packages)")
-        run_checked(
-            [
-                tools["mmdebstrap"],
-                "--variant=apt",
-                "--mode=root",
-                "--format=directory",
-                "--aptopt=Acquire::Retries 3",
-                f"--include={','.join(PACKAGES)}",
-                SUITE,
-                str(tree),
-                mirror,
-            ],
-            "mmdebstrap",
-            f"is {mirror} reachable? set image.debian_mirror in config.toml",
-            timeout=3600,
-        )
+        _mmdebstrap(tools, work / "tree", mirror)
         root_uuid = str(uuid.uuid4())
-        kernel, initrd = _customize(tree, root_uuid, shipped)
+        kernel, initrd = _customize(work / "tree", root_uuid, shipped)
         esp = _esp_image(work, tools, kernel, initrd, root_uuid)
         progress("mkfs.ext4 -d: root filesystem")
-        rootfs = _root_image(work, tools, tree, root_uuid)
+        rootfs = _root_image(work, tools, work / "tree", root_uuid)
         raw = _assemble(work, tools, esp, rootfs)
         progress("qemu-img convert: qcow2")
         staged = work / "disk.qcow2"
@@ -184,6 +168,26 @@ def build_debian(
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=False))
     progress(f"debian image built: {root / 'disk.qcow2'}")
     return DebianImage(root / "disk.qcow2", manifest), True
+
+
+def _mmdebstrap(tools: dict[str, str], tree: Path, mirror: str) -> None:
+    """Debian SUITE with PACKAGES into TREE, as root (file owners kept for mkfs.ext4 -d)."""
+    run_checked(
+        [
+            tools["mmdebstrap"],
+            "--variant=apt",
+            "--mode=root",
+            "--format=directory",
+            "--aptopt=Acquire::Retries 3",
+            f"--include={','.join(PACKAGES)}",
+            SUITE,
+            str(tree),
+            mirror,
+        ],
+        "mmdebstrap",
+        f"is {mirror} reachable? set image.debian_mirror in config.toml",
+        timeout=3600,
+    )
 
 
 def _tools() -> dict[str, str]:
