@@ -72,7 +72,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     _probe_command(top)
     _attest_command(top)
+    _fleet_commands(
+        top.group(
+            "fleet",
+            "run the evaluation on many hosts with Ansible",
+            "Many hosts through the shipped Ansible playbook (ansible-runner): each host gets "
+            "a wheel of this sevtui in its own folder (SEVTUI_HOME on the host, default "
+            "/var/lib/sevtui-fleet) and the VM config; results come home and are merged.",
+        )
+    )
     return parser
+
+
+def _fleet_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--inventory", required=True, metavar="FILE", help="Ansible inventory (INI or YAML)"
+    )
+    command.add_argument(
+        "--wheel", metavar="FILE", help="sevtui wheel to install (default: built from source)"
+    )
+
+
+def _fleet_commands(fleet: _Commands) -> None:
+    caps = fleet.command(
+        "caps",
+        "one capability row per host: CPU, microcode, kernel, QEMU, firmware, SEV modes",
+        "Install sevtui on every host and print what each can run, and why not.",
+    )
+    _fleet_options(caps)
+    caps.add_argument("--json", action="store_true", help="print JSON rows")
+    run = fleet.command(
+        "run",
+        "run a suite on every host and merge the results here",
+        "On every host: install, read the capabilities, `bench run` (a rerun of the label "
+        "continues what is missing), fetch the database; then merge them all here. "
+        "Unreachable hosts and failed runs are reported per host; the others go on.",
+    )
+    _fleet_options(run)
+    run.add_argument("--vm", action="append", required=True, metavar="NAME", help="VM or host")
+    run.add_argument("--suite", default="quick", help="suite name (default quick)")
+    run.add_argument("--repetitions", type=int, default=3, metavar="N", help="default 3")
+    run.add_argument("--label", required=True, help="run label (the same on every host)")
 
 
 def _caps_command(top: _Commands) -> None:
@@ -363,6 +403,11 @@ def _run_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--label", help="run label (default SUITE-DATE)")
     command.add_argument(
+        "--events",
+        metavar="FILE",
+        help="also append each progress event to FILE as a JSON line (for tools)",
+    )
+    command.add_argument(
         "--concurrent",
         action="store_true",
         help="run each repetition on all targets at the same time (noisy neighbours) instead "
@@ -381,6 +426,12 @@ def _bench_commands(bench: _Commands) -> None:
         "--vm", action="append", required=True, metavar="NAME", help="VM name or host (repeatable)"
     )
     _run_options(run)
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="when a run with --label exists, continue the newest one instead (done: measure "
+        "nothing)",
+    )
     sweep = bench.command(
         "sweep",
         "run a suite on VM variants: every combination of --vary values for each --vm",
@@ -404,6 +455,9 @@ def _bench_commands(bench: _Commands) -> None:
         "Continue an interrupted run: measures only the missing repetitions.",
     )
     resume.add_argument("run", help="run id")
+    resume.add_argument(
+        "--events", metavar="FILE", help="also append each progress event to FILE as JSON"
+    )
     listing = bench.command(
         "list",
         "benchmarks and suites",

@@ -43,6 +43,8 @@ def test_the_disk_is_a_gpt_with_a_bootable_esp_and_the_root_filesystem(tmp_path:
     assert (tree / "etc/machine-id").read_text() == ""
     assert (tree / "etc/cloud/cloud.cfg.d/90_sevtui.cfg").read_text() == CLOUD_CFG
     assert (tree / "usr/share/sevtui/sources/lua.tar.gz").read_bytes() == b"tarball"
+    masked = tree / "etc/systemd/system/redis-server.service"
+    assert masked.is_symlink() and str(masked.readlink()) == "/dev/null"
 
     tools = debian._tools()
     esp = debian._esp_image(tmp_path, tools, kernel, initrd, ROOT_UUID)

@@ -163,3 +163,15 @@ def test_compare_by_host_gives_each_host_its_own_overhead(tmp_path: Path) -> Non
     assert {line.split(",")[0] for line in lines[1:]} == {"milan-a", "genoa-b"}
     text = sevtui(config, *compare, "--by-host").stdout
     assert "host genoa-b" in text and "host milan-a" in text
+
+
+def test_a_host_gets_the_config_without_the_controllers_paths() -> None:
+    from sevtui.fleet import host_config
+
+    text = (
+        'paths.database = "x.db"\n[paths]\ndata_dir = "/home/me/sevtui"\n\n'
+        '[bench]\nrepetitions = 5\n[ paths ]\nstate_dir = "/s"\n[vm.nosev]\nkind = "nosev"\n'
+    )
+    sent = host_config(text)
+    assert "data_dir" not in sent and "state_dir" not in sent and "x.db" not in sent
+    assert "[bench]\nrepetitions = 5\n" in sent and '[vm.nosev]\nkind = "nosev"\n' in sent
