@@ -69,6 +69,7 @@ run: system-deps venv bytecode image
 lint: venv
 	$(BIN)/ruff check sevtui tests bench
 	$(BIN)/ruff format --check sevtui tests bench
+	cd deploy/ansible && PATH="$(CURDIR)/$(BIN):$$PATH" ansible-lint --offline -q playbook.yml
 
 typecheck: venv
 	$(BIN)/mypy

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sevtui.errors import ConfigError, SevtuiError, UsageError
 
 if TYPE_CHECKING:
+    from sevtui.bench.events import Event
     from sevtui.config import Config, LoadedConfig
     from sevtui.session import Session
 
@@ -246,32 +247,56 @@ def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on VMs (and/or host), interleaved, storing every value as it is parsed."""
-    from sevtui.cli_text import ProgressPrinter, print_outcome
+    from sevtui.cli_text import print_outcome
 
+    if args.resume:
+        if not args.label:
+            raise UsageError("--resume needs --label: it continues the run with that label")
+        previous = [run for run in ctx.session.runs() if run.label == args.label]
+        if previous:
+            newest = max(previous, key=lambda run: run.id)
+            if newest.status == "done":
+                print(f"run {newest.id} {args.label!r} is already done: nothing to measure")
+                return 0
+            if newest.status == "running":
+                raise SevtuiError(
+                    f"run {newest.id} {args.label!r} is still running in another sevtui",
+                    "wait for it to end, then run this again",
+                )
+            plan = ctx.session.resume_plan(str(newest.id))
+            return print_outcome(ctx.session.run(plan, _progress(args)))
     plan = ctx.session.plan_run(
         args.vm, args.suite, args.repetitions, args.label, args.warmup, args.concurrent
     )
-    return print_outcome(ctx.session.run(plan, ProgressPrinter()))
+    return print_outcome(ctx.session.run(plan, _progress(args)))
+
+
+def _progress(args: argparse.Namespace) -> Callable[[Event], None]:
+    """Progress lines on stderr, and with --events FILE a JSON line per event there too."""
+    from sevtui.cli_text import EventLog, ProgressPrinter
+
+    printer = ProgressPrinter()
+    return EventLog(Path(args.events), printer) if args.events else printer
 
 
 def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on every variant of the named VMs (one per combination of values)."""
-    from sevtui.cli_text import ProgressPrinter, print_outcome, progress
+    from sevtui.cli_text import print_outcome, progress
 
     base = ctx.session.plan_run(
         [], args.suite, args.repetitions, args.label, args.warmup, args.concurrent
     )
     plan = ctx.session.plan_sweep(args.vm, args.vary, base)
     progress(f"sweep of {len(plan.targets)} variants: {', '.join(plan.targets)}")
-    return print_outcome(ctx.session.run(plan, ProgressPrinter()))
+    return print_outcome(ctx.session.run(plan, _progress(args)))
 
 
 def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
     """Run only what a failed or interrupted run is missing."""
-    from sevtui.cli_text import ProgressPrinter, print_outcome
+    from sevtui.cli_text import print_outcome
 
     plan = ctx.session.resume_plan(args.run)
-    return print_outcome(ctx.session.run(plan, ProgressPrinter()))
+    return print_outcome(ctx.session.run(plan, _progress(args)))
 
 
 def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
@@ -280,7 +305,10 @@ def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         emit_json(
             {
-                "benchmarks": [vars(b) for b in catalog.benchmarks.values()],
+                "benchmarks": [
+                    {**vars(b), "source": b.source.to_json() if b.source else None}
+                    for b in catalog.benchmarks.values()
+                ],
                 "suites": {name: list(ids) for name, ids in catalog.suites.items()},
             }
         )
@@ -402,6 +430,8 @@ def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
         else:
             print_along(points, args.along)
         return 0
+    if args.by_host:
+        return _compare_by_host(args, ctx)
     comparisons = ctx.session.comparisons(ctx.session.resolve(args.run), args.base, args.other)
     if args.json:
         sys.stdout.write(comparisons.to_json_text())
@@ -412,6 +442,112 @@ def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print_comparisons(comparisons)
     return 0
+
+
+def _compare_by_host(args: argparse.Namespace, ctx: Context) -> int:
+    """One comparison per host that measured the run(s): text, JSON, CSV or Markdown."""
+    from sevtui.cli_text import print_comparisons
+
+    if args.along:
+        raise UsageError("--by-host and --along do not combine", "pick one")
+    per_host = {
+        host: ctx.session.comparisons(run_ids, args.base, args.other)
+        for host, run_ids in sorted(ctx.session.hosts(ctx.session.resolve(args.run)).items())
+    }
+    if args.json:
+        hosts = {host: comparisons.to_json() for host, comparisons in per_host.items()}
+        emit_json({"base": args.base, "others": args.other, "hosts": hosts})
+    elif args.csv:
+        import csv
+        import io
+
+        from sevtui.bench.results import csv_cell
+
+        writer = csv.writer(sys.stdout)
+        for index, (host, comparisons) in enumerate(per_host.items()):
+            rows = list(csv.reader(io.StringIO(comparisons.to_csv())))
+            if index == 0:
+                writer.writerow(["host", *rows[0]])
+            writer.writerows([csv_cell(host), *row] for row in rows[1:])
+    else:
+        for host, comparisons in per_host.items():
+            sys.stdout.write(f"\n## {host}\n\n" if args.markdown else f"\nhost {host}\n")
+            if args.markdown:
+                sys.stdout.write(comparisons.to_markdown())
+            else:
+                print_comparisons(comparisons)
+    return 0
+
+
+def cmd_results_merge(args: argparse.Namespace, ctx: Context) -> int:
+    """Copy runs from other sevtui databases into this one, by run UUID."""
+    merged = ctx.session.merge([Path(name) for name in args.files])
+    if args.json:
+        emit_json([item.to_json() for item in merged])
+        return 0
+    for item in merged:
+        print(
+            f"{item.path}: {len(item.added)} run(s) merged, {len(item.present)} already here, "
+            f"{item.probes} probe(s) added"
+        )
+    return 0
+
+
+def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
+    """One capability row per host of the inventory."""
+    from sevtui.cli_text import print_fleet_rows, progress
+    from sevtui.fleet import FleetRequest
+
+    request = FleetRequest(Path(args.inventory), _fleet_config(ctx), "caps")
+    wheel = Path(args.wheel) if args.wheel else None
+    outcomes = ctx.session.fleet(request, wheel, lambda step: progress(step.line()))
+    rows = [outcome.row() for outcome in outcomes]
+    if args.json:
+        emit_json(rows)
+    else:
+        print_fleet_rows(rows, ("host", "cpu", "microcode", "kernel", "qemu", *_KINDS, "why_not"))
+    return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
+
+
+def cmd_fleet_run(args: argparse.Namespace, ctx: Context) -> int:
+    """Run a suite on every host, then merge what came back."""
+    from sevtui.cli_text import print_fleet_rows, progress
+    from sevtui.fleet import FleetRequest
+
+    request = FleetRequest(
+        Path(args.inventory),
+        _fleet_config(ctx),
+        "run",
+        args.label,
+        tuple(args.vm),
+        args.suite,
+        args.repetitions,
+    )
+    wheel = Path(args.wheel) if args.wheel else None
+    outcomes = ctx.session.fleet(request, wheel, lambda step: progress(step.line()))
+    databases = [outcome.database for outcome in outcomes if outcome.database is not None]
+    merged = ctx.session.merge(databases) if databases else []
+    print_fleet_rows(
+        [outcome.row() for outcome in outcomes], ("host", "cpu", *_KINDS, "status", "reason")
+    )
+    added = sum(len(item.added) for item in merged)
+    print(f"merged {added} new run(s) from {len(databases)} host database(s) into this one")
+    print(f"compare: sevtui results compare {args.label} --base BASE --other OTHER --by-host")
+    return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
+
+
+_KINDS = ("sev", "sev-es", "sev-snp")
+
+
+def _fleet_config(ctx: Context) -> Path:
+    """The config file the hosts get: the one this sevtui loaded."""
+    source = ctx.loaded.source
+    if source is None:
+        raise UsageError(
+            "the fleet sends the hosts a config file, and none is loaded",
+            "pass one with --config FILE (it defines the VMs the hosts run)",
+        )
+    return source
 
 
 def open_tui(ctx: Context) -> int:

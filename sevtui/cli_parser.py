@@ -72,7 +72,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     _probe_command(top)
     _attest_command(top)
+    _fleet_commands(
+        top.group(
+            "fleet",
+            "run the evaluation on many hosts with Ansible",
+            "Many hosts through the shipped Ansible playbook (ansible-runner): each host gets "
+            "a wheel of this sevtui in its own folder (SEVTUI_HOME on the host, default "
+            "/var/lib/sevtui-fleet) and the VM config; results come home and are merged.",
+        )
+    )
     return parser
+
+
+def _fleet_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--inventory", required=True, metavar="FILE", help="Ansible inventory (INI or YAML)"
+    )
+    command.add_argument(
+        "--wheel", metavar="FILE", help="sevtui wheel to install (default: built from source)"
+    )
+
+
+def _fleet_commands(fleet: _Commands) -> None:
+    caps = fleet.command(
+        "caps",
+        "one capability row per host: CPU, microcode, kernel, QEMU, firmware, SEV modes",
+        "Install sevtui on every host and print what each can run, and why not.",
+    )
+    _fleet_options(caps)
+    caps.add_argument("--json", action="store_true", help="print JSON rows")
+    run = fleet.command(
+        "run",
+        "run a suite on every host and merge the results here",
+        "On every host: install, read the capabilities, `bench run` (a rerun of the label "
+        "continues what is missing), fetch the database; then merge them all here. "
+        "Unreachable hosts and failed runs are reported per host; the others go on.",
+    )
+    _fleet_options(run)
+    run.add_argument("--vm", action="append", required=True, metavar="NAME", help="VM or host")
+    run.add_argument("--suite", default="quick", help="suite name (default quick)")
+    run.add_argument("--repetitions", type=int, default=3, metavar="N", help="default 3")
+    run.add_argument("--label", required=True, help="run label (the same on every host)")
 
 
 def _caps_command(top: _Commands) -> None:
@@ -330,10 +370,26 @@ def _results_commands(results: _Commands) -> None:
         metavar="PARAM",
         help="a sweep's overhead at each value of kind, vcpus or memory (one --other)",
     )
+    comp.add_argument(
+        "--by-host",
+        action="store_true",
+        help="one comparison per host that measured RUN (runs merged from several hosts)",
+    )
     fmt = comp.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    merge = results.command(
+        "merge",
+        "copy runs from other sevtui databases into this one",
+        "Copy every run of FILE... (targets, repetitions with raw outputs, measurements, "
+        "attestations; memory probes too) into the results database. Runs are matched by "
+        "UUID: merging the same run twice changes nothing. Older databases are upgraded in "
+        "a private copy (the file is never changed), newer ones refused; nothing is written "
+        "unless every file merges.",
+    )
+    merge.add_argument("files", nargs="+", metavar="FILE", help="sevtui.db files")
+    merge.add_argument("--json", action="store_true", help="print JSON rows")
 
 
 def _run_options(command: argparse.ArgumentParser) -> None:
@@ -346,6 +402,11 @@ def _run_options(command: argparse.ArgumentParser) -> None:
         "--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)"
     )
     command.add_argument("--label", help="run label (default SUITE-DATE)")
+    command.add_argument(
+        "--events",
+        metavar="FILE",
+        help="also append each progress event to FILE as a JSON line (for tools)",
+    )
     command.add_argument(
         "--concurrent",
         action="store_true",
@@ -365,6 +426,12 @@ def _bench_commands(bench: _Commands) -> None:
         "--vm", action="append", required=True, metavar="NAME", help="VM name or host (repeatable)"
     )
     _run_options(run)
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="when a run with --label exists, continue the newest one instead (done: measure "
+        "nothing)",
+    )
     sweep = bench.command(
         "sweep",
         "run a suite on VM variants: every combination of --vary values for each --vm",
@@ -388,6 +455,9 @@ def _bench_commands(bench: _Commands) -> None:
         "Continue an interrupted run: measures only the missing repetitions.",
     )
     resume.add_argument("run", help="run id")
+    resume.add_argument(
+        "--events", metavar="FILE", help="also append each progress event to FILE as JSON"
+    )
     listing = bench.command(
         "list",
         "benchmarks and suites",

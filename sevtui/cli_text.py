@@ -6,6 +6,9 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sevtui.sizes import format_duration, format_size
@@ -186,6 +189,37 @@ class ProgressPrinter:
         left = seconds_left(time.monotonic() - self.started, self.finished, total)
         eta = "" if left is None else f" ETA {left:.0f}s"
         return f"[{self.finished}/{total}{eta}]"
+
+
+class EventLog:
+    """Progress for tools: each event appended to a file as one JSON line, then passed on."""
+
+    def __init__(self, path: Path, then: Callable[[Event], None]) -> None:
+        self.path = path
+        self.then = then
+
+    def __call__(self, event: Event) -> None:
+        line = json.dumps({"event": type(event).__name__, **asdict(event)}, default=str)
+        with self.path.open("a") as log:
+            log.write(line + "\n")
+        self.then(event)
+
+
+def print_fleet_rows(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
+    """A plain table of per-host rows, long cells cut at 60 characters."""
+    cells = [[row.get(column, "")[:60] for column in columns] for row in rows]
+    widths = [
+        max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)
+    ]
+    print(
+        "  ".join(
+            column.upper().ljust(width) for column, width in zip(columns, widths, strict=True)
+        )
+    )
+    for line in cells:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
 
 
 def print_outcome(outcome: RunOutcome) -> int:

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from sevtui.bench.runner import RunOutcome
     from sevtui.bench.stats import Summary
     from sevtui.config import Config
+    from sevtui.fleet import FleetRequest, HostOutcome, HostProgress
     from sevtui.host.caps import CapabilityReport
+    from sevtui.merge import MergedFile
     from sevtui.probe import Method, ProbeResult
     from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Store
     from sevtui.vm.inventory import InventoryWatcher, VmRow
@@ -470,8 +472,9 @@ class Session:
             store.close()
 
     def runs(self) -> list[RunInfo]:
-        """Stored runs, newest first."""
+        """Stored runs, newest first (runs whose process died are marked interrupted)."""
         with self.store() as store:
+            store.mark_orphans()
             return store.runs()
 
     def report(self, ref: str) -> RunReport:
@@ -499,6 +502,47 @@ class Session:
 
         with self.store() as store:
             return profiles(store.series(run_ids))
+
+    def hosts(self, run_ids: list[int]) -> dict[str, list[int]]:
+        """These runs grouped by the host that measured them (provenance `host`)."""
+        grouped: dict[str, list[int]] = {}
+        with self.store() as store:
+            for run_id in run_ids:
+                host = str(store.run(run_id).provenance.get("host") or "unknown")
+                grouped.setdefault(host, []).append(run_id)
+        return grouped
+
+    def fleet(
+        self, request: FleetRequest, wheel: Path | None, progress: Callable[[HostProgress], None]
+    ) -> list[HostOutcome]:
+        """Run the fleet playbook (caps or run) on every host of the request's inventory."""
+        from sevtui.fleet import FleetStatus, run_playbook, sevtui_wheel
+
+        folder = self.config.paths.data_dir / "fleet"
+        status = FleetStatus(folder, request.phase)
+        built = sevtui_wheel(folder / "wheels", wheel)
+        fetched = folder / (request.label if request.phase == "run" else "caps")
+
+        def step(line: HostProgress) -> None:
+            status.step(line)
+            progress(line)
+
+        outcomes = run_playbook(request, built, fetched, step)
+        status.finish(outcomes)
+        return outcomes
+
+    def fleet_hosts(self) -> list[dict[str, str]]:
+        """The hosts of the last (or running) fleet command: capability row and progress."""
+        from sevtui.fleet import read_status
+
+        return read_status(self.config.paths.data_dir / "fleet")
+
+    def merge(self, paths: list[Path]) -> list[MergedFile]:
+        """Copy the runs of other sevtui databases into this one (all or nothing)."""
+        from sevtui.merge import merge
+
+        with self.store() as store:
+            return merge(store, paths)
 
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
         """BASE compared with each of OTHERS over these runs."""

@@ -13,6 +13,7 @@ import math
 import os
 import sqlite3
 import time
+import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +25,13 @@ from sevtui.proc import pid_alive
 from sevtui.values import Value
 
 BUSY_TIMEOUT_MS = 5000
+
+_SQL_UUID4 = (
+    "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
+    "substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) "
+    "|| substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))"
+)
+"""A random (version 4) UUID in SQL: runs stored before UUIDs existed get one."""
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -115,6 +123,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX attestations_vm ON attestations(vm, id)",
     ),
+    (
+        "ALTER TABLE runs ADD COLUMN uuid TEXT",
+        f"UPDATE runs SET uuid = {_SQL_UUID4} WHERE uuid IS NULL",
+        "CREATE UNIQUE INDEX runs_uuid ON runs(uuid)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -153,6 +166,8 @@ class RunRow:
     provenance: dict[str, Any]
     reason: str
     target_info: dict[str, dict[str, Any]]
+    uuid: str = ""
+    """The run's identity across databases (`results merge` keeps it)."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -465,6 +480,14 @@ class Store:
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
 
+    def transaction(self) -> _Transaction:
+        """BEGIN IMMEDIATE ... COMMIT around several writes (a merge): all or nothing."""
+        return _Transaction(self)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """One statement, with SQLite's errors in words (for the merge's row copies)."""
+        return self._execute(sql, params)
+
     # --- writes -------------------------------------------------------------------------
 
     def create_run(
@@ -480,7 +503,7 @@ class Store:
         with self._transaction():
             cursor = self._execute(
                 "INSERT INTO runs (label, status, suite, repetitions, targets, started, pid, "
-                "provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "provenance, uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     label,
                     status,
@@ -490,6 +513,7 @@ class Store:
                     time.time(),
                     os.getpid(),
                     json.dumps(provenance or {}, default=str, allow_nan=False),
+                    str(uuid.uuid4()),
                 ),
             )
         assert cursor.lastrowid is not None
@@ -518,9 +542,16 @@ class Store:
         """
         with self._transaction():
             cursor = self._execute(
-                "INSERT INTO runs (label, status, targets, started, finished, notes) "
-                "VALUES (?, 'imported', ?, ?, ?, ?)",
-                (label, json.dumps([profile], allow_nan=False), time.time(), time.time(), notes),
+                "INSERT INTO runs (label, status, targets, started, finished, notes, uuid) "
+                "VALUES (?, 'imported', ?, ?, ?, ?, ?)",
+                (
+                    label,
+                    json.dumps([profile], allow_nan=False),
+                    time.time(),
+                    time.time(),
+                    notes,
+                    str(uuid.uuid4()),
+                ),
             )
             run_id = cursor.lastrowid
             assert run_id is not None
@@ -712,7 +743,7 @@ class Store:
         """One run row with its targets."""
         row = self._execute(
             "SELECT id, label, status, suite, repetitions, targets, started, finished, notes, "
-            "provenance, reason FROM runs WHERE id = ?",
+            "provenance, reason, uuid FROM runs WHERE id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
@@ -724,7 +755,7 @@ class Store:
             ).fetchall()
         }
         number, label, status, suite, repetitions, targets, started, finished = row[:8]
-        notes, provenance, reason = row[8:]
+        notes, provenance, reason, run_uuid = row[8:]
         return RunRow(
             number,
             label,
@@ -738,6 +769,7 @@ class Store:
             json.loads(provenance),
             reason,
             target_info,
+            run_uuid or "",
         )
 
     def resolve(self, ref: str) -> list[int]:

@@ -65,6 +65,9 @@ _CLOCK = (
 )
 _RAM_FILESYSTEMS = {"tmpfs", "ramfs", "rootfs"}
 MAX_REASONS = 3
+HOST_NAME_ENV = "SEVTUI_HOST_NAME"
+"""The host's name in a run's provenance (a fleet run sets the inventory name); else the
+hostname. `results compare --by-host` groups runs by it."""
 
 Emit = Callable[[Event], None]
 OpenTarget = Callable[[str], Target]
@@ -789,7 +792,8 @@ def _provenance(config: Config, report: CapabilityReport) -> dict[str, Any]:
     except SevtuiError as exc:
         qemu = exc.message
     return {
-        "host": platform.node(),
+        "host": os.environ.get(HOST_NAME_ENV) or platform.node(),
+        "hostname": platform.node(),
         "cpu_model": report.model,
         "cpu_vendor": report.vendor,
         "microcode": microcode,

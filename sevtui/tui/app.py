@@ -32,7 +32,7 @@ from sevtui.tui.messages import (
     VerdictsLoaded,
     VmsUpdated,
 )
-from sevtui.tui.screens import ChecksScreen, VmDetailScreen
+from sevtui.tui.screens import ChecksScreen, FleetScreen, VmDetailScreen
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
@@ -62,6 +62,7 @@ class SevtuiApp(App[None]):
         Binding("b", "bench", "benchmark"),
         Binding("t", "stop_bench", "stop bench", show=False),
         Binding("r", "results", "results"),
+        Binding("f", "fleet", "fleet"),
         Binding("question_mark", "help", "keys"),
         Binding("d", "toggle_dark", "dark or light", show=False),
         Binding("escape", "close_help", "close the keys panel", show=False),
@@ -467,6 +468,10 @@ class SevtuiApp(App[None]):
 
         if self._loaded():
             self.push_screen(ResultsScreen(self.sources))
+
+    def action_fleet(self) -> None:
+        """The fleet's hosts: capability rows and live progress of a fleet run."""
+        self.push_screen(FleetScreen(self.sources))
 
     def action_help(self) -> None:
         """Show every key binding."""

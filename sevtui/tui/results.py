@@ -54,6 +54,16 @@ class ComparisonLoaded(Message):
         self.comparisons = comparisons
 
 
+class HostsCompared(Message):
+    """One comparison of the same base and other per host that measured the runs."""
+
+    def __init__(self, base: str, other: str, per_host: dict[str, ComparisonSet]) -> None:
+        super().__init__()
+        self.base = base
+        self.other = other
+        self.per_host = per_host
+
+
 class ValuesLoaded(Message):
     """Per-profile values of one metric (repetitions chart)."""
 
@@ -85,6 +95,7 @@ class ResultsScreen(CoveringScreen):
         Binding("g", "chart_overhead", "overhead chart"),
         Binding("v", "chart_values", "repetitions chart"),
         Binding("l", "chart_along", "along chart"),
+        Binding("h", "chart_hosts", "by host"),
         Binding("e", "export", "export"),
         Binding("slash", "focus_filter", "filter"),
     ]
@@ -310,6 +321,34 @@ class ResultsScreen(CoveringScreen):
         self.query_one("#bars", Static).update(Text("\n").join([title, *rows]))
         self.query_one("#views", ContentSwitcher).current = "barchart"
 
+    def action_chart_hosts(self) -> None:
+        """Bars: the overhead per benchmark of one other profile, one bar per host."""
+        if self.comparisons is None:
+            self.notify("no comparison to chart yet", severity="warning")
+            return
+        first = self.comparisons.tables[0]
+        self.load_hosts(list(self.run_ids), first.base, first.other)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
+    def load_hosts(self, run_ids: list[int], base: str, other: str) -> None:
+        """Compare BASE with OTHER on each host's runs, in a worker."""
+        self.post_message(
+            HostsCompared(base, other, self.sources.comparisons_by_host(run_ids, base, other))
+        )
+
+    def on_hosts_compared(self, message: HostsCompared) -> None:
+        chart = self.query_one("#barchart", VerticalScroll)
+        width = max(chart.size.width or self.size.width, 40) - 2
+        hosts = ", ".join(message.per_host)
+        title = Text(
+            f"overhead % of {message.other} vs {message.base} per benchmark, one bar per host "
+            f"({hosts})",
+            "bold",
+        )
+        rows = render_bars(host_bars(message.per_host), width)
+        self.query_one("#bars", Static).update(Text("\n").join([title, *rows]))
+        self.query_one("#views", ContentSwitcher).current = "barchart"
+
     def on_resize(self) -> None:
         if self.query_one("#views", ContentSwitcher).current == "barchart":
             self.call_after_refresh(self.action_chart_overhead)
@@ -438,6 +477,16 @@ def overhead_bars(comparisons: ComparisonSet) -> list[Bar]:
         for bench in table.benchmarks:
             label = f"{bench.category}: {bench.benchmark}"
             groups.setdefault(label, []).append(Bar(label, table.other, bench.overhead_pct))
+    return [bar for bars in groups.values() for bar in bars]
+
+
+def host_bars(per_host: dict[str, ComparisonSet]) -> list[Bar]:
+    """One group per benchmark (ordered by category), one bar per host."""
+    groups: dict[str, list[Bar]] = {}
+    for host, comparisons in per_host.items():
+        for bench in comparisons.tables[0].benchmarks:
+            label = f"{bench.category}: {bench.benchmark}"
+            groups.setdefault(label, []).append(Bar(label, host, bench.overhead_pct))
     return [bar for bars in groups.values() for bar in bars]
 
 

@@ -1,4 +1,4 @@
-"""Full-screen views: the capability check tree and a VM's details."""
+"""Full-screen views: the capability check tree, a VM's details, the fleet's hosts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, Tree
+from textual.widgets import DataTable, Footer, Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
 from sevtui.tui.messages import DashboardCovered
@@ -18,6 +18,7 @@ from sevtui.tui.messages import DashboardCovered
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.session import VmDetails
+    from sevtui.tui.sources import Sources
 
 _MARK = {
     "pass": ("✔", "green"),
@@ -95,3 +96,53 @@ class VmDetailScreen(CoveringScreen):
             yield Static(Text("console (tail)", style="bold"))
             yield Static(Text(d.console_tail or "(empty)"))
         yield Footer()
+
+
+FLEET_COLUMNS = ("host", "cpu", "sev", "sev-es", "sev-snp", "status", "progress")
+FLEET_REFRESH_S = 1.0
+
+
+class FleetScreen(CoveringScreen):
+    """The hosts of the last (or running) `sevtui fleet` command: capabilities, progress."""
+
+    BINDINGS = [Binding("escape,q,f", "app.pop_screen", "back")]
+
+    def __init__(self, sources: Sources) -> None:
+        super().__init__()
+        self.sources = sources
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="fleet-note")
+        table: DataTable[str] = DataTable(id="fleet", cursor_type="row", zebra_stripes=True)
+        table.add_columns(*FLEET_COLUMNS)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.refresh_hosts()
+        self.set_interval(FLEET_REFRESH_S, self.refresh_hosts)
+
+    def refresh_hosts(self) -> None:
+        """Read the fleet status in a thread; the table follows it."""
+        self.run_worker(self._load, thread=True, exclusive=True, group="fleet")
+
+    def _load(self) -> None:
+        hosts = self.sources.fleet_hosts()
+        self.app.call_from_thread(self._show, hosts)
+
+    def _show(self, hosts: list[dict[str, str]]) -> None:
+        table = self.query_one("#fleet", DataTable)
+        table.clear()
+        for host in hosts:
+            table.add_row(*(host.get(column, "") for column in FLEET_COLUMNS), key=host["host"])
+        note = self.query_one("#fleet-note", Static)
+        if not hosts:
+            note.update(
+                "No fleet yet: sevtui fleet caps --inventory FILE (or fleet run) fills this "
+                "screen, and it follows a fleet run live."
+            )
+        else:
+            why = [f"{h['host']}: {h['why_not']}" for h in hosts if h.get("why_not")]
+            note.update("SEV-SNP not available on " + "; ".join(why) if why else "")

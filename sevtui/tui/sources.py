@@ -45,8 +45,12 @@ class Sources(Protocol):
     def exec_vm(self, name: str, command: str) -> tuple[str, int]: ...
     def vm_details(self, name: str) -> VmDetails: ...
     def runs(self) -> list[RunInfo]: ...
+    def fleet_hosts(self) -> list[dict[str, str]]: ...
     def profiles(self, run_ids: list[int]) -> list[str]: ...
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet: ...
+    def comparisons_by_host(
+        self, run_ids: list[int], base: str, other: str
+    ) -> dict[str, ComparisonSet]: ...
     def compare_along(
         self, run_ids: list[int], base: str, other: str, parameter: str
     ) -> list[AlongPoint]: ...
@@ -122,6 +126,10 @@ class LiveSources:
         """Stored runs, newest first."""
         return self.session.runs()
 
+    def fleet_hosts(self) -> list[dict[str, str]]:
+        """The hosts of the last (or running) `sevtui fleet` command."""
+        return self.session.fleet_hosts()
+
     def profiles(self, run_ids: list[int]) -> list[str]:
         """Profiles measured in these runs."""
         return self.session.profiles(run_ids)
@@ -129,6 +137,15 @@ class LiveSources:
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
         """The base compared with each of the other profiles."""
         return self.session.comparisons(run_ids, base, others)
+
+    def comparisons_by_host(
+        self, run_ids: list[int], base: str, other: str
+    ) -> dict[str, ComparisonSet]:
+        """BASE against OTHER on each host's runs (runs merged from a fleet)."""
+        return {
+            host: self.session.comparisons(ids, base, [other])
+            for host, ids in sorted(self.session.hosts(run_ids).items())
+        }
 
     def compare_along(
         self, run_ids: list[int], base: str, other: str, parameter: str

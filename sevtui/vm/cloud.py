@@ -42,23 +42,8 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str, force: bool 
     only with FORCE, and never while the VM runs.
     """
     profile = vm_profile(config, name)
-    if not base.is_file():
-        raise UsageError(f"base image {base} does not exist", "pass a cloud image with --base")
-    try:
-        parse_size(grow)
-    except ValueError:
-        raise UsageError(f"--grow {grow!r}: not a size", "e.g. --grow 20G") from None
-    if lifecycle.status(config, name).state in ("running", "starting"):
-        raise UsageError(
-            f"VM {name!r} is running on the disk prepare-cloud would replace",
-            f"stop it first: sevtui vm stop {name}",
-        )
+    _refuse(config, name, base, grow, force)
     disk = prepared_disk(config, name)
-    if disk.exists() and not force:
-        raise UsageError(
-            f"{disk} exists: {name}'s disk, with everything its guest wrote",
-            "pass --force to replace it with a fresh copy of the base image",
-        )
     qemu_img = find_binary(config.qemu.img, "qemu-img", "sudo apt-get install qemu-utils")
     localds = find_binary(
         "cloud-localds", "cloud-localds", "sudo apt-get install cloud-image-utils"
@@ -103,3 +88,24 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str, force: bool 
     for path in (disk, seed, key):
         os.chmod(path, 0o600)
     return CloudVm(disk, seed, key)
+
+
+def _refuse(config: Config, name: str, base: Path, grow: str, force: bool) -> None:
+    """Bad input, a running VM, or (without FORCE) a disk that holds the guest's data."""
+    if not base.is_file():
+        raise UsageError(f"base image {base} does not exist", "pass a cloud image with --base")
+    try:
+        parse_size(grow)
+    except ValueError:
+        raise UsageError(f"--grow {grow!r}: not a size", "e.g. --grow 20G") from None
+    if lifecycle.status(config, name).state in ("running", "starting"):
+        raise UsageError(
+            f"VM {name!r} is running on the disk prepare-cloud would replace",
+            f"stop it first: sevtui vm stop {name}",
+        )
+    disk = prepared_disk(config, name)
+    if disk.exists() and not force:
+        raise UsageError(
+            f"{disk} exists: {name}'s disk, with everything its guest wrote",
+            "pass --force to replace it with a fresh copy of the base image",
+        )

@@ -23,7 +23,7 @@ from sevtui.errors import SevtuiError
 from sevtui.proc import run_checked
 from sevtui.sources import BUILD_QUICK, SHIPPED_SOURCES, fetch
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = (
@@ -52,6 +52,17 @@ PACKAGES = (
     "e2fsprogs",
 )
 """A cloud image's base plus the tools of the built-in benchmarks."""
+MASKED_UNITS = (
+    "redis-server.service",
+    "e2scrub_reap.service",
+    "e2scrub_all.timer",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "man-db.timer",
+    "fstrim.timer",
+)
+"""Services and timers that would run beside the benchmarks (the redis benchmark starts
+its own server on another port) or only slow the boot down: masked in the image."""
 SOURCES_IN_IMAGE = (BUILD_QUICK,)
 """Benchmark sources shipped in the image (guests need no internet)."""
 ESP_MIB = 256
@@ -110,7 +121,7 @@ def built_debian(images_dir: Path) -> DebianImage | None:
 def input_key(mirror: str) -> str:
     """What the image is made from: rebuilt only when this changes (or with --force)."""
     digest = hashlib.sha256(f"{BUILDER_VERSION}\0{SUITE}\0{mirror}\0".encode())
-    digest.update("\0".join(PACKAGES).encode())
+    digest.update("\0".join(PACKAGES + MASKED_UNITS).encode())
     digest.update(CLOUD_CFG.encode())
     for source in SOURCES_IN_IMAGE:
         digest.update(source.sha256.encode())
@@ -141,29 +152,13 @@ def build_debian(
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="build-", dir=root) as scratch:
         work = Path(scratch)
-        tree = work / "tree"
         progress(f"mmdebstrap {SUITE} from {mirror} ({len(PACKAGES)} packages)")
-        run_checked(
-            [
-                tools["mmdebstrap"],
-                "--variant=apt",
-                "--mode=root",
-                "--format=directory",
-                "--aptopt=Acquire::Retries 3",
-                f"--include={','.join(PACKAGES)}",
-                SUITE,
-                str(tree),
-                mirror,
-            ],
-            "mmdebstrap",
-            f"is {mirror} reachable? set image.debian_mirror in config.toml",
-            timeout=3600,
-        )
+        _mmdebstrap(tools, work / "tree", mirror)
         root_uuid = str(uuid.uuid4())
-        kernel, initrd = _customize(tree, root_uuid, shipped)
+        kernel, initrd = _customize(work / "tree", root_uuid, shipped)
         esp = _esp_image(work, tools, kernel, initrd, root_uuid)
         progress("mkfs.ext4 -d: root filesystem")
-        rootfs = _root_image(work, tools, tree, root_uuid)
+        rootfs = _root_image(work, tools, work / "tree", root_uuid)
         raw = _assemble(work, tools, esp, rootfs)
         progress("qemu-img convert: qcow2")
         staged = work / "disk.qcow2"
@@ -184,6 +179,26 @@ def build_debian(
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, allow_nan=False))
     progress(f"debian image built: {root / 'disk.qcow2'}")
     return DebianImage(root / "disk.qcow2", manifest), True
+
+
+def _mmdebstrap(tools: dict[str, str], tree: Path, mirror: str) -> None:
+    """Debian SUITE with PACKAGES into TREE, as root (file owners kept for mkfs.ext4 -d)."""
+    run_checked(
+        [
+            tools["mmdebstrap"],
+            "--variant=apt",
+            "--mode=root",
+            "--format=directory",
+            "--aptopt=Acquire::Retries 3",
+            f"--include={','.join(PACKAGES)}",
+            SUITE,
+            str(tree),
+            mirror,
+        ],
+        "mmdebstrap",
+        f"is {mirror} reachable? set image.debian_mirror in config.toml",
+        timeout=3600,
+    )
 
 
 def _tools() -> dict[str, str]:
@@ -209,6 +224,11 @@ def _customize(tree: Path, root_uuid: str, shipped: list[Path]) -> tuple[Path, P
     (tree / "etc/cloud/cloud.cfg.d/90_sevtui.cfg").write_text(CLOUD_CFG)
     for key in (tree / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
+    units = tree / "etc/systemd/system"
+    units.mkdir(parents=True, exist_ok=True)
+    for unit in MASKED_UNITS:
+        (units / unit).unlink(missing_ok=True)
+        (units / unit).symlink_to("/dev/null")
     sources = tree / SHIPPED_SOURCES.lstrip("/")
     sources.mkdir(parents=True, exist_ok=True)
     for path in shipped:

@@ -73,6 +73,31 @@ def seed_measurements() -> list[Sample]:
     return measured
 
 
+def fleet_rows() -> list[dict[str, str]]:
+    """Two hosts of a fleet run in progress: one working, one that went away."""
+    return [
+        {
+            "host": "milan-a",
+            "cpu": "AMD EPYC 7713P 64-Core Processor",
+            "sev": "yes",
+            "sev-es": "yes",
+            "sev-snp": "yes",
+            "status": "working",
+            "progress": "bench  lz4-compress-quick  repetition 2",
+        },
+        {
+            "host": "genoa-b",
+            "cpu": "AMD EPYC 9654 96-Core Processor",
+            "sev": "yes",
+            "sev-es": "yes",
+            "sev-snp": "no",
+            "status": "unreachable",
+            "progress": "unreachable  Failed to connect to the host via ssh",
+            "why_not": "SEV-SNP: kvm_amd sev_snp=0",
+        },
+    ]
+
+
 class FakeSources:
     """Everything the app needs, without QEMU, psutil or a database."""
 
@@ -92,6 +117,7 @@ class FakeSources:
         self.leased: dict[str, str] = {}
         self.measured = seed_measurements()
         self._host_built = False
+        self.fleet = fleet_rows()
 
     def capabilities(self) -> CapabilityReport:
         if not self._host_built:
@@ -185,6 +211,9 @@ class FakeSources:
             {"pid": 4242, "accel": "kvm"},
         )
 
+    def fleet_hosts(self) -> list[dict[str, str]]:
+        return self.fleet
+
     def runs(self) -> list[RunInfo]:
         return [
             RunInfo(2, "seed", "imported", None, ["nosev"], STARTED, STARTED, 278),
@@ -198,6 +227,22 @@ class FakeSources:
         headlines = build_catalog().headlines()
         series = group_samples(self.measured)
         return build_comparisons(series, base, others, self.cv_threshold_pct, headlines)
+
+    def comparisons_by_host(
+        self, run_ids: list[int], base: str, other: str
+    ) -> dict[str, ComparisonSet]:
+        """milan-a has the seed's numbers; on genoa-b the other profile is 10 % slower."""
+        headlines = build_catalog().headlines()
+        slower = [
+            replace(sample, value=sample.value * 1.1) if sample.target == other else sample
+            for sample in self.measured
+        ]
+        return {
+            host: build_comparisons(
+                group_samples(samples), base, [other], self.cv_threshold_pct, headlines
+            )
+            for host, samples in (("genoa-b", slower), ("milan-a", self.measured))
+        }
 
     def compare_along(
         self, run_ids: list[int], base: str, other: str, parameter: str

@@ -20,8 +20,8 @@ from sevtui.bench import events
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
-from sevtui.tui.results import ResultsScreen, along_lines
-from sevtui.tui.screens import ChecksScreen, VmDetailScreen
+from sevtui.tui.results import ResultsScreen, along_lines, host_bars
+from sevtui.tui.screens import ChecksScreen, FleetScreen, VmDetailScreen
 from sevtui.vm.inventory import VmRow
 from tests.tui.fakes import FakeSources, sweep_measurements
 
@@ -686,3 +686,53 @@ def test_the_along_chart_needs_a_sweep() -> None:
         assert any("not a sweep" in n.message for n in app._notifications)
 
     drive(check, FakeSources())
+
+
+def test_the_fleet_screen_lists_hosts_and_follows_their_progress() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("f")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FleetScreen)
+        text = screen_text(app)
+        assert "milan-a" in text and "lz4-compress-quick  repetition 2" in text
+        assert "unreachable" in text and "genoa-b: SEV-SNP: kvm_amd sev_snp=0" in text
+        sources.fleet[0]["progress"] = "bench  fio-quick  repetition 1"
+        fleet_screen = app.screen
+        assert isinstance(fleet_screen, FleetScreen)
+        fleet_screen.refresh_hosts()
+        await settle(app, pilot)
+        assert "fio-quick  repetition 1" in screen_text(app)
+        sources.fleet = []
+        fleet_screen.refresh_hosts()
+        await settle(app, pilot)
+        assert "No fleet yet: sevtui fleet caps --inventory FILE" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, FleetScreen)
+
+    drive(check, sources, size=(120, 32))
+
+
+def test_the_overhead_per_benchmark_with_one_bar_per_host() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        screen = await open_results(app, pilot)
+        await pilot.press("h")
+        for _ in range(50):
+            await settle(app, pilot)
+            if "one bar per host" in screen_text(app):
+                break
+        text = screen_text(app)
+        assert "overhead % of sev-snp vs nosev per benchmark, one bar per host" in text
+        assert "(genoa-b, milan-a)" in text
+        bars = host_bars(FakeSources().comparisons_by_host([], "nosev", "sev-snp"))
+        linux = {bar.series: bar.value for bar in bars if bar.group == "cpu: linux-build"}
+        assert list(linux) == ["genoa-b", "milan-a"]
+        milan, genoa = linux["milan-a"], linux["genoa-b"]
+        assert milan is not None and genoa is not None
+        # genoa-b's sev-snp times are 10 % longer: its ratio of means is milan-a's x 1.1.
+        assert genoa == pytest.approx(((1 + milan / 100) * 1.1 - 1) * 100)
+        assert screen.comparisons is not None
+
+    drive(check, size=(120, 40))

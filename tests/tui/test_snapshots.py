@@ -64,3 +64,12 @@ def test_overhead_chart(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app(), terminal_size=(120, 40), run_before=open_chart)
+
+
+def test_fleet(snap_compare: Any) -> None:
+    async def open_fleet(pilot: Pilot[None]) -> None:
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+
+    assert snap_compare(app(), terminal_size=(120, 30), run_before=open_fleet)
