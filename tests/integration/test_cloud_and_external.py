@@ -37,7 +37,10 @@ def test_prepare_cloud_makes_private_files(vm_config_file: Path, vm_config: Conf
     public = (root / "ssh/id_ed25519.pub").read_text().strip()
     assert public in user_data and "ssh_pwauth: false" in user_data
     assert "password" not in done.stdout + done.stderr
-    assert f'image = "{root / "disk.img"}"' in done.stdout
+    assert 'set in [vm.demo] of config.toml: image = "cloud"' in done.stdout
+    again = sevtui(vm_config_file, "image", "prepare-cloud", "--base", str(base), "--vm", "demo")
+    assert again.returncode == 2 and "--force" in again.stderr, "the VM's disk is kept"
+    assert (root / "disk.img").stat().st_size == 96 << 20
 
 
 def test_prepare_cloud_bad_input(vm_config_file: Path) -> None:

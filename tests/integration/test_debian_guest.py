@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import IMAGES, sevtui
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 
 def free_port() -> int:
@@ -102,7 +102,7 @@ def test_debian_guest_from_image_build_to_a_comparison_with_the_host(debian_conf
     shipped, _ = step(debian_config, *listing, timeout=120)
     assert "lua5.4_5.4.4.orig.tar.gz" in shipped
 
-    run = ("bench", "run", "--vm", "host", "--vm", "debian", "--suite", "quick")
+    run = ("bench", "run", "--vm", "host", "--vm", "debian", "--suite", "quick", "--concurrent")
     _, timings["bench run"] = step(debian_config, *run, "--label", "deb", timeout=2400)
     compare = ("results", "compare", "deb", "--base", "host", "--other", "debian", "--json")
     table = json.loads(step(debian_config, *compare, timeout=120)[0])

@@ -62,9 +62,18 @@ def test_a_quick_sweep_over_kind_vcpus_and_memory_runs_what_launches_here(
             name = f"demo@kind=nosev+vcpus={vcpus}+memory={memory}"
             assert {(name, "boot"), (name, "redis-quick")} <= measured
     unavailable = {p["target"] for p in shown["problems"] if p["status"] == "unavailable"}
+    combos = [(v, m) for v in ("1", "2") for m in ("256M", "512M")]
     assert unavailable == {
-        f"demo@kind=sev-snp+vcpus={v}+memory={m}" for v in ("1", "2") for m in ("256M", "512M")
+        f"demo@kind={kind}+vcpus={v}+memory={m}" for kind in ("sev-snp", "nosev") for v, m in combos
     }
+    # The minimal guest has no compiler and no disk: only those two are unavailable there.
+    minimal = {
+        p["benchmark"]
+        for p in shown["problems"]
+        if p["status"] == "unavailable" and "kind=nosev" in p["target"]
+    }
+    assert minimal == {"build-quick", "fio-quick"}
+    unavailable = {t for t in unavailable if "kind=sev-snp" in t}
     assert all(
         "this host cannot run sev-snp guests" in p["message"]
         for p in shown["problems"]
