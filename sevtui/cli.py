@@ -505,7 +505,8 @@ def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         emit_json(rows)
     else:
-        print_fleet_rows(rows, ("host", "cpu", "microcode", "kernel", "qemu", *_KINDS, "why_not"))
+        columns = ("host", "cpu", "microcode", "kernel", "qemu", "firmware", *_KINDS, "why_not")
+        print_fleet_rows(rows, columns)
     return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
 
 
