@@ -118,7 +118,7 @@ def test_caps_on_this_machine_prints_what_it_read_and_names_the_accel(
 
 
 def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
-    groups = {"config", "vm", "image", "results", "bench"}
+    groups = {"config", "vm", "image", "results", "bench", "fleet"}
     commands = {" ".join(path) for path in all_command_paths()} - groups
     assert commands == set(HANDLERS)
 
