@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
             "fleet",
             "run the evaluation on many hosts with Ansible",
             "Many hosts through the shipped Ansible playbook (ansible-runner): each host gets "
-            "a wheel of this sevtui in its own folder (SEVTUI_HOME on the host, default "
-            "/var/lib/sevtui-fleet) and the VM config; results come home and are merged.",
+            "a wheel of this sevtui in its own folder (the inventory variable sevtui_home, "
+            "default /var/lib/sevtui-fleet) and the VM config; results come home and are "
+            "merged.",
         )
     )
     return parser

@@ -49,6 +49,7 @@ def assert_boot_phases_increase(config: Path, run_id: int) -> None:
         assert 0 < phases["guest uptime at ready"] < phases["ready"], phases
 
 
+@pytest.mark.timeout(600)
 def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path) -> None:
     bounded(vm_config_file)
     done = sevtui(

@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import sevtui
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 SSHD = "/usr/sbin/sshd"
 HOSTS = ("milan-a", "genoa-b")
 

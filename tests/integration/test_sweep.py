@@ -27,6 +27,7 @@ def with_spin(config: Path) -> Path:
     return config
 
 
+@pytest.mark.timeout(600)
 def test_a_quick_sweep_over_kind_vcpus_and_memory_runs_what_launches_here(
     vm_config_file: Path,
 ) -> None:
