@@ -496,7 +496,7 @@ def cmd_results_merge(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
     """One capability row per host of the inventory."""
     from sevtui.cli_text import print_fleet_rows, progress
-    from sevtui.fleet import FleetRequest
+    from sevtui.fleet import KINDS, FleetRequest
 
     request = FleetRequest(Path(args.inventory), _fleet_config(ctx), "caps")
     wheel = Path(args.wheel) if args.wheel else None
@@ -505,7 +505,7 @@ def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         emit_json(rows)
     else:
-        columns = ("host", "cpu", "microcode", "kernel", "qemu", "firmware", *_KINDS, "why_not")
+        columns = ("host", "cpu", "microcode", "kernel", "qemu", "firmware", *KINDS, "why_not")
         print_fleet_rows(rows, columns)
     return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
 
@@ -513,7 +513,7 @@ def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_fleet_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on every host, then merge what came back."""
     from sevtui.cli_text import print_fleet_rows, progress
-    from sevtui.fleet import FleetRequest
+    from sevtui.fleet import KINDS, FleetRequest
 
     request = FleetRequest(
         Path(args.inventory),
@@ -529,15 +529,12 @@ def cmd_fleet_run(args: argparse.Namespace, ctx: Context) -> int:
     databases = [outcome.database for outcome in outcomes if outcome.database is not None]
     merged = ctx.session.merge(databases) if databases else []
     print_fleet_rows(
-        [outcome.row() for outcome in outcomes], ("host", "cpu", *_KINDS, "status", "reason")
+        [outcome.row() for outcome in outcomes], ("host", "cpu", *KINDS, "status", "reason")
     )
     added = sum(len(item.added) for item in merged)
     print(f"merged {added} new run(s) from {len(databases)} host database(s) into this one")
     print(f"compare: sevtui results compare {args.label} --base BASE --other OTHER --by-host")
     return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
-
-
-_KINDS = ("sev", "sev-es", "sev-snp")
 
 
 def _fleet_config(ctx: Context) -> Path:

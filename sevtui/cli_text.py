@@ -199,7 +199,8 @@ class EventLog:
         self.then = then
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps({"event": type(event).__name__, **asdict(event)}, default=str)
+        record = {"event": type(event).__name__, **asdict(event)}
+        line = json.dumps(record, default=str, allow_nan=False)
         with self.path.open("a") as log:
             log.write(line + "\n")
         self.then(event)

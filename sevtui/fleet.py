@@ -288,7 +288,7 @@ class FleetStatus:
 
     def _save(self) -> None:
         document = {"phase": self.phase, "hosts": list(self.hosts.values())}
-        statedir.write(self.folder, STATUS_FILE, json.dumps(document).encode())
+        statedir.write(self.folder, STATUS_FILE, json.dumps(document, allow_nan=False).encode())
 
 
 def read_status(folder: Path) -> list[dict[str, str]]:
