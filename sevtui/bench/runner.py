@@ -237,7 +237,7 @@ class SuiteRun:
     suite: list[Benchmark]
     emit: Emit
     stop: threading.Event | None = None
-    sources_cache: Path = field(default_factory=lambda: Path("sources"))
+    sources_cache: Path = field(default_factory=lambda: Config().paths.sources)
     planned: int = 0
     measured: int = 0
     problems: list[str] = field(default_factory=list)
