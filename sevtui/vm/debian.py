@@ -25,7 +25,6 @@ from sevtui.sources import BUILD_QUICK, SHIPPED_SOURCES, fetch
 
 BUILDER_VERSION = "2"
 SUITE = "bookworm"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = (
     "linux-image-amd64",
     "initramfs-tools",
@@ -131,7 +130,7 @@ def input_key(mirror: str) -> str:
 def build_debian(
     images_dir: Path,
     sources_cache: Path,
-    mirror: str = DEFAULT_MIRROR,
+    mirror: str,
     force: bool = False,
     progress: Progress = lambda _msg: None,
 ) -> tuple[DebianImage, bool]:

@@ -548,23 +548,18 @@ def _wait_for_ready(
     """Watch the console until this boot's ready marker: seconds from QEMU's start
     (STARTED) to its first byte, the kernel's first line, the marker; and the guest's
     own uptime at the marker."""
+    waiting = _Waiting(paths, supervisor, started, progress)
     deadline = started + READY_WAIT_S
     phases: dict[str, float] = {}
     while time.monotonic() < deadline:
-        now = time.monotonic() - started
-        if "console" not in phases and _log_size(paths) > 0:
-            phases["console"] = now
-        if "console" in phases:
-            log = statedir.tail(paths.root, paths.serial_log.name, 1 << 20)
-            if "kernel" not in phases and KERNEL_FIRST_LINE in log:
-                phases["kernel"] = now
-            if marker in log:
-                phases["ready"] = now
-                uptime = re.search(rb"sevtui guest: uptime ([0-9.]+)", log)
-                if uptime:
-                    phases["guest_uptime"] = float(uptime.group(1))
-                progress(f"guest ready after {now:.1f} s")
-                return phases
+        log = waiting.console_phases(phases)
+        if marker in log:
+            phases["ready"] = now = time.monotonic() - started
+            uptime = re.search(rb"sevtui guest: uptime ([0-9.]+)", log)
+            if uptime:
+                phases["guest_uptime"] = float(uptime.group(1))
+            progress(f"guest ready after {now:.1f} s")
+            return phases
         if supervisor.poll() is not None:
             raise _launch_failure(paths, supervisor.returncode)
         time.sleep(0.01 if "console" not in phases else 0.05)
@@ -583,14 +578,18 @@ class _Waiting:
     started: float
     progress: Progress
 
-    def console_phases(self, phases: dict[str, float]) -> None:
-        """Note when the console printed its first byte and the kernel its first line."""
+    def console_phases(self, phases: dict[str, float]) -> bytes:
+        """Note when the console printed its first byte and the kernel its first line;
+        the console log's last MiB (empty before the first byte)."""
         now = time.monotonic() - self.started
         if "console" not in phases and _log_size(self.paths) > 0:
             phases["console"] = now
-        log = statedir.tail(self.paths.root, self.paths.serial_log.name) if phases else b""
+        if "console" not in phases:
+            return b""
+        log = statedir.tail(self.paths.root, self.paths.serial_log.name, 1 << 20)
         if "kernel" not in phases and KERNEL_FIRST_LINE in log:
             phases["kernel"] = now
+        return log
 
 
 def _wait_for_cloud_guest(run: remote.Runner, waiting: _Waiting) -> dict[str, float]:
