@@ -7,7 +7,8 @@ import gc
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -571,6 +572,22 @@ HANDLERS: dict[str, Handler] = {
 """Command path (`vm start`) -> its handler (`cmd_vm_start`)."""
 
 
+@contextmanager
+def _visible_output(stdout_too: bool) -> Iterator[None]:
+    """Control characters in what a command prints are written out (labels, host replies
+    and guest output come from outside); `vm exec` into a pipe stays byte for byte."""
+    from sevtui.names import VisibleStream
+
+    saved = sys.stdout, sys.stderr
+    if stdout_too:
+        sys.stdout = VisibleStream(sys.stdout)
+    sys.stderr = VisibleStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run one handler, turn errors into messages and exit codes."""
     from sevtui.cli_parser import build_parser
@@ -588,16 +605,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     group: argparse.ArgumentParser | None = getattr(args, "group_help", None)
     try:
         if path is not None:
-            return HANDLERS[path](args, ctx)
+            with _visible_output(path != "vm exec" or sys.stdout.isatty()):
+                return HANDLERS[path](args, ctx)
         if group is not None:
             group.print_help()
             return 2
         return open_tui(ctx)
     except SevtuiError as exc:
-        print(f"sevtui: error: {exc.message}", file=sys.stderr)
+        from sevtui.names import visible
+
+        print(f"sevtui: error: {visible(exc.message, lines=True)}", file=sys.stderr)
         hint = "; ".join(part for part in (exc.hint, exc.cli_hint) if part)
         if hint:
-            print(f"  hint: {hint}", file=sys.stderr)
+            print(f"  hint: {visible(hint, lines=True)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("sevtui: interrupted", file=sys.stderr)

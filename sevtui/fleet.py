@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from sevtui import statedir
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.names import safe_file_stem
 
 PLAYBOOK = Path(str(resources.files("sevtui").joinpath("data", "ansible", "playbook.yml")))
 INSTALL_HINT = "pip install 'sevtui[fleet]' (ansible-core and ansible-runner)"
@@ -75,28 +76,36 @@ class HostOutcome:
     database: Path | None = None
 
     def row(self) -> dict[str, str]:
-        """The capability row of `fleet caps` (and the summary of `fleet run`)."""
-        report = self.caps.get("caps", {}) if isinstance(self.caps.get("caps"), dict) else {}
-        profiles = report.get("profiles", {})
-        available = [kind for kind in KINDS if profiles.get(kind, {}).get("launchable")]
+        """The capability row of `fleet caps` (and the summary of `fleet run`); a host's
+        malformed report gives empty cells, never an error for the other hosts."""
+        report = _mapping(self.caps.get("caps"))
+        profiles = _mapping(report.get("profiles"))
+        available = [kind for kind in KINDS if _mapping(profiles.get(kind)).get("launchable")]
         blocked = [k for k in KINDS if k not in available and k in profiles]
+        why_not = _mapping(profiles.get(blocked[-1])).get("reason", "") if blocked else ""
         return {
             "host": self.host,
-            "cpu": str(report.get("cpu", {}).get("model", "")),
+            "cpu": str(_mapping(report.get("cpu")).get("model", "")),
             "microcode": str(self.caps.get("microcode", "")),
             "kernel": str(self.caps.get("kernel", "")),
             "qemu": _evidence(report, "qemu.binary").split(": ", 1)[-1],
             "firmware": _evidence(report, "firmware.sev-snp"),
             **{kind: "yes" if kind in available else "no" for kind in KINDS},
-            "why_not": profiles[blocked[-1]]["reason"] if blocked else "",
+            "why_not": str(why_not),
             "status": self.status,
             "reason": self.reason,
         }
 
 
+def _mapping(value: object) -> dict[str, Any]:
+    """VALUE when a host sent a JSON object there, else {}."""
+    return value if isinstance(value, dict) else {}
+
+
 def _evidence(report: dict[str, Any], check_id: str) -> str:
-    for check in report.get("checks", []):
-        if check.get("id") == check_id:
+    checks = report.get("checks")
+    for check in checks if isinstance(checks, list) else []:
+        if isinstance(check, dict) and check.get("id") == check_id:
             return str(check.get("evidence", ""))
     return ""
 
@@ -144,7 +153,8 @@ def run_playbook(
         raise UsageError(
             f"inventory {request.inventory} does not exist", "pass an INI or YAML file"
         )
-    fetch_dir.mkdir(parents=True, exist_ok=True)
+    statedir.private_dir(fetch_dir, levels=2)
+    fetch_dir.chmod(0o700)
     outcomes: dict[str, HostOutcome] = {}
     handler = _EventHandler(outcomes, progress)
     scripts = Path(sys.executable).parent
@@ -166,13 +176,34 @@ def run_playbook(
         stats = result.stats or {}
     for host in _hosts(stats):
         outcome = outcomes.setdefault(host, HostOutcome(host))
-        caps_file = fetch_dir / f"{host}.caps.json"
-        if caps_file.is_file():
-            outcome.caps = json.loads(caps_file.read_text())
-        database = fetch_dir / f"{host}.db"
-        if request.phase == "run" and database.is_file():
-            outcome.database = database
+        _collect(outcome, fetch_dir, request.phase)
     return sorted(outcomes.values(), key=lambda outcome: outcome.host)
+
+
+def _collect(outcome: HostOutcome, fetch_dir: Path, phase: Phase) -> None:
+    """What OUTCOME's host sent home: its capabilities and, for a run, its database.
+
+    A host whose name cannot be a file name in FETCH_DIR, or whose report is not a JSON
+    object, fails alone."""
+    try:
+        safe_file_stem(outcome.host, "inventory host name")
+    except UsageError as exc:
+        outcome.status, outcome.reason = "failed", exc.message
+        return
+    try:
+        raw = statedir.read(fetch_dir, f"{outcome.host}.caps.json")
+        caps = json.loads(raw) if raw is not None else {}
+    except (SevtuiError, ValueError) as exc:
+        outcome.status = "failed"
+        outcome.reason = f"its capability report is not JSON: {exc}"[:300]
+        return
+    if not isinstance(caps, dict):
+        outcome.status, outcome.reason = "failed", "its capability report is not a JSON object"
+        return
+    outcome.caps = caps
+    database = fetch_dir / f"{outcome.host}.db"
+    if phase == "run" and database.is_file() and not database.is_symlink():
+        outcome.database = database
 
 
 def host_config(text: str) -> str:
@@ -192,7 +223,7 @@ def host_config(text: str) -> str:
 
 def _extravars(request: FleetRequest, wheel: Path, fetch_dir: Path) -> dict[str, Any]:
     config = fetch_dir / "config.toml"
-    config.write_text(host_config(request.config.read_text()))
+    statedir.write(fetch_dir, config.name, host_config(request.config.read_text()).encode())
     return {
         "sevtui_wheel": str(wheel.resolve()),
         "sevtui_config": str(config.resolve()),
@@ -256,6 +287,12 @@ def _bench_progress(host: str, line: str) -> HostProgress:
 
 
 def _message(result: dict[str, Any]) -> str:
+    """Why a task failed: a loop's own summary ("All items completed") names no reason,
+    so the first item that failed or was unreachable speaks for it."""
+    items = result.get("results")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+            return _message(item)
     text = result.get("msg") or result.get("stderr") or result.get("stdout") or "no message"
     return " ".join(str(text).split())[:300]
 

@@ -411,6 +411,10 @@ class Session:
         concurrent: bool = False,
     ) -> RunPlan:
         """A run plan with the config's warm-up, cap, noise threshold and timeout."""
+        from sevtui.names import check_label
+
+        if label is not None:
+            check_label(label)
         bench = self.config.bench
         return RunPlan(
             targets=list(dict.fromkeys(targets)),
@@ -517,7 +521,10 @@ class Session:
     ) -> list[HostOutcome]:
         """Run the fleet playbook (caps or run) on every host of the request's inventory."""
         from sevtui.fleet import FleetStatus, run_playbook, sevtui_wheel
+        from sevtui.names import check_label
 
+        if request.phase == "run":
+            check_label(request.label)
         folder = self.config.paths.data_dir / "fleet"
         status = FleetStatus(folder, request.phase)
         built = sevtui_wheel(folder / "wheels", wheel)

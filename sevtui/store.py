@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.names import check_label, check_name
 from sevtui.proc import pid_alive
 from sevtui.values import Value
 
@@ -459,6 +460,11 @@ class Store:
 
     def _migrate(self) -> None:
         version = int(self._execute("PRAGMA user_version").fetchone()[0])
+        if version < 0:
+            raise SevtuiError(
+                f"{self.path} has schema version {version}, which no sevtui writes",
+                "it is not a sevtui database, or it was damaged: use another --db",
+            )
         if version > SCHEMA_VERSION:
             raise SevtuiError(
                 f"{self.path} has schema version {version}, newer than this sevtui "
@@ -500,6 +506,9 @@ class Store:
         provenance: dict[str, Any] | None = None,
     ) -> int:
         """A new run row owned by this process; returns its id."""
+        check_label(label)
+        for target in targets or []:
+            check_name(target, "target")
         with self._transaction():
             cursor = self._execute(
                 "INSERT INTO runs (label, status, suite, repetitions, targets, started, pid, "
@@ -540,6 +549,12 @@ class Store:
         Each value's `repetition` says which complete program run (or CSV row) it came
         from, so every imported repetition is one sample.
         """
+        check_label(label)
+        check_name(profile, "profile")
+        for benchmark, _category, _source, values in items:
+            check_name(benchmark, "benchmark")
+            for value in values:
+                check_name(value.metric, "metric")
         with self._transaction():
             cursor = self._execute(
                 "INSERT INTO runs (label, status, targets, started, finished, notes, uuid) "
@@ -716,13 +731,27 @@ class Store:
             )
 
     def mark_orphans(self) -> None:
-        """Runs left 'running' by a process that is gone become 'interrupted'."""
+        """Runs left 'running' by a process that is gone become 'interrupted'; runs a
+        killed merge was still copying ('merging') are removed (merging again adds them)."""
         if self.read_only:
             return
-        rows = self._execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
-        for run_id, pid in rows:
-            if pid is None or not pid_alive(int(pid)):
+        rows = self._execute(
+            "SELECT id, pid, status FROM runs WHERE status IN ('running', 'merging')"
+        ).fetchall()
+        for run_id, pid, status in rows:
+            if pid is not None and pid_alive(int(pid)):
+                continue
+            if status == "merging":
+                self.discard_run(int(run_id))
+            else:
                 self.finish_run(int(run_id), "interrupted", "the sevtui process running it is gone")
+
+    def discard_run(self, run_id: int) -> None:
+        """Remove run RUN_ID and everything that belongs to it (one transaction)."""
+        with self._transaction():
+            for table in ("measurements", "results", "run_targets", "attestations", "runs"):
+                column = "id" if table == "runs" else "run_id"
+                self._execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
 
     # --- reads --------------------------------------------------------------------------
 
@@ -780,7 +809,9 @@ class Store:
                 return [int(ref)]
         ids = [
             int(row[0])
-            for row in self._execute("SELECT id FROM runs WHERE label = ? ORDER BY id", (ref,))
+            for row in self._execute(
+                "SELECT id FROM runs WHERE label = ? AND status != 'merging' ORDER BY id", (ref,)
+            )
         ]
         if not ids:
             raise UsageError(

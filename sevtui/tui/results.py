@@ -16,6 +16,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, S
 from textual_plotext import PlotextPlot
 
 from sevtui.bench.results import ComparisonSet, ComparisonTable, format_ci, format_pct, format_value
+from sevtui.names import visible
 from sevtui.tui.barchart import Bar, render_bars
 from sevtui.tui.dialogs import ExportDialog
 from sevtui.tui.screens import CoveringScreen
@@ -159,10 +160,10 @@ class ResultsScreen(CoveringScreen):
             mark = "* " if run.id in self.marked else ""
             table.add_row(
                 f"{mark}{run.id}",
-                run.label,
+                Text(visible(run.label)),
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)),
-                run.status,
-                ", ".join(run.targets),
+                Text(visible(run.status)),
+                Text(visible(", ".join(run.targets))),
                 str(run.measurements),
                 key=str(run.id),
             )
@@ -270,9 +271,9 @@ class ResultsScreen(CoveringScreen):
         view.clear(columns=True)
         first = comparisons.tables[0]
         for column in ("category", "benchmark", "metric", "unit", profile_label(first, first.base)):
-            view.add_column(column)
+            view.add_column(Text(column))
         for table in comparisons.tables:
-            view.add_column(profile_label(table, table.other))
+            view.add_column(Text(profile_label(table, table.other)))
             view.add_column("overhead %")
             view.add_column("95% CI")
             view.add_column("")
@@ -292,9 +293,9 @@ class ResultsScreen(CoveringScreen):
             Text(
                 "\n".join(
                     [
-                        *(f"warning: {w}" for w in dict.fromkeys(warnings)),
-                        f"vs {comparisons.base}, geometric means over benchmarks: "
-                        + "; ".join(means),
+                        *(f"warning: {visible(w)}" for w in dict.fromkeys(warnings)),
+                        f"vs {visible(comparisons.base)}, geometric means over benchmarks: "
+                        + visible("; ".join(means)),
                         "H headline metric   * significant   ~ noisy   ! flagged",
                     ]
                 )
@@ -451,7 +452,8 @@ def baseline(names: list[str]) -> str:
 
 def profile_label(table: ComparisonTable, profile: str) -> str:
     """A profile's column title, marked when its guest did not confirm its mode."""
-    return f"{profile} (unconfirmed)" if table.unconfirmed(profile) else profile
+    shown = visible(profile)
+    return f"{shown} (unconfirmed)" if table.unconfirmed(profile) else shown
 
 
 def along_lines(points: list[AlongPoint]) -> dict[str, tuple[list[int], list[float]]]:
@@ -499,10 +501,10 @@ def comparison_cells(comparisons: ComparisonSet) -> list[list[str | Text]]:
             if key not in keyed:
                 mark = "H " if row.headline else "  "
                 keyed[key] = [
-                    row.category,
-                    row.benchmark,
-                    mark + row.metric,
-                    row.unit,
+                    Text(visible(row.category)),
+                    Text(visible(row.benchmark)),
+                    Text(mark + visible(row.metric)),
+                    Text(visible(row.unit)),
                     format_value(row.comparison.base.mean),
                     *[""] * (4 * len(comparisons.tables)),
                 ]

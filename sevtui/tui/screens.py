@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from sevtui.names import visible
 from sevtui.tui.messages import DashboardCovered
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class FleetScreen(CoveringScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="fleet-note")
-        table: DataTable[str] = DataTable(id="fleet", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(id="fleet", cursor_type="row", zebra_stripes=True)
         table.add_columns(*FLEET_COLUMNS)
         yield table
         yield Footer()
@@ -133,10 +134,12 @@ class FleetScreen(CoveringScreen):
         self.app.call_from_thread(self._show, hosts)
 
     def _show(self, hosts: list[dict[str, str]]) -> None:
-        table = self.query_one("#fleet", DataTable)
+        """One row per status entry; text from hosts is shown as text, never as markup,
+        and two entries of one name are two rows."""
+        table: DataTable[Text] = self.query_one("#fleet", DataTable)
         table.clear()
         for host in hosts:
-            table.add_row(*(host.get(column, "") for column in FLEET_COLUMNS), key=host["host"])
+            table.add_row(*(Text(visible(host.get(column, ""))) for column in FLEET_COLUMNS))
         note = self.query_one("#fleet-note", Static)
         if not hosts:
             note.update(
@@ -144,5 +147,6 @@ class FleetScreen(CoveringScreen):
                 "screen, and it follows a fleet run live."
             )
         else:
-            why = [f"{h['host']}: {h['why_not']}" for h in hosts if h.get("why_not")]
-            note.update("SEV-SNP not available on " + "; ".join(why) if why else "")
+            why = [f"{h.get('host', '?')}: {h['why_not']}" for h in hosts if h.get("why_not")]
+            text = "SEV-SNP not available on " + "; ".join(why) if why else ""
+            note.update(Text(visible(text)))
