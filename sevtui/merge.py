@@ -397,7 +397,8 @@ class _Writer:
         old_id, new_id = ids
         names = columns(source, table)
         extra = ", result_id" if table == "measurements" else ""
-        sql = f"SELECT rowid{extra}, {', '.join(names)} FROM {table} WHERE run_id = ? ORDER BY rowid"
+        wanted = f"rowid{extra}, {', '.join(names)}"
+        sql = f"SELECT {wanted} FROM {table} WHERE run_id = ? ORDER BY rowid"
         batch: list[tuple[Any, ...]] = []
         for row in _rows(source, sql, (old_id,), self.guard):
             batch.append(row)
