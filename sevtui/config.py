@@ -289,6 +289,16 @@ class AttestConfig(_Model):
         default=None, description="Cache folder for VCEKs; default: DATA_DIR/attest."
     )
 
+    @field_validator("kds_url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+            raise ValueError(
+                "kds_url holds a user name or password (user:pass@host): sevtui would print "
+                "it; AMD's service needs none, so give the URL without them"
+            )
+        return value
+
 
 def _default_vms() -> dict[str, VmConfig]:
     return {"demo": VmConfig()}
@@ -410,6 +420,7 @@ def _resolve_paths(config: Config, base: Path, path: Path) -> list[str]:
         resolved = value.expanduser()
         if not resolved.is_absolute():
             resolved = base / resolved
+        resolved = Path(os.path.abspath(resolved))
         if must_exist and not resolved.is_file():
             problems.append(f"{path}: {key} = {str(value)!r}: file not found ({resolved})")
         return resolved
@@ -446,12 +457,15 @@ def _describe(exc: ValidationError, data: Mapping[str, Any], path: Path) -> list
             lines.append(f"{path}: {key}: required key is missing")
             continue
         value = _lookup(data, error["loc"])
-        shown = f" = {_short(value)}" if value is not _MISSING else ""
+        masked = _CREDENTIALS.sub(r"\1***@", _short(value))
+        shown = f" = {masked}" if value is not _MISSING else ""
         lines.append(f"{path}: {key}{shown}: {message}")
     return lines
 
 
 _MISSING = object()
+_CREDENTIALS = re.compile(r"(://[^/@:\s]*:)[^@/\s]*@")
+"""The password of a user:password@host URL, masked wherever a value is shown."""
 
 
 def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:

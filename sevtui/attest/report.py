@@ -18,7 +18,9 @@ REPORT_SIZE = 0x4A0
 SIGNED_END = 0x2A0
 MIN_VERSION, MAX_VERSION = 2, 5
 TURIN_FAMILY = 0x1A
-_HEX = re.compile(rb"^[0-9a-fA-F\s]+$")
+_HEX_START = re.compile(rb"\s*[0-9a-fA-F]")
+"""Text that starts as hex (a binary report starts with its version, 2 to 5)."""
+_NOT_HEX = re.compile(rb"[^0-9a-fA-F\s]")
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,13 @@ class Report:
 def load(data: bytes, source: str) -> Report:
     """Raw binary or hex text of a report; a clear UsageError for anything else."""
     raw = data
-    if len(data) != REPORT_SIZE and data.strip() and _HEX.match(data):
+    if len(data) != REPORT_SIZE and _HEX_START.match(data):
+        junk = _NOT_HEX.search(data)
+        if junk is not None:
+            raise UsageError(
+                f"{source}: not hex: byte {junk.start()} is {data[junk.start() :][:1]!r}",
+                "pass the report as written (binary, or hex digits and white space only)",
+            )
         text = b"".join(data.split())
         if len(text) % 2:
             raise UsageError(f"{source}: odd number of hex digits", "pass the report as written")

@@ -15,6 +15,7 @@ from sevtui.attest.guest import Fetched, Shell, fetch
 from sevtui.attest.measure import Expected, expected, mismatch_hint
 from sevtui.attest.report import Report, load
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.inputs import read_input
 
 Status = Literal["verified", "failed", "inconclusive"]
 _MILAN_MODELS = range(0x00, 0x10)
@@ -82,13 +83,13 @@ class KeySources:
     product: str | None = None
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """A user-named input file, or a clear error."""
-    try:
-        with path.open("rb") as handle:
-            return handle.read(1 << 20)
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+MAX_REPORT_FILE = 64 << 10
+"""A report is 1184 bytes; its hex with white space, a few KiB."""
+
+
+def read_file(path: Path, what: str, limit: int = MAX_REPORT_FILE) -> bytes:
+    """A user-named input file (regular, at most LIMIT bytes), or a clear error."""
+    return read_input(path, what, limit)
 
 
 def verify_file(path: Path, keys: KeySources) -> Attestation:
@@ -151,7 +152,8 @@ def _verify(result: Attestation, report: Report, keys: KeySources) -> None:
 
 def _vcek(report: Report, keys: KeySources) -> tuple[x509.Certificate, str]:
     if keys.vcek is not None:
-        return verify.load_certificate(read_file(keys.vcek, "VCEK"), str(keys.vcek)), str(keys.vcek)
+        data = read_file(keys.vcek, "VCEK", kds.MAX_CERT_BYTES)
+        return verify.load_certificate(data, str(keys.vcek)), str(keys.vcek)
     product = keys.product or product_of(report) or host_product()
     if product is None:
         raise UsageError(

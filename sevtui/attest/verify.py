@@ -23,6 +23,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from sevtui.attest.report import Report, Tcb
 from sevtui.errors import UsageError
+from sevtui.inputs import read_input
 
 PRODUCTS = ("Milan", "Genoa", "Turin")
 _AMD = "1.3.6.1.4.1.3704.1."
@@ -74,11 +75,16 @@ def builtin_chain(product: str) -> Chain:
     return Chain(product, ark, ask)
 
 
+MAX_CHAIN_BYTES = 64 << 10
+"""ASK and ARK in PEM: about 4 KiB."""
+
+
 def load_chain(path: Path) -> Chain:
     """A PEM file with ASK then ARK, as AMD's key distribution service serves cert_chain."""
+    data = read_input(path, "certificate chain", MAX_CHAIN_BYTES)
     try:
-        certs = x509.load_pem_x509_certificates(path.read_bytes())
-    except (OSError, ValueError) as exc:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
         raise UsageError(
             f"{path}: not a PEM certificate chain ({exc})",
             "pass AMD's cert_chain (ASK then ARK, PEM)",
