@@ -17,6 +17,7 @@ import pytest
 
 from sevtui.attest import kds
 from sevtui.cli import main
+from sevtui.errors import SevtuiError
 from tests.unit.test_attest import REPORT_HEX, VCEK, milan
 
 
@@ -103,7 +104,7 @@ def test_a_kds_that_dribbles_hits_the_total_deadline(
 ) -> None:
     monkeypatch.setattr(kds, "TOTAL_S", 2.0)
     started = time.monotonic()
-    with pytest.raises(kds.SevtuiError, match="no complete answer within 2 s"):
+    with pytest.raises(SevtuiError, match="no complete answer within 2 s"):
         kds.cached_or_fetched(
             Path(os.environ["XDG_DATA_HOME"]) / "c", dribbling_kds, "Milan", milan()
         )
@@ -117,7 +118,7 @@ def test_a_damaged_cached_vcek_names_the_file_to_delete(tmp_path: Path) -> None:
     damaged = cache / kds.cache_name("Milan", report)
     damaged.write_bytes(VCEK.read_bytes()[:100])
     damaged.chmod(0o600)
-    with pytest.raises(kds.SevtuiError, match=r"the cached VCEK .* is not a certificate") as raised:
+    with pytest.raises(SevtuiError, match=r"the cached VCEK .* is not a certificate") as raised:
         kds.cached_or_fetched(cache, "http://127.0.0.1:9", "Milan", report)
     assert f"rm {damaged}" in raised.value.hint
 
