@@ -6,11 +6,14 @@ import argparse
 import gc
 import json
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sevtui.errors import ConfigError, SevtuiError, UsageError
@@ -588,6 +591,25 @@ def _visible_output(stdout_too: bool) -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop a command as Ctrl-C does: a run ends `interrupted`, its
+    targets closed, its process groups killed and its work folders removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run one handler, turn errors into messages and exit codes."""
     from sevtui.cli_parser import build_parser
@@ -605,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     group: argparse.ArgumentParser | None = getattr(args, "group_help", None)
     try:
         if path is not None:
-            with _visible_output(path != "vm exec" or sys.stdout.isatty()):
+            with _visible_output(path != "vm exec" or sys.stdout.isatty()), _stop_signals():
                 return HANDLERS[path](args, ctx)
         if group is not None:
             group.print_help()
@@ -619,8 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hint:
             print(f"  hint: {visible(hint, lines=True)}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("sevtui: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"sevtui: interrupted{f' ({exc})' if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

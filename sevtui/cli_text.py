@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shlex
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sevtui.errors import SevtuiError, UsageError
 from sevtui.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
@@ -173,7 +177,9 @@ class ProgressPrinter:
         elif isinstance(event, events.BenchmarkUnavailable):
             progress(f"{event.target}: {event.benchmark} unavailable ({event.reason})")
         elif isinstance(event, events.BenchmarkError):
-            self.finished += 1
+            # A failed repetition counts as done; a benchmark or target closed out before
+            # it ran (repetition 0) was taken off the plan instead.
+            self.finished += event.repetition > 0
             progress(f"{event.target}: {event.benchmark} {event.status}: {event.message}")
         elif isinstance(event, events.RunFinished):
             why = f": {event.reason}" if event.reason else ""
@@ -192,18 +198,52 @@ class ProgressPrinter:
 
 
 class EventLog:
-    """Progress for tools: each event appended to a file as one JSON line, then passed on."""
+    """Progress for tools: each event appended to a file as one JSON line, then passed on.
+
+    The file is opened before the run starts (a regular file, or a new one in an existing
+    folder; never through a symbolic link), so a wrong path stops nothing that ran; a
+    write that fails later fails the run with the reason."""
 
     def __init__(self, path: Path, then: Callable[[Event], None]) -> None:
         self.path = path
         self.then = then
+        self.fd = _open_for_append(path)
 
     def __call__(self, event: Event) -> None:
         record = {"event": type(event).__name__, **asdict(event)}
-        line = json.dumps(record, default=str, allow_nan=False)
-        with self.path.open("a") as log:
-            log.write(line + "\n")
+        line = json.dumps(record, default=str, allow_nan=False) + "\n"
+        try:
+            os.write(self.fd, line.encode())
+        except OSError as exc:
+            raise SevtuiError(
+                f"cannot write the event file {self.path}: {exc.strerror or exc}",
+                "the run stops here, with what it measured; free the disk or pick another "
+                "--events file, then resume it",
+            ) from None
         self.then(event)
+
+
+def _open_for_append(path: Path) -> int:
+    """A descriptor appending to PATH: a regular file, or a new one in an existing folder."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    why = ""
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        why = {
+            errno.ELOOP: "it is a symbolic link",
+            errno.EISDIR: "it is a folder",
+            errno.ENOENT: f"the folder {path.parent} does not exist",
+            errno.ENXIO: "it is not a regular file",
+        }.get(exc.errno or 0, exc.strerror or str(exc))
+    else:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        os.close(fd)
+        why = "it is not a regular file"
+    raise UsageError(
+        f"--events {path}: {why}", "name a regular file, or a new file in an existing folder"
+    )
 
 
 def print_fleet_rows(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:

@@ -60,11 +60,25 @@ def run_with_timeout(
         ) from None
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM turned into an exception): the program goes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        # SIGTERM first, so a script can take down what it started in other process
+        # groups (a benchmark under setsid), then SIGKILL for whatever is left.
+        stop_group(proc)
         raise
     return Finished(proc.returncode, _text(out), _text(err))
+
+
+STOP_GRACE_S = 2.0
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to PROC's process group, SIGKILL after STOP_GRACE_S; then reap PROC."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(STOP_GRACE_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _text(data: bytes | None) -> str:

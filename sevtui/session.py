@@ -432,11 +432,18 @@ class Session:
         """BASE (suite, repetitions, label...) over every variant of VMS (combinations of
         the --vary values)."""
         from sevtui.bench.variants import expand, parse_vary, with_variants
+        from sevtui.vm import lifecycle
         from sevtui.vm.resolve import vm_profile
 
         for name in vms:
             vm_profile(self.config, name)
         names = [variant.name for variant in expand(vms, parse_vary(vary))]
+        for name in vms:
+            if lifecycle.status(self.config, name).state != "running":
+                try:
+                    lifecycle.check_media(self.config, name, self.capabilities())
+                except SevtuiError as exc:
+                    raise UsageError(f"cannot sweep {name}: {exc.message}", exc.hint) from None
         with_variants(self.config, names)
         return replace(base, targets=names)
 

@@ -119,9 +119,18 @@ def _lz4(suffix: str, stem: str, mib: int, what: str) -> tuple[Benchmark, Benchm
 
 _REDIS_NEEDS = ("redis-server", "redis-benchmark", "redis-cli")
 _REDIS = (
-    "redis-server --port 6390 --save '' --appendonly no --daemonize yes >/dev/null && sleep 1 "
-    "&& redis-benchmark -p 6390 --csv {args}; rc=$?; "
-    "redis-cli -p 6390 shutdown nosave >/dev/null 2>&1; exit $rc"
+    # The server runs in the benchmark's own process group (killed with it); the port is
+    # the run's own (SEVTUI_PORT: a free port on the host; in a guest, 6390), and a server
+    # that cannot listen there fails the repetition in seconds, not at the timeout.
+    "P=${{SEVTUI_PORT:-6390}}; redis-server --port $P --bind 127.0.0.1 --save '' "
+    "--appendonly no >/dev/null 2>&1 & r=$!; i=0; "
+    "until redis-cli -p $P ping >/dev/null 2>&1; do i=$((i+1)); "
+    "if [ $i -gt 15 ] || ! kill -0 $r 2>/dev/null; then "
+    'echo "redis-server did not answer on port $P" >&2; kill $r 2>/dev/null; exit 1; fi; '
+    "sleep 1; done; "
+    'kill -0 $r 2>/dev/null || {{ echo "port $P is taken by another server" >&2; exit 1; }}; '
+    "redis-benchmark -p $P --csv {args}; rc=$?; kill $r 2>/dev/null; wait $r 2>/dev/null; "
+    "exit $rc"
 )
 _SQLITE_SETUP = (
     "i=0; {{ echo 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);'; "

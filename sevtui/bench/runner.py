@@ -271,7 +271,7 @@ class SuiteRun:
             reason = _join_problems(self.problems)
         except (KeyboardInterrupt, Interrupted) as exc:
             status = "interrupted"
-            reason = "stopped on request" if isinstance(exc, Interrupted) else "Ctrl-C"
+            reason = "stopped on request" if isinstance(exc, Interrupted) else str(exc) or "Ctrl-C"
         except SevtuiError as exc:
             reason = _join_problems([*self.problems, _words(exc)])
             self.emit(BenchmarkError("-", "-", 0, "failed", exc.message))
@@ -681,15 +681,20 @@ def watched(work_dir: str, command: str, nonce: str, limit: float) -> str:
 
     The watchdog sends SIGTERM, then SIGKILL after KILL_GRACE_S, and leaves a marker
     that this repetition timed out; output goes to cmd.out and is printed afterwards.
+    It acts only when its own sleep ran out: a sleep killed by someone else ends the
+    watchdog, never the benchmark. When the script itself is stopped (sevtui
+    interrupted), it takes the benchmark's process group with it.
     """
     watchdog = (
-        f"( trap 'kill $z 2>/dev/null; exit 0' TERM; sleep {limit:g} & z=$!; wait $z; "
+        f"( trap 'kill $z 2>/dev/null; exit 0' TERM; sleep {limit:g} & z=$!; "
+        "wait $z || exit 0; "
         f"echo > .timeout-{nonce}; kill -TERM -$p; sleep {KILL_GRACE_S} & z=$!; wait $z; "
         "kill -KILL -$p ) >/dev/null 2>&1 & w=$!;"
     )
+    stop = "trap 'kill -TERM -$p 2>/dev/null; kill $w 2>/dev/null; exit 143' TERM INT HUP;"
     body = (
         f"rm -f .timeout-{nonce}; setsid sh -c {shlex.quote(command)} > cmd.out 2>&1 < /dev/null"
-        f" & p=$!; {watchdog} wait $p; rc=$?; kill $w 2>/dev/null; wait $w 2>/dev/null;"
+        f" & p=$!; {watchdog} {stop} wait $p; rc=$?; kill $w 2>/dev/null; wait $w 2>/dev/null;"
     )
     return wrap(work_dir, body)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,13 +73,24 @@ class HostTarget:
         self.upload: Callable[[Path, str], None] | None = _copy
 
     def run(self, script: str, timeout: float) -> Outcome:
-        """sh -c SCRIPT in its own process group, killed as a group on timeout."""
+        """sh -c SCRIPT in its own process group, killed as a group on timeout.
+
+        SEVTUI_PORT is a TCP port free right now on 127.0.0.1: a benchmark's server (redis)
+        listens there, so two runs on one host never share a port."""
+        script = f"export SEVTUI_PORT={free_port()}; {script}"
         done = run_with_timeout(["sh", "-c", script], timeout, merge_stderr=True)
         return Outcome(done.stdout, done.returncode)
 
     def close(self) -> None:
         """Remove the scratch folder."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _disk_scratch() -> str | None:

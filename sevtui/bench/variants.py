@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from sevtui.config import Config, VmConfig
 from sevtui.errors import UsageError
+from sevtui.sizes import parse_size
 
 PARAMETERS = ("kind", "vcpus", "memory")
 MAX_VARIANTS = 64
@@ -51,8 +52,34 @@ def parse_vary(items: list[str]) -> list[tuple[str, list[str]]]:
             raise UsageError(
                 f"--vary {item!r}: values are letters, digits and '-' (e.g. 4G, sev-snp)"
             )
+        _refuse_equal(key, values)
         found.append((key, list(dict.fromkeys(values))))
     return found
+
+
+def _refuse_equal(key: str, values: list[str]) -> None:
+    """Two values that mean the same VM (256M and 262144K) would measure it twice."""
+    seen: dict[object, str] = {}
+    for value in values:
+        meaning = _meaning(key, value)
+        if meaning in seen and seen[meaning] != value:
+            raise UsageError(
+                f"--vary {key}: {seen[meaning]} and {value} are the same value",
+                "give each value once",
+            )
+        seen[meaning] = value
+
+
+def _meaning(key: str, value: str) -> object:
+    """What VALUE of KEY amounts to: bytes of memory, a number of vCPUs, a kind."""
+    try:
+        if key == "memory":
+            return parse_size(value)
+        if key == "vcpus":
+            return int(value)
+    except ValueError:
+        return value
+    return value.lower()
 
 
 def expand(bases: list[str], varies: list[tuple[str, list[str]]]) -> list[Variant]:

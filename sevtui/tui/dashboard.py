@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
 from sevtui.bench import events
+from sevtui.names import visible
 from sevtui.sizes import format_duration, format_size
 from sevtui.tui.quiet_cells import repaint_row, write_cell_quietly
 
@@ -118,12 +119,12 @@ class BenchPane(Vertical):
             last.update(f"{event.target} {event.benchmark} rep {event.repetition}\n{shown}")
         elif isinstance(event, (events.BenchmarkError, events.BenchmarkUnavailable)):
             if isinstance(event, events.BenchmarkError):
-                self.finished += 1
+                self.finished += event.repetition > 0
                 bar.update(progress=self.finished)
                 self.errors.append(f"{event.target} {event.benchmark}: {event.status}")
             else:
                 self.errors.append(f"{event.target} {event.benchmark}: unavailable")
-            last.update(Text("\n".join(self.errors[-4:]), style="red"))
+            last.update(Text(visible("\n".join(self.errors[-4:]), lines=True), style="red"))
         elif isinstance(event, events.RunFinished):
             bar.update(total=max(self.finished, 1), progress=self.finished)
             why = f" ({event.reason})" if event.reason else ""

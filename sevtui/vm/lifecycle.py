@@ -426,17 +426,26 @@ def _refuse_start(config: Config, name: str, report: CapabilityReport, force: bo
         )
 
 
-def _preflight(resolved: Resolved, force: bool) -> None:
-    spec = resolved.spec
-    longest = max(len(str(spec.paths.qmp)), len(str(spec.paths.serial)))
-    if longest > MAX_SOCKET_PATH:
-        raise SevtuiError(
-            f"state dir {spec.paths.root} is too deep for a unix socket path "
-            f"({longest} > {MAX_SOCKET_PATH} bytes)",
-            "set paths.state_dir to a shorter folder",
+def check_media(config: Config, name: str, report: CapabilityReport) -> None:
+    """Raise the reason VM NAME cannot boot for want of a file: its guest image not built,
+    its cloud disk not prepared, a disk or firmware file missing (a sweep asks this of
+    every VM before it starts anything)."""
+    profile = vm_profile(config, name)
+    if profile.image == "cloud" and not prepared_disk(config, name).is_file():
+        raise UsageError(
+            f"{name}: its disk is not prepared yet (no {prepared_disk(config, name)})",
+            f"sevtui image prepare-cloud --base IMAGE_DIR/debian/disk.qcow2 --vm {name}",
         )
+    missing = _missing_file(plan(config, name, report)[0])
+    if missing is not None:
+        raise missing
+
+
+def _missing_file(resolved: Resolved) -> SevtuiError | None:
+    """The first file the VM needs that is not there, as an error; None when all are."""
+    spec = resolved.spec
     if spec.boot is not None and not (spec.boot.kernel.is_file() and spec.boot.initrd.is_file()):
-        raise SevtuiError(
+        return SevtuiError(
             f"the minimal guest image is not built (no {spec.boot.initrd})",
             "build it: sevtui image build",
         )
@@ -450,12 +459,27 @@ def _preflight(resolved: Resolved, force: bool) -> None:
         )
         if path is not None and not path.is_file()
     ]
-    if missing:
-        what, path = missing[0]
+    if not missing:
+        return None
+    what, path = missing[0]
+    return SevtuiError(
+        f"{spec.name}: {what} {path} does not exist",
+        f"set it in [vm.{spec.name}] of config.toml (Debian: apt-get install ovmf for OVMF)",
+    )
+
+
+def _preflight(resolved: Resolved, force: bool) -> None:
+    spec = resolved.spec
+    longest = max(len(str(spec.paths.qmp)), len(str(spec.paths.serial)))
+    if longest > MAX_SOCKET_PATH:
         raise SevtuiError(
-            f"{spec.name}: {what} {path} does not exist",
-            f"set it in [vm.{spec.name}] of config.toml (Debian: apt-get install ovmf for OVMF)",
+            f"state dir {spec.paths.root} is too deep for a unix socket path "
+            f"({longest} > {MAX_SOCKET_PATH} bytes)",
+            "set paths.state_dir to a shorter folder",
         )
+    missing = _missing_file(resolved)
+    if missing is not None:
+        raise missing
     memory = psutil.virtual_memory()
     if spec.memory > memory.total:
         raise SevtuiError(
