@@ -188,7 +188,8 @@ def _collect(outcome: HostOutcome, fetch_dir: Path, phase: Phase) -> None:
     try:
         safe_file_stem(outcome.host, "inventory host name")
     except UsageError as exc:
-        outcome.status, outcome.reason = "failed", exc.message
+        if outcome.status == "ok":
+            outcome.status, outcome.reason = "failed", exc.message
         return
     try:
         raw = statedir.read(fetch_dir, f"{outcome.host}.caps.json")

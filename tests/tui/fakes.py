@@ -118,6 +118,7 @@ class FakeSources:
         self.measured = seed_measurements()
         self._host_built = False
         self.fleet = fleet_rows()
+        self.label = "seed"
 
     def capabilities(self) -> CapabilityReport:
         if not self._host_built:
@@ -216,8 +217,8 @@ class FakeSources:
 
     def runs(self) -> list[RunInfo]:
         return [
-            RunInfo(2, "seed", "imported", None, ["nosev"], STARTED, STARTED, 278),
-            RunInfo(1, "seed", "imported", None, ["sev-snp"], STARTED, STARTED, 278),
+            RunInfo(2, self.label, "imported", None, ["nosev"], STARTED, STARTED, 278),
+            RunInfo(1, self.label, "imported", None, ["sev-snp"], STARTED, STARTED, 278),
         ]
 
     def profiles(self, run_ids: list[int]) -> list[str]:

@@ -736,3 +736,35 @@ def test_the_overhead_per_benchmark_with_one_bar_per_host() -> None:
         assert screen.comparisons is not None
 
     drive(check, size=(120, 40))
+
+
+def test_text_from_hosts_on_the_fleet_screen_is_never_markup_or_a_crash() -> None:
+    sources = FakeSources()
+    sources.fleet = [
+        {"host": "milan-a", "status": "ok", "why_not": "no /dev/sev [/dev/sev missing]"},
+        {"host": "milan-a", "status": "failed", "cpu": "[bold]x\x1b[2J"},
+        {"status": "working", "progress": "no host key at all"},
+    ]
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("f")
+        await settle(app, pilot)
+        assert isinstance(app.screen, FleetScreen)
+        text = screen_text(app)
+        assert "milan-a: no /dev/sev [/dev/sev missing]" in text
+        assert "[bold]x\\x1b[2J" in text, "markup and escapes are shown as text"
+        assert "no host key at all" in text
+        assert app.screen.query_one("#fleet", DataTable).row_count == 3
+
+    drive(check, sources, size=(140, 32))
+
+
+def test_a_label_with_escapes_is_shown_escaped_in_the_results_browser() -> None:
+    sources = FakeSources()
+    sources.label = "evil\x1b]0;title\x07[/x]"
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await open_results(app, pilot)
+        assert "evil\\x1b]0;title\\x07[/x]" in screen_text(app)
+
+    drive(check, sources, size=(140, 40))

@@ -15,7 +15,9 @@ from sevtui.fleet import (
     FleetStatus,
     HostOutcome,
     HostProgress,
+    _collect,
     _EventHandler,
+    _message,
     ansible_runner,
     read_status,
 )
@@ -124,3 +126,49 @@ def test_the_playbook_ships_inside_the_package() -> None:
     }
     deploy = Path(__file__).resolve().parents[2] / "deploy" / "ansible" / "playbook.yml"
     assert deploy.read_text() == PLAYBOOK.read_text()
+
+
+def test_a_hosts_malformed_report_fails_that_host_alone(tmp_path: Path) -> None:
+    fetch = tmp_path / "caps"
+    fetch.mkdir(mode=0o700)
+    (fetch / "odd.caps.json").write_text(json.dumps({"caps": {"cpu": "x", "profiles": []}}))
+    (fetch / "broken.caps.json").write_text("{not json")
+    (fetch / "listed.caps.json").write_text("[1, 2]")
+    (fetch / "good.caps.json").write_text(json.dumps(CAPS))
+    for name in ("odd", "broken", "listed", "good"):
+        (fetch / f"{name}.caps.json").chmod(0o600)
+    outcomes = {name: HostOutcome(name) for name in ("odd", "broken", "listed", "good")}
+    for outcome in outcomes.values():
+        _collect(outcome, fetch, "caps")
+    assert outcomes["odd"].status == "ok" and outcomes["odd"].row()["cpu"] == ""
+    assert outcomes["broken"].status == "failed"
+    assert "capability report is not JSON" in outcomes["broken"].reason
+    assert outcomes["listed"].reason == "its capability report is not a JSON object"
+    assert outcomes["good"].row()["cpu"] == "AMD EPYC 7713P 64-Core Processor"
+    status = FleetStatus(tmp_path / "fleet", "caps")
+    status.step(HostProgress("odd", "Ask sevtui"))
+    status.finish(list(outcomes.values()))
+    hosts = {host["host"]: host for host in read_status(tmp_path / "fleet")}
+    assert hosts["odd"]["status"] == "ok", "the host is no longer shown as working"
+
+
+def test_an_inventory_name_that_leaves_the_folder_fails_alone(tmp_path: Path) -> None:
+    fetch = tmp_path / "fleet" / "caps"
+    fetch.mkdir(parents=True, mode=0o700)
+    for name in ("../../../tmp/x", ".hidden", "a/b"):
+        outcome = HostOutcome(name)
+        _collect(outcome, fetch, "run")
+        assert outcome.status == "failed", name
+        assert "inventory host name" in outcome.reason
+        assert outcome.database is None
+
+
+def test_a_loops_failure_names_the_item_not_all_items_completed() -> None:
+    result = {
+        "msg": "All items completed",
+        "results": [
+            {"item": "a", "changed": False},
+            {"item": "b", "unreachable": True, "msg": "Failed to connect: port 22 refused"},
+        ],
+    }
+    assert _message(result) == "Failed to connect: port 22 refused"
