@@ -128,16 +128,35 @@ def merge(local: Store, paths: list[Path], budget_s: float = BUDGET_S) -> list[M
             source = _open_source(path, scratch / f"{index}.db", local.path, guard)
             stack.callback(source.close)
             source.conn.set_progress_handler(guard.poll, 10_000)
-            _check_all(source, path, guard)
+            with _naming(path, source.path):
+                _check_all(source, path, guard)
             sources.append((path, source))
         local.conn.set_progress_handler(guard.poll, 10_000)
         stack.callback(local.conn.set_progress_handler, None, 0)
         writer = _Writer(local, guard)
+        merged = []
         try:
-            return [writer.merge_source(source, path) for path, source in sources]
+            for path, source in sources:
+                with _naming(path, source.path):
+                    merged.append(writer.merge_source(source, path))
         except SevtuiError:
             guard.check()
             raise
+        return merged
+
+
+@contextlib.contextmanager
+def _naming(path: Path, copy: Path) -> Iterator[None]:
+    """Errors about the scratch COPY name the source PATH the user gave."""
+    try:
+        yield
+    except MergeStopped:
+        raise
+    except SevtuiError as exc:
+        if str(copy) not in exc.message:
+            raise
+        message = exc.message.replace(str(copy), str(path))
+        raise SevtuiError(f"cannot merge {path}: {message}", exc.hint) from None
 
 
 def remove_stale_scratch(folder: Path) -> None:

@@ -15,17 +15,21 @@ import sqlite3
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sevtui.errors import SevtuiError, UsageError
 from sevtui.names import check_label, check_name
 from sevtui.proc import pid_alive
 from sevtui.values import Value
 
+T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
+WRITE_RETRY_S = 60.0
+"""How long a measured value keeps trying to reach a busy database (a merge in batches,
+another sevtui) before its run fails with the reason."""
 
 _SQL_UUID4 = (
     "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
@@ -131,6 +135,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class DatabaseBusy(SevtuiError):
+    """Another connection held the database's write lock past the busy timeout."""
 
 
 @dataclass(frozen=True)
@@ -443,7 +451,7 @@ class Store:
         if isinstance(exc, sqlite3.OperationalError) and (
             "locked" in str(exc) or "busy" in str(exc)
         ):
-            return SevtuiError(
+            return DatabaseBusy(
                 f"database busy: {self.path} stayed locked for {BUSY_TIMEOUT_MS / 1000:g} s",
                 "another sevtui holds a long transaction; retry in a moment",
             )
@@ -537,9 +545,14 @@ class Store:
             )
 
     def record(self, run_id: int, outcome: RepetitionRecord) -> int:
-        """One repetition's outcome and its values, committed together."""
-        with self._transaction():
-            return self._insert_result(run_id, outcome)
+        """One repetition's outcome and its values, committed together; a busy database
+        is retried for WRITE_RETRY_S before the error reaches the run."""
+
+        def write() -> int:
+            with self._transaction():
+                return self._insert_result(run_id, outcome)
+
+        return _retrying(write)
 
     def import_run(
         self, label: str, profile: str, items: list[tuple[str, str, str, list[Value]]], notes: str
@@ -715,12 +728,17 @@ class Store:
         )
 
     def finish_run(self, run_id: int, status: str, reason: str = "") -> None:
-        """Mark a run done / interrupted / failed, with the reason for anything but done."""
-        with self._transaction():
-            self._execute(
-                "UPDATE runs SET status = ?, reason = ?, finished = ?, pid = NULL WHERE id = ?",
-                (status, reason, time.time(), run_id),
-            )
+        """Mark a run done / interrupted / failed, with the reason for anything but done
+        (retried while the database is busy, so a run does not stay `running`)."""
+
+        def write() -> None:
+            with self._transaction():
+                self._execute(
+                    "UPDATE runs SET status = ?, reason = ?, finished = ?, pid = NULL WHERE id = ?",
+                    (status, reason, time.time(), run_id),
+                )
+
+        _retrying(write)
 
     def reopen_run(self, run_id: int) -> None:
         """A resumed run is running again, owned by this process."""
@@ -908,6 +926,18 @@ class Store:
             (target, benchmark, target, benchmark),
         ).fetchone()
         return float(row[0]) if row and row[0] is not None else None
+
+
+def _retrying(write: Callable[[], T]) -> T:
+    """WRITE, tried again while the database stays busy, for WRITE_RETRY_S at most."""
+    deadline = time.monotonic() + WRITE_RETRY_S
+    while True:
+        try:
+            return write()
+        except DatabaseBusy:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 class _Transaction:

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -225,3 +226,33 @@ def test_migrations_never_define_views_or_triggers() -> None:
     """The schema check compares with what these statements make: keep them tables only."""
     text = " ".join(s for migration in _MIGRATIONS for s in migration).upper()
     assert "CREATE VIEW" not in text and "CREATE TRIGGER" not in text
+
+
+def test_a_value_stored_while_the_database_is_busy_waits_and_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge (or another sevtui) holds the write lock past the busy timeout: the
+    measured repetition keeps trying instead of being lost."""
+    import sevtui.store as store_module
+
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 100)
+    store = Store(tmp_path / "r.db")
+    run_id = store.create_run("busy", "running", "quick", 1, ["host"])
+    locked = threading.Event()
+
+    def hold_the_lock() -> None:
+        holder = sqlite3.connect(tmp_path / "r.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(1.0)
+        holder.execute("COMMIT")
+        holder.close()
+
+    released = threading.Thread(target=hold_the_lock)
+    released.start()
+    locked.wait(10)
+    value = Value("seconds", "s", "lower", 1.5)
+    store.record(run_id, RepetitionRecord("host", "lz4", "cpu", 1, "ok", [value], 1.0))
+    released.join()
+    assert [s.value for s in store.samples([run_id])] == [1.5]
+    store.close()
