@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sevtui.errors import ConfigError, SevtuiError, UsageError
 
 if TYPE_CHECKING:
-    from sevtui.bench.events import Event
+    from sevtui.bench.events import Design, Event
     from sevtui.config import Config, LoadedConfig
     from sevtui.session import Session
 
@@ -270,9 +270,18 @@ def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
             plan = ctx.session.resume_plan(str(newest.id))
             return print_outcome(ctx.session.run(plan, _progress(args)))
     plan = ctx.session.plan_run(
-        args.vm, args.suite, args.repetitions, args.label, args.warmup, args.concurrent
+        args.vm, args.suite, args.repetitions, args.label, args.warmup, _design(args)
     )
     return print_outcome(ctx.session.run(plan, _progress(args)))
+
+
+def _design(args: argparse.Namespace) -> Design:
+    """The run's design options as given on the command line."""
+    from sevtui.bench.events import Design
+
+    if args.precision is not None and not 0 < args.precision < 100:
+        raise UsageError(f"--precision {args.precision:g}: give a percentage above 0, below 100")
+    return Design(args.concurrent, args.launches, args.order, args.seed, args.precision)
 
 
 def _progress(args: argparse.Namespace) -> Callable[[Event], None]:
@@ -288,7 +297,7 @@ def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
     from sevtui.cli_text import print_outcome, progress
 
     base = ctx.session.plan_run(
-        [], args.suite, args.repetitions, args.label, args.warmup, args.concurrent
+        [], args.suite, args.repetitions, args.label, args.warmup, _design(args)
     )
     plan = ctx.session.plan_sweep(args.vm, args.vary, base)
     progress(f"sweep of {len(plan.targets)} variants: {', '.join(plan.targets)}")
@@ -414,7 +423,7 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         emit_json(report.to_json())
     else:
-        print_runs(report.runs, report.summaries, report.units, report.problems)
+        print_runs(report)
     return 0
 
 

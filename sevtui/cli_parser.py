@@ -393,14 +393,58 @@ def _results_commands(results: _Commands) -> None:
     merge.add_argument("--json", action="store_true", help="print JSON rows")
 
 
+def _positive(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
 def _run_options(command: argparse.ArgumentParser) -> None:
     """The options `bench run` and `bench sweep` share."""
     command.add_argument("--suite", default="quick", help="suite name (default quick)")
     command.add_argument(
-        "--repetitions", type=int, metavar="N", help="repetitions (default bench.repetitions)"
+        "--repetitions",
+        type=_positive,
+        metavar="N",
+        help="repetitions per launch, fixed before the run (default bench.repetitions); with "
+        "--precision, the pilot",
     )
     command.add_argument(
-        "--warmup", type=int, metavar="N", help="warm-up runs (default bench.warmup)"
+        "--warmup",
+        type=int,
+        metavar="N",
+        help="unrecorded runs per benchmark, target and launch (default bench.warmup; "
+        "bench.warmups sets one benchmark's; boot time has none: it measures cold boots)",
+    )
+    command.add_argument(
+        "--launches",
+        type=_positive,
+        metavar="L",
+        help="boot each VM L times (the host: L batches), repetitions nested in each; the "
+        "interval is taken over launches when L >= 2 (default bench.launches: 3 for the "
+        "seed suite, else 1)",
+    )
+    command.add_argument(
+        "--order",
+        choices=("random", "fixed"),
+        default="random",
+        help="each round's target order: drawn from the run's seed (default), or as given",
+    )
+    command.add_argument(
+        "--seed", type=int, metavar="N", help="seed of the random order (default: a new one)"
+    )
+    command.add_argument(
+        "--precision",
+        type=float,
+        metavar="P",
+        help="adaptive mode: the N repetitions are a pilot (kept, not analysed) that fixes "
+        "how many more give a 95 %% CI half-width below P %% of the mean (at most "
+        "bench.max_repetitions); default: no, N repetitions are measured",
     )
     command.add_argument("--label", help="run label (default SUITE-DATE)")
     command.add_argument(

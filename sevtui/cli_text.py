@@ -21,13 +21,11 @@ if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
     from sevtui.bench.along import AlongPoint
     from sevtui.bench.events import Event
-    from sevtui.bench.results import ComparisonSet, ComparisonTable
+    from sevtui.bench.results import BenchmarkOverhead, ComparisonSet, ComparisonTable, MeanFigure
     from sevtui.bench.runner import RunOutcome
-    from sevtui.bench.stats import Summary
     from sevtui.host.caps import CapabilityReport, Check
     from sevtui.kinds import VmKind
-    from sevtui.session import ArgvPlan
-    from sevtui.store import ResultRow, RunRow
+    from sevtui.session import ArgvPlan, RunReport
     from sevtui.vm.inventory import VmRow
 
 
@@ -282,7 +280,7 @@ def print_outcome(outcome: RunOutcome) -> int:
 
 def print_comparisons(comparisons: ComparisonSet) -> None:
     """Metric rows with one column group per other profile, then the benchmark means."""
-    from sevtui.bench.results import format_ci, format_pct, format_value
+    from sevtui.bench.results import LEGEND, format_ci, format_pct, format_value
 
     tables = comparisons.tables
     others = ", ".join(t.other for t in tables)
@@ -327,15 +325,12 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
             marks += "!" * len(cell.flags)
             line += (
                 f" | {format_value(c.other.mean):>11} {format_pct(c.overhead_pct):>8}% "
-                f"{format_ci(c.overhead_ci95):<14}{marks:<3}"
+                f"{format_ci(c.overhead_ci95):<17} {marks:<3}"
             )
         print(line + f" {first.unit}")
     for table in tables:
         print_means(table)
-    print(
-        "\nH headline metric (enters the means)   * significant (Welch's t on logs, p < 0.05)   "
-        "~ noisy (CV above bench.cv_threshold_pct)   ! flagged (see warnings)"
-    )
+    print(f"\n{LEGEND}")
 
 
 def print_along(points: list[AlongPoint], parameter: str) -> None:
@@ -366,31 +361,58 @@ def print_along(points: list[AlongPoint], parameter: str) -> None:
                 line += f" | {cell:<{len(parameter) + 24}}"
             print(line)
         overall = "".join(
-            f" | {format_pct(p.table.overall):>8}% {'':<{len(parameter) + 14}}" for p in group
+            f" | {format_pct(p.table.overall.overhead_pct if p.table.overall else None):>8}% "
+            f"{'':<{len(parameter) + 14}}"
+            for p in group
         )
         print(f"  {'overall':<24}{overall}")
 
 
 def print_means(table: ComparisonTable) -> None:
+    """Per benchmark (with the unit of replication and the share of variance between
+    launches), then the category and overall means with their intervals."""
     from sevtui.bench.results import format_ci, format_pct
 
     mark = " (UNCONFIRMED mode)" if table.unconfirmed(table.other) else ""
     print(
         f"\n{table.other}{mark} vs {table.base}, per benchmark "
-        "(geometric mean of headline metrics):"
+        "(geometric mean of headline metrics per repetition):"
     )
     for bench in table.benchmarks:
         why = f"  ({bench.reason})" if bench.reason else ""
+        flags = f"  flagged {', '.join(bench.flags)}" if bench.flags else ""
         print(
             f"  {bench.category:<7} {bench.benchmark:<24} {format_pct(bench.overhead_pct):>8} % "
-            f"{format_ci(bench.overhead_ci95):<18}{why}"
+            f"{format_ci(bench.overhead_ci95):<18}{_units(bench)}{flags}{why}"
         )
-    for name, overhead in table.categories.items():
-        print(f"  {name:<8} geometric mean over benchmarks {overhead:+.2f} %")
+    for name, mean in table.categories.items():
+        print(f"  {name:<8} geometric mean over benchmarks {mean.text()}")
+        _excluded(mean)
     if table.overall is not None:
-        print(f"  overall  geometric mean over benchmarks {table.overall:+.2f} %")
+        print(f"  overall  geometric mean over benchmarks {table.overall.text()}")
     if table.not_compared:
         print(f"  not compared: {len(table.not_compared)} metrics, e.g. {table.not_compared[0]}")
+
+
+def _units(bench: BenchmarkOverhead) -> str:
+    """`n=3/3 launches, between launches 12 %/40 %`, or `n=1/1 repetitions`."""
+    n_base, n_other = bench.units
+    plural = "launches" if bench.unit == "launch" else "repetitions"
+    text = f"n={n_base}/{n_other} {plural}"
+    shares = list(bench.launch_share.values())
+    if bench.unit == "launch" and any(share is not None for share in shares):
+        shown = "/".join("-" if s is None else f"{s * 100:.0f} %" for s in shares)
+        text += f", between launches {shown}"
+    elif bench.unit == "repetition":
+        text += ", variance between launches not measured"
+    return text
+
+
+def _excluded(mean: MeanFigure) -> None:
+    if mean.excluded and mean.overhead_ci95 is not None:
+        left = "; ".join(f"{name}: {why}" for name, why in mean.excluded[:3])
+        more = f" and {len(mean.excluded) - 3} more" if len(mean.excluded) > 3 else ""
+        print(f"           left out: {left}{more}")
 
 
 def print_vm_list(rows: list[VmRow]) -> None:
@@ -423,19 +445,19 @@ def print_vm_list(rows: list[VmRow]) -> None:
             print(f"{row.status.name}: {row.status.stale}")
 
 
-def print_runs(
-    runs: list[RunRow],
-    stats: dict[tuple[str, str, str], Summary],
-    units: dict[tuple[str, str, str], str],
-    problems: list[ResultRow],
-) -> None:
-    """`results show`: each run's status (and why), then statistics per target and metric."""
+def print_runs(report: RunReport) -> None:
+    """`results show`: each run's status (and why) and design, then statistics per target
+    and metric, with each launch's mean when there were several."""
     from sevtui.store import mode_fact
 
-    for run in runs:
+    stats, units, launches = report.summaries, report.units, report.launch_means
+    for run in report.runs:
         print(f"run {run.id} {run.label!r}: {run.status}, targets {', '.join(run.targets)}")
         if run.reason:
             print(f"  reason: {run.reason}")
+        design = run.provenance.get("design")
+        if isinstance(design, dict):
+            print(f"  design: {describe_design(design)}")
         for target, info in run.target_info.items():
             variant = info.get("variant")
             if isinstance(variant, dict):
@@ -460,8 +482,29 @@ def print_runs(
             f"  {target:<10} {bench:<22} {metric:<38} n={summary.n:<3} "
             f"{summary.mean:.6g}{ci} {units[(target, bench, metric)]}{cv}"
         )
-    for problem in problems:
+        per_launch = launches.get((target, bench, metric), [])
+        if len(per_launch) > 1:
+            means = ", ".join(f"{m.launch}: {m.mean:.6g} (n={m.n})" for m in per_launch)
+            print(f"  {'':<10} {'':<22} launch means {means}")
+    for problem in report.problems:
         print(f"  {problem.target:<10} {problem.benchmark:<22} {problem.status}: {problem.message}")
+
+
+def describe_design(design: dict[str, Any]) -> str:
+    """`2 launches x 3 repetitions, random order (seed 42), warm-up 1, fixed n`."""
+    stopping = design.get("stopping") if isinstance(design.get("stopping"), dict) else {}
+    stop = (
+        f"adaptive: pilot {stopping.get('pilot')}, precision {stopping.get('precision_pct')} %, "
+        f"cap {stopping.get('cap')}"
+        if stopping and stopping.get("mode") == "precision"
+        else "fixed n"
+    )
+    order = design.get("order", "fixed")
+    seed = f" (seed {design.get('seed')})" if order == "random" else ""
+    return (
+        f"{design.get('launches', 1)} launches x {design.get('repetitions')} repetitions, "
+        f"{order} order{seed}, warm-up {design.get('warmup')}, {stop}"
+    )
 
 
 def print_run_list(runs: list[Any]) -> None:

@@ -224,14 +224,34 @@ class BenchConfig(_Model):
 
     repetitions: int = Field(default=3, ge=1, le=1000, description="Repetitions per benchmark.")
     max_repetitions: int = Field(
-        default=10, ge=1, le=1000, description="Cap for the dynamic run count."
+        default=10,
+        ge=1,
+        le=1000,
+        description="Cap of repetitions per launch for the adaptive mode (--precision).",
     )
     cv_threshold_pct: float = Field(
-        default=3.5, gt=0, description="Add repetitions while CV exceeds this (percent)."
+        default=3.5,
+        gt=0,
+        description="Flag a metric as noisy (~) when its CV exceeds this (percent); "
+        "repetitions are never added for it.",
     )
     timeout_s: float = Field(default=1800, gt=0, description="Per-benchmark timeout (s).")
     warmup: int = Field(
-        default=1, ge=0, le=10, description="Unrecorded runs per benchmark and VM first."
+        default=1,
+        ge=0,
+        le=10,
+        description="Unrecorded runs per benchmark, target and launch before its repetitions.",
+    )
+    warmups: dict[str, int] = Field(
+        default_factory=dict,
+        description="Benchmark id -> its own warm-up count (overrides bench.warmup).",
+    )
+    launches: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Launches per run: each VM booted this many times, the host measured "
+        "in as many batches; default: 3 for the seed suite, 1 for the others.",
     )
     headline: dict[str, str] = Field(
         default_factory=dict,

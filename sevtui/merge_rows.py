@@ -177,6 +177,11 @@ CHECKS: dict[str, dict[str, Check]] = {
         "created": _TIME,
         "busy": _whole(0, 1),
         "conditions": _json(dict),
+        "launch": _whole(1, 100_000),
+        "position": _optional(_whole(0, 100_000)),
+        "qemu_pid": _optional(_whole(0, 1 << 31)),
+        "qemu_started": _optional(_TIME),
+        "pilot": _whole(0, 1),
     },
     "measurements": {
         "target": _name("target"),
@@ -188,6 +193,8 @@ CHECKS: dict[str, dict[str, Check]] = {
         "repetition": _COUNT,
         "sub": _COUNT,
         "value": _number(0.0, MAX_VALUE),
+        "launch": _whole(1, 100_000),
+        "pilot": _whole(0, 1),
     },
     "attestations": {
         "vm": _name("vm"),

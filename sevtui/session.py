@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sevtui import statedir
-from sevtui.bench.events import Event, RunPlan
+from sevtui.bench.events import Design, Event, RunPlan
 from sevtui.errors import SevtuiError, UsageError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.merge import MergedFile
     from sevtui.probe import Method, ProbeResult
-    from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Store
+    from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Series, Store
     from sevtui.vm.inventory import InventoryWatcher, VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
 
@@ -92,18 +93,47 @@ class RunReport:
     summaries: dict[tuple[str, str, str], Summary]
     units: dict[tuple[str, str, str], str]
     problems: list[ResultRow]
+    repetitions: list[ResultRow] = field(default_factory=list)
+    launch_means: dict[tuple[str, str, str], list[LaunchMean]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The `results show --json` document."""
+        """The `results show --json` document: each repetition carries its launch, its
+        place in the round's order and its QEMU PID; each run its design (seed...)."""
         return {
             "runs": [run.to_json() for run in self.runs],
             "metrics": [
                 {"target": t, "benchmark": b, "metric": m, "unit": self.units[(t, b, m)]}
                 | summary.to_json()
+                | {"launch_means": [asdict(x) for x in self.launch_means.get((t, b, m), [])]}
                 for (t, b, m), summary in self.summaries.items()
             ],
+            "repetitions": [row.to_json() for row in self.repetitions],
             "problems": [problem.to_json() for problem in self.problems],
         }
+
+
+@dataclass(frozen=True)
+class LaunchMean:
+    """One launch's mean of a metric on one target (run id, launch, repetitions, mean)."""
+
+    run: int
+    launch: int
+    n: int
+    mean: float
+
+
+def launch_means(series: list[Series]) -> dict[tuple[str, str, str], list[LaunchMean]]:
+    """Per (target, benchmark, metric): the mean of each launch, in order."""
+    found: dict[tuple[str, str, str], list[LaunchMean]] = {}
+    for s in series:
+        groups: dict[tuple[int, int], list[float]] = {}
+        for (run, rep), value in s.values.items():
+            groups.setdefault((run, s.launches.get((run, rep), 1)), []).append(value)
+        found[(s.target, s.benchmark, s.metric)] = [
+            LaunchMean(run, launch, len(values), math.fsum(values) / len(values))
+            for (run, launch), values in sorted(groups.items())
+        ]
+    return found
 
 
 def _one_mode(facts: RunFacts, run_ids: list[int]) -> RunFacts:
@@ -408,24 +438,41 @@ class Session:
         repetitions: int | None = None,
         label: str | None = None,
         warmup: int | None = None,
-        concurrent: bool = False,
+        design: Design | None = None,
     ) -> RunPlan:
-        """A run plan with the config's warm-up, cap, noise threshold and timeout."""
+        """A run plan with the config's warm-up, cap, timeout and design: a fixed number
+        of repetitions per launch, launches (the seed suite 3, others 1, unless
+        bench.launches or --launches says), and a seeded random order."""
+        import secrets
+
         from sevtui.names import check_label
 
         if label is not None:
             check_label(label)
         bench = self.config.bench
+        design = design or Design()
+        launches = design.launches or bench.launches or (3 if suite == "seed" else 1)
+        count = repetitions or bench.repetitions
+        if design.precision_pct is not None and bench.max_repetitions < count + 2:
+            raise UsageError(
+                f"--precision measures a pilot of {count} repetitions and at least 2 more, "
+                f"but bench.max_repetitions is {bench.max_repetitions}",
+                f"raise bench.max_repetitions to {count + 2} or more",
+            )
         return RunPlan(
             targets=list(dict.fromkeys(targets)),
             suite=suite,
-            repetitions=repetitions or bench.repetitions,
+            repetitions=count,
             label=label or default_label(suite),
             warmup=bench.warmup if warmup is None else warmup,
-            max_repetitions=max(bench.max_repetitions, repetitions or 0),
+            max_repetitions=max(bench.max_repetitions, count),
             cv_threshold_pct=bench.cv_threshold_pct,
             timeout_s=bench.timeout_s,
-            concurrent=concurrent,
+            concurrent=design.concurrent,
+            launches=launches,
+            order=design.order,
+            seed=design.seed if design.seed is not None else secrets.randbelow(2**31),
+            precision_pct=design.precision_pct,
         )
 
     def plan_sweep(self, vms: list[str], vary: list[str], base: RunPlan) -> RunPlan:
@@ -495,11 +542,14 @@ class Session:
         with self.store() as store:
             run_ids = store.resolve(ref)
             series = store.series(run_ids)
+            results = [r for run_id in run_ids for r in store.results(run_id)]
             return RunReport(
                 [store.run(run_id) for run_id in run_ids],
                 summaries(series),
                 {(s.target, s.benchmark, s.metric): s.unit for s in series},
-                [r for run_id in run_ids for r in store.results(run_id) if r.status != "ok"],
+                [r for r in results if r.status != "ok"],
+                results,
+                launch_means(series),
             )
 
     def resolve(self, ref: str) -> list[int]:

@@ -133,6 +133,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"UPDATE runs SET uuid = {_SQL_UUID4} WHERE uuid IS NULL",
         "CREATE UNIQUE INDEX runs_uuid ON runs(uuid)",
     ),
+    (
+        "ALTER TABLE results ADD COLUMN launch INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE results ADD COLUMN position INTEGER",
+        "ALTER TABLE results ADD COLUMN qemu_pid INTEGER",
+        "ALTER TABLE results ADD COLUMN qemu_started REAL",
+        "ALTER TABLE results ADD COLUMN pilot INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE measurements ADD COLUMN launch INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE measurements ADD COLUMN pilot INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -195,6 +204,11 @@ class ResultRow:
     status: str
     seconds: float | None
     message: str
+    launch: int = 1
+    position: int | None = None
+    """Where the target stood in its round's order (from 0; None: imported, or a setup)."""
+    qemu_pid: int | None = None
+    pilot: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -249,6 +263,14 @@ class RepetitionRecord:
     message: str = ""
     conditions: dict[str, Any] = field(default_factory=dict)
     busy: bool = False
+    launch: int = 1
+    """Which launch of the target (QEMU process, host batch) the repetition ran in."""
+    position: int | None = None
+    """Where the target stood in its round's (random) order, from 0."""
+    qemu: tuple[int, float] | None = None
+    """The QEMU process (PID, start time) that ran it; None for the host."""
+    pilot: bool = False
+    """A pilot repetition of the adaptive mode: kept, but never analysed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +286,13 @@ class Sample:
     direction: str
     repetition: int
     value: float
+    launch: int = 1
 
 
 @dataclass(frozen=True)
 class Series:
-    """One metric of one benchmark on one profile: (run id, repetition) -> value."""
+    """One metric of one benchmark on one profile: (run id, repetition) -> value, and the
+    launch each repetition ran in (1 when the run had one)."""
 
     target: str
     benchmark: str
@@ -277,6 +301,7 @@ class Series:
     unit: str
     direction: str
     values: dict[tuple[int, int], float]
+    launches: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 def group_samples(samples: list[Sample]) -> list[Series]:
@@ -288,8 +313,10 @@ def group_samples(samples: list[Sample]) -> list[Series]:
     series = []
     for (target, benchmark, metric, unit), group in grouped.items():
         values: dict[tuple[int, int], list[float]] = {}
+        launches: dict[tuple[int, int], int] = {}
         for sample in group:
             values.setdefault((sample.run_id, sample.repetition), []).append(sample.value)
+            launches[(sample.run_id, sample.repetition)] = sample.launch
         first = group[0]
         series.append(
             Series(
@@ -300,23 +327,29 @@ def group_samples(samples: list[Sample]) -> list[Series]:
                 unit,
                 first.direction,
                 {key: math.fsum(v) / len(v) for key, v in values.items()},
+                launches,
             )
         )
     return series
 
 
-def _per_repetition(packed: str) -> dict[tuple[int, int], float]:
-    """'KEY VALUE ...' (KEY = run << 32 | repetition) -> (run, rep) -> value, averaged."""
+def _per_repetition(packed: str) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], int]]:
+    """'KEY LAUNCH VALUE ...' (KEY = run << 32 | repetition) -> (run, rep) -> value
+    (several values of a repetition averaged), and (run, rep) -> launch."""
     parts = packed.split(" ")
-    keys = list(map(int, parts[0::2]))
-    numbers = list(map(float, parts[1::2]))
+    keys = list(map(int, parts[0::3]))
+    launch_of = list(map(int, parts[1::3]))
+    numbers = list(map(float, parts[2::3]))
     sums: dict[int, list[float]] = {}
-    for key, number in zip(keys, numbers, strict=True):
+    launches: dict[tuple[int, int], int] = {}
+    for key, launch, number in zip(keys, launch_of, numbers, strict=True):
         sums.setdefault(key, []).append(number)
-    return {
+        launches[(key >> 32, key & 0xFFFFFFFF)] = launch
+    values = {
         (key >> 32, key & 0xFFFFFFFF): v[0] if len(v) == 1 else math.fsum(v) / len(v)
         for key, v in sums.items()
     }
+    return values, launches
 
 
 @dataclass(frozen=True)
@@ -609,7 +642,8 @@ class Store:
     def _insert_result(self, run_id: int, outcome: RepetitionRecord) -> int:
         cursor = self._execute(
             "INSERT INTO results (run_id, target, benchmark, category, repetition, status, "
-            "seconds, message, output, created, busy, conditions) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "seconds, message, output, created, busy, conditions, launch, position, qemu_pid, "
+            "qemu_started, pilot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
                 outcome.target,
@@ -623,12 +657,17 @@ class Store:
                 time.time(),
                 int(outcome.busy),
                 json.dumps(outcome.conditions, allow_nan=False),
+                outcome.launch,
+                outcome.position,
+                *(outcome.qemu or (None, None)),
+                int(outcome.pilot),
             ),
         )
         result_id = cursor.lastrowid
         self._executemany(
             "INSERT INTO measurements (result_id, run_id, target, benchmark, category, "
-            "metric, unit, direction, repetition, sub, value) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "metric, unit, direction, repetition, sub, value, launch, pilot) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     result_id,
@@ -642,6 +681,8 @@ class Store:
                     outcome.repetition,
                     index,
                     value.value,
+                    outcome.launch,
+                    int(outcome.pilot),
                 )
                 for index, value in enumerate(outcome.values)
             ],
@@ -846,20 +887,32 @@ class Store:
         marks = ",".join("?" * len(run_ids))
         rows = self._execute(
             "SELECT target, benchmark, MIN(category), metric, unit, MIN(direction), "
-            "group_concat((run_id << 32 | repetition) || ' ' || printf('%!.17g', value), ' ') "
-            f"FROM measurements WHERE run_id IN ({marks}) "
+            "group_concat((run_id << 32 | repetition) || ' ' || launch || ' ' || "
+            "printf('%!.17g', value), ' ') "
+            f"FROM measurements WHERE run_id IN ({marks}) AND pilot = 0 "
             "GROUP BY target, benchmark, metric, unit ORDER BY MIN(id)",
             run_ids,
         ).fetchall()
         return [
-            Series(target, bench, category, metric, unit, direction, _per_repetition(packed))
+            Series(target, bench, category, metric, unit, direction, *_per_repetition(packed))
             for target, bench, category, metric, unit, direction, packed in rows
         ]
 
     def samples(self, run_ids: list[int]) -> list[Sample]:
         """One value per metric and repetition (values inside one program run averaged)."""
         return [
-            Sample(run_id, s.target, s.benchmark, s.category, s.metric, s.unit, s.direction, rep, v)
+            Sample(
+                run_id,
+                s.target,
+                s.benchmark,
+                s.category,
+                s.metric,
+                s.unit,
+                s.direction,
+                rep,
+                v,
+                s.launches.get((run_id, rep), 1),
+            )
             for s in self.series(run_ids)
             for (run_id, rep), v in s.values.items()
         ]
@@ -900,11 +953,22 @@ class Store:
     def results(self, run_id: int) -> list[ResultRow]:
         """Per-repetition outcomes of a run (without the raw output)."""
         rows = self._execute(
-            "SELECT id, target, benchmark, category, repetition, status, seconds, message "
-            "FROM results WHERE run_id = ? ORDER BY id",
+            "SELECT id, target, benchmark, category, repetition, status, seconds, message, "
+            "launch, position, qemu_pid, pilot FROM results WHERE run_id = ? ORDER BY id",
             (run_id,),
         ).fetchall()
-        return [ResultRow(*row) for row in rows]
+        names = ("id", "target", "benchmark", "category", "repetition", "status", "seconds")
+        return [
+            ResultRow(
+                **dict(zip(names, row[:7], strict=True)),
+                message=row[7],
+                launch=row[8],
+                position=row[9],
+                qemu_pid=row[10],
+                pilot=bool(row[11]),
+            )
+            for row in rows
+        ]
 
     def done_repetitions(self, run_id: int) -> dict[tuple[str, str], set[int]]:
         """(target, benchmark) -> repetitions that finished (ok or unavailable)."""
@@ -916,6 +980,23 @@ class Store:
         ):
             done.setdefault((target, benchmark), set()).add(int(repetition))
         return done
+
+    def repetition_values(
+        self, run_id: int, target: str, benchmark: str, repetitions: list[int]
+    ) -> dict[str, list[float]]:
+        """Metric -> one value per repetition among REPETITIONS (pilot runs included;
+        several values of one repetition averaged), for the adaptive mode's decision."""
+        marks = ",".join("?" * len(repetitions))
+        rows = self._execute(
+            "SELECT metric, AVG(value) FROM measurements WHERE run_id = ? AND target = ? "
+            f"AND benchmark = ? AND repetition IN ({marks}) GROUP BY metric, repetition "
+            "ORDER BY metric, repetition",
+            (run_id, target, benchmark, *repetitions),
+        ).fetchall()
+        values: dict[str, list[float]] = {}
+        for metric, value in rows:
+            values.setdefault(str(metric), []).append(float(value))
+        return values
 
     def last_seconds(self, target: str, benchmark: str) -> float | None:
         """Longest successful repetition of this benchmark on this target in its last run."""

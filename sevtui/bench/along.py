@@ -36,8 +36,8 @@ class AlongPoint:
             "base_target": table.base,
             "other_target": table.other,
             "benchmarks": [bench.to_json() for bench in table.benchmarks],
-            "categories": table.categories,
-            "overall_overhead_pct": table.overall,
+            "categories": {name: mean.to_json() for name, mean in table.categories.items()},
+            "overall": table.overall.to_json() if table.overall else None,
             "warnings": table.warnings,
         }
 

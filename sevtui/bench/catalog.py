@@ -39,6 +39,8 @@ class Benchmark:
     """A pinned tarball sevtui copies into the work folder before the setup runs."""
     needs_disk: bool = False
     """Measures the disk: unavailable where the work folder is in RAM (tmpfs, initramfs)."""
+    warmup: int | None = None
+    """Unrecorded runs before each launch's repetitions; None: the plan's (bench.warmup)."""
 
 
 def _build(
@@ -305,6 +307,14 @@ def catalog_from_config(config: Config) -> Catalog:
         for bench_id, item in config.benchmark.items()
     }
     catalog = build_catalog(custom, config.suites)
+    for bench_id, count in config.bench.warmups.items():
+        known = catalog.benchmarks.get(bench_id)
+        if known is None:
+            raise UsageError(
+                f"bench.warmups names an unknown benchmark {bench_id!r}",
+                "see `sevtui bench list` for the ids",
+            )
+        catalog.benchmarks[bench_id] = replace(known, warmup=count)
     for bench_id, pattern in config.bench.headline.items():
         known = catalog.benchmarks.get(bench_id)
         if known is None:

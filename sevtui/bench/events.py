@@ -91,6 +91,18 @@ def seconds_left(elapsed: float, finished: int, planned: int) -> float | None:
     return elapsed / finished * max(planned - finished, 0)
 
 
+@dataclass(frozen=True)
+class Design:
+    """How a run replicates and orders its work (options of `bench run` and `sweep`);
+    None: the config's value, or the suite's default."""
+
+    concurrent: bool = False
+    launches: int | None = None
+    order: str = "random"
+    seed: int | None = None
+    precision_pct: float | None = None
+
+
 @dataclass
 class RunPlan:
     """What to run."""
@@ -106,3 +118,33 @@ class RunPlan:
     resume_run: int | None = None
     concurrent: bool = False
     """Each repetition runs on all targets at once (noisy neighbours), not one by one."""
+    launches: int = 1
+    """Each VM is booted this many times (the host measured in as many batches); the
+    repetitions of a launch are nested in it."""
+    order: str = "random"
+    """random: each round's target order is drawn from `seed`; fixed: as given."""
+    seed: int | None = None
+    precision_pct: float | None = None
+    """Adaptive mode: `repetitions` pilot runs per launch fix how many more to measure so
+    the 95 % CI half-width is below this percentage of the mean (capped at
+    max_repetitions); the pilot runs are kept but not analysed."""
+
+    def design(self) -> dict[str, object]:
+        """The experiment design as stored with the run (provenance `design`)."""
+        return {
+            "launches": self.launches,
+            "repetitions": self.repetitions,
+            "order": self.order,
+            "seed": self.seed,
+            "warmup": self.warmup,
+            "stopping": (
+                {"mode": "fixed"}
+                if self.precision_pct is None
+                else {
+                    "mode": "precision",
+                    "precision_pct": self.precision_pct,
+                    "pilot": self.repetitions,
+                    "cap": self.max_repetitions,
+                }
+            ),
+        }

@@ -14,16 +14,16 @@ import contextlib
 import hashlib
 import os
 import platform
+import random
 import re
 import secrets
 import shlex
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +41,15 @@ from sevtui.bench.events import (
     RunStarted,
 )
 from sevtui.bench.parsers import ParseError, elapsed_marker, parse_output
-from sevtui.bench.stats import is_noisy, summarize
+from sevtui.bench.stats import two_stage_n
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
 from sevtui.config import Config, dump_config
 from sevtui.errors import CommandTimeout, SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
+from sevtui.proc import process_started
 from sevtui.sources import SHIPPED_SOURCES, Source, fetch
 from sevtui.store import RepetitionRecord, Store
-from sevtui.values import Value
 from sevtui.vm import lease, lifecycle, remote
 from sevtui.vm.resolve import vm_paths, vm_profile
 
@@ -102,21 +102,32 @@ class RunOutcome:
 
 
 def plan_from_run(store: Store, run_id: int, config: Config) -> RunPlan:
-    """The plan of a stored run, for `bench resume`."""
+    """The plan of a stored run, for `bench resume`: its own design (launches, order,
+    seed, stopping), so the numbering of its repetitions carries on."""
     run = store.run(run_id)
     if run.status == "imported" or not run.suite or not run.repetitions:
         raise UsageError(f"run {run_id} was imported, not measured: nothing to resume")
+    stored = run.provenance.get("design")
+    design: dict[str, Any] = stored if isinstance(stored, dict) else {}
+    kept = design.get("stopping")
+    stopping: dict[str, Any] = kept if isinstance(kept, dict) else {}
+    precision = stopping.get("precision_pct") if stopping.get("mode") == "precision" else None
+    cap = int(stopping.get("cap", config.bench.max_repetitions))
     return RunPlan(
         targets=list(run.targets),
         suite=run.suite,
         repetitions=run.repetitions,
         label=run.label,
-        warmup=config.bench.warmup,
-        max_repetitions=max(config.bench.max_repetitions, run.repetitions),
+        warmup=int(design.get("warmup", config.bench.warmup)),
+        max_repetitions=max(cap, run.repetitions),
         cv_threshold_pct=config.bench.cv_threshold_pct,
         timeout_s=config.bench.timeout_s,
         resume_run=run_id,
         concurrent=run.provenance.get("mode") == "concurrent",
+        launches=int(design.get("launches", 1)),
+        order=str(design.get("order", "fixed")),
+        seed=design.get("seed") if isinstance(design.get("seed"), int) else None,
+        precision_pct=float(precision) if precision is not None else None,
     )
 
 
@@ -152,6 +163,7 @@ def run_suite(
             {
                 **_provenance(config, report),
                 "mode": run_mode(plan.concurrent),
+                "design": plan.design(),
                 "sources": {b.id: b.source.to_json() for b in suite if b.source is not None},
             },
         )
@@ -159,15 +171,34 @@ def run_suite(
         run_id = plan.resume_run
         store.reopen_run(run_id)
     run = SuiteRun(store, run_id, plan, suite, control.emit, control.stop, config.paths.sources)
-    return run.execute(lambda name: open_live_target(config, report, name, (run_id, plan.label)))
+    fresh = plan.launches > 1
+    running = [
+        n for n in plan.targets if n != HOST and lifecycle.status(config, n).state == "running"
+    ]
+    try:
+        return run.execute(
+            lambda name: open_live_target(config, report, name, (run_id, plan.label), fresh)
+        )
+    finally:
+        if fresh:
+            _restart(config, report, running)
+
+
+def _restart(config: Config, report: CapabilityReport, names: list[str]) -> None:
+    """VMs that ran before a run of several launches run again after it (fresh)."""
+    for name in names:
+        if lifecycle.status(config, name).state != "running":
+            with contextlib.suppress(SevtuiError):
+                lifecycle.start(config, name, report)
 
 
 def open_live_target(
-    config: Config, report: CapabilityReport, name: str, run: tuple[int, str]
+    config: Config, report: CapabilityReport, name: str, run: tuple[int, str], fresh: bool = False
 ) -> Target:
     """The host, or VM NAME (started when it is not running and leased to RUN).
 
-    A sweep's variant that the run started is stopped again when the run lets it go.
+    FRESH (a run of several launches): the VM is booted anew for this launch and stopped
+    when the run lets it go; so is a sweep's variant that the run started.
     """
     if name == HOST:
         return HostTarget(host_settings())
@@ -176,6 +207,8 @@ def open_live_target(
     if variant and not report.profiles[kind].launchable:
         why = report.profiles[kind].reason
         raise TargetUnavailable(f"this host cannot run {kind} guests: {why}")
+    if fresh and lifecycle.status(config, name).state == "running":
+        lifecycle.stop(config, name)
     started = lifecycle.status(config, name).state != "running"
     if started:
         lifecycle.start(config, name, report)
@@ -190,11 +223,13 @@ def open_live_target(
 
     def let_go() -> None:
         lease.release(folder)
-        if started and variant:
+        if started and (variant or fresh):
             with contextlib.suppress(SevtuiError):
                 lifecycle.stop(config, name)
 
     target = GuestTarget(name, remote.runner(config, name), pids, info, on_close=let_go)
+    if current.pid is not None:
+        target.qemu = (current.pid, process_started(current.pid) or 0.0)
     target.relaunch = lambda: boot.relaunch(config, report, name, target)
     target.upload = remote.uploader(config, name)
     return target
@@ -242,9 +277,14 @@ class SuiteRun:
     measured: int = 0
     problems: list[str] = field(default_factory=list)
     done: dict[tuple[str, str], set[int]] = field(default_factory=dict)
-    values: dict[tuple[str, str], dict[str, list[float]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(list))
-    )
+    launch: int = 1
+    """The launch being measured (1-based)."""
+    positions: dict[str, int] = field(default_factory=dict)
+    """Each target's place in the current round's order."""
+    decided: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    """Adaptive mode: (target, benchmark, launch) -> repetitions after the pilot."""
+    qemu: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """The QEMU process (PID, start time) of each VM target in the current launch."""
 
     def execute(self, open_target: OpenTarget) -> RunOutcome:
         """Open every target, run every benchmark, and always finish the run row."""
@@ -261,12 +301,18 @@ class SuiteRun:
             )
         )
         status, reason = "failed", "the run ended unexpectedly"
+        order = random.Random(self.plan.seed)
         try:
-            for group in variants.groups(self.plan.targets):
-                with ExitStack() as stack:
-                    targets = self._open_all(open_target, stack, group)
-                    for bench in self.suite:
-                        self._run_benchmark(bench, targets)
+            for launch in range(1, self.plan.launches + 1):
+                self.launch = launch
+                for group in variants.groups(self.plan.targets):
+                    wanted = [name for name in group if self._has_work(name)]
+                    if not wanted:
+                        continue
+                    with ExitStack() as stack:
+                        targets = self._open_all(open_target, stack, wanted)
+                        for bench in self.suite:
+                            self._run_benchmark(bench, targets, order)
             status = "failed" if self.problems else "done"
             reason = _join_problems(self.problems)
         except (KeyboardInterrupt, Interrupted) as exc:
@@ -288,13 +334,54 @@ class SuiteRun:
     def _load_previous(self) -> None:
         """What earlier attempts of this run measured (resume), and what is left to do."""
         self.done = self.store.done_repetitions(self.run_id)
-        for sample in self.store.samples([self.run_id]):
-            self.values[(sample.target, sample.benchmark)][sample.metric].append(sample.value)
         self.planned = sum(
-            max(self.plan.repetitions - len(self.done.get((t, b.id), set())), 0)
+            self._missing(t, b, launch)
+            for launch in range(1, self.plan.launches + 1)
             for t in self.plan.targets
             for b in self.suite
         )
+
+    def _stride(self) -> int:
+        """Repetition numbers one launch may use: launch L numbers from (L-1)*stride+1."""
+        return self.plan.max_repetitions if self.plan.precision_pct else self.plan.repetitions
+
+    def _wanted(self, target: str, bench: Benchmark, launch: int) -> list[int]:
+        """The repetition numbers LAUNCH measures of BENCH on TARGET: the planned ones, or
+        (adaptive) the pilot and, once the pilot is done, the number it called for."""
+        first = (launch - 1) * self._stride() + 1
+        count = self.plan.repetitions
+        if self.plan.precision_pct is not None:
+            count += self._decision(target, bench, launch, first)
+        return list(range(first, first + count))
+
+    def _decision(self, target: str, bench: Benchmark, launch: int, first: int) -> int:
+        """Adaptive mode: how many repetitions follow the pilot (0 until it is done)."""
+        key = (target, bench.id, launch)
+        if key in self.decided:
+            return self.decided[key]
+        pilot = list(range(first, first + self.plan.repetitions))
+        finished = self.done.get((target, bench.id), set())
+        if not set(pilot) <= finished:
+            return 0
+        values = self.store.repetition_values(self.run_id, target, bench.id, pilot)
+        headline = [
+            v for m, v in values.items() if not bench.headline or re.search(bench.headline, m)
+        ]
+        cap = self.plan.max_repetitions - self.plan.repetitions
+        more = two_stage_n(headline, self.plan.precision_pct or 0.0, cap)
+        self.decided[key] = more
+        return more
+
+    def _missing(self, target: str, bench: Benchmark, launch: int) -> int:
+        """Wanted repetitions of LAUNCH not measured yet (0 once BENCH was closed out)."""
+        finished = self.done.get((target, bench.id), set())
+        if 0 in finished:
+            return 0
+        return sum(rep not in finished for rep in self._wanted(target, bench, launch))
+
+    def _has_work(self, target: str) -> bool:
+        """True when TARGET has something to measure in the current launch."""
+        return any(self._missing(target, bench, self.launch) for bench in self.suite)
 
     def _open_all(
         self, open_target: OpenTarget, stack: ExitStack, names: list[str]
@@ -311,6 +398,9 @@ class SuiteRun:
                 self._fail_target(name, f"could not be opened: {_words(exc)}")
                 continue
             stack.callback(target.close)
+            process = getattr(target, "qemu", None)
+            if process is not None:
+                self.qemu[name] = process
             try:
                 target.info = _describe(target)
                 self.store.set_target(self.run_id, name, target.kind, target.info)
@@ -345,18 +435,16 @@ class SuiteRun:
 
     def _pending(self, target: str, bench: Benchmark) -> bool:
         """True while this benchmark still has repetitions to measure on TARGET."""
-        finished = self.done.get((target, bench.id), set())
-        if 0 in finished:
-            return False
-        if len(finished) < self.plan.repetitions:
-            return True
-        return self._noisy(target, bench) and len(finished) < self.plan.max_repetitions
+        return self._missing(target, bench, self.launch) > 0
 
     def _remaining(self, target: str, bench: Benchmark) -> int:
-        """Planned repetitions of BENCH on TARGET not measured yet."""
-        return max(self.plan.repetitions - len(self.done.get((target, bench.id), set())), 0)
+        """Planned repetitions of BENCH on TARGET not measured yet, this launch and later."""
+        return sum(
+            self._missing(target, bench, launch)
+            for launch in range(self.launch, self.plan.launches + 1)
+        )
 
-    def _run_benchmark(self, bench: Benchmark, targets: list[Target]) -> None:
+    def _run_benchmark(self, bench: Benchmark, targets: list[Target], order: random.Random) -> None:
         ready = [
             t
             for t in targets
@@ -365,26 +453,42 @@ class SuiteRun:
             and self._guarded(t, bench, self._prepare, 0)
         ]
         for target in ready:
-            for _ in range(0 if bench.parser == BOOT else self.plan.warmup):
+            for _ in range(self._warmups(bench)):
                 self._check_stop()
                 self.emit(
                     BenchmarkStarted(target.name, bench.id, 0, warmup=True, planned=self.planned)
                 )
                 self._guarded(target, bench, self._warm_up, 0)
         ready = [t for t in ready if t.alive]
-        repetition = 1
+        index = 0
         while ready:
-            todo = [t for t in ready if repetition not in self.done.get((t.name, bench.id), set())]
-            for target, ok in self._round(bench, todo, repetition).items():
-                if not target.alive or (not ok and repetition == 1 and self.plan.repetitions > 1):
+            wanted = {t: self._wanted(t.name, bench, self.launch) for t in ready}
+            before = sum(len(w) for w in wanted.values())
+            todo = [
+                t
+                for t in ready
+                if index < len(wanted[t])
+                and wanted[t][index] not in self.done.get((t.name, bench.id), set())
+            ]
+            if index >= max(len(w) for w in wanted.values()):
+                break
+            repetition = (self.launch - 1) * self._stride() + index + 1
+            for target, ok in self._round(bench, todo, repetition, order).items():
+                if not target.alive or (not ok and index == 0 and len(wanted[target]) > 1):
                     ready.remove(target)
-                    self.planned -= self._remaining(target.name, bench) - 1 if target.alive else 0
-            repetition += 1
-            if repetition > self.plan.repetitions:
-                noisy = [t for t in ready if self._noisy(t.name, bench)]
-                if repetition > self.plan.max_repetitions or not noisy:
-                    break
-                self.planned += len(ready)
+                    self.planned -= (
+                        self._missing(target.name, bench, self.launch) - 1 if target.alive else 0
+                    )
+            index += 1
+            grown = sum(len(self._wanted(t.name, bench, self.launch)) for t in wanted)
+            self.planned += grown - before
+
+    def _warmups(self, bench: Benchmark) -> int:
+        """Unrecorded runs before a launch's repetitions: the benchmark's own count, else
+        the plan's; none for boot time, which measures cold boots."""
+        if bench.parser == BOOT:
+            return 0
+        return self.plan.warmup if bench.warmup is None else bench.warmup
 
     def _guarded(self, target: Target, bench: Benchmark, step: _Step, repetition: int) -> bool:
         """Run one STEP; a target that stops answering gets its remaining work failed."""
@@ -395,20 +499,28 @@ class SuiteRun:
             self._fail_target(target.name, f"stopped answering during {bench.id}: {_words(exc)}")
             return False
 
-    def _noisy(self, target: str, bench: Benchmark) -> bool:
-        """Dynamic run count: is some headline metric's CV above the threshold?"""
-        return any(
-            is_noisy(summarize(numbers), self.plan.cv_threshold_pct)
-            for metric, numbers in self.values[(target, bench.id)].items()
-            if numbers and (not bench.headline or re.search(bench.headline, metric))
-        )
-
     def _check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
             raise Interrupted("stopped on request")
 
     def _record(self, outcome: RepetitionRecord) -> None:
-        self.store.record(self.run_id, outcome)
+        """Store OUTCOME stamped with its launch, place in the round's order, QEMU process
+        and (adaptive) whether it was a pilot run."""
+        pilot = (
+            self.plan.precision_pct is not None
+            and outcome.repetition > 0
+            and (outcome.repetition - 1) % self._stride() < self.plan.repetitions
+        )
+        stamped = replace(
+            outcome,
+            launch=self.launch,
+            position=self.positions.get(outcome.target) if outcome.repetition else None,
+            qemu=self.qemu.get(outcome.target),
+            pilot=pilot,
+        )
+        self.store.record(self.run_id, stamped)
+        if outcome.status in ("ok", "unavailable"):
+            self.done.setdefault((outcome.target, outcome.benchmark), set()).add(outcome.repetition)
 
     def _prepare(self, bench: Benchmark, target: Target, _repetition: int) -> bool:
         """Check the benchmark's needs and run its setup; record why not when it cannot run."""
@@ -508,10 +620,18 @@ class SuiteRun:
         _run(target, timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S)
         return True
 
-    def _round(self, bench: Benchmark, todo: list[Target], repetition: int) -> dict[Target, bool]:
-        """One repetition on each target: one after another, or (concurrent) all at once."""
+    def _round(
+        self, bench: Benchmark, todo: list[Target], repetition: int, order: random.Random
+    ) -> dict[Target, bool]:
+        """One repetition on each target: one after another in the round's order (drawn
+        from the run's seed, or as given), or (concurrent) all at once."""
+        todo = list(todo)
+        if self.plan.order == "random":
+            order.shuffle(todo)
+        self.positions = {target.name: place for place, target in enumerate(todo)}
         if self.plan.concurrent and len(todo) > 1 and bench.parser != BOOT:
             self._check_stop()
+            self.positions = dict.fromkeys(self.positions, 0)
             return self._measure_together(bench, todo, repetition)
         done: dict[Target, bool] = {}
         for target in todo:
@@ -562,7 +682,7 @@ class SuiteRun:
                 busy=busy,
             )
         )
-        self._remember(target.name, bench.id, values)
+        self.measured += 1
         metrics = {v.metric: v.value for v in values}
         self.emit(
             RepetitionDone(
@@ -619,7 +739,7 @@ class SuiteRun:
         except ParseError as exc:
             return self._failed(base, "failed", f"output did not parse: {exc.message}")
         self._record(RepetitionRecord(**{**base.__dict__, "values": values}))
-        self._remember(target.name, bench.id, values)
+        self.measured += 1
         self.emit(
             RepetitionDone(
                 target.name,
@@ -639,15 +759,6 @@ class SuiteRun:
         self._record(RepetitionRecord(**{**base.__dict__, "status": status, "message": message}))
         self.emit(BenchmarkError(base.target, base.benchmark, base.repetition, status, message))
         return False
-
-    def _remember(self, target: str, bench_id: str, values: list[Value]) -> None:
-        """Per-metric values of this repetition, for the dynamic run count."""
-        self.measured += 1
-        per_metric: dict[str, list[float]] = defaultdict(list)
-        for value in values:
-            per_metric[value.metric].append(value.value)
-        for metric, numbers in per_metric.items():
-            self.values[(target, bench_id)][metric].append(sum(numbers) / len(numbers))
 
 
 def _run(target: Target, script: str, timeout: float) -> Any:

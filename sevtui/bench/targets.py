@@ -125,6 +125,8 @@ class GuestTarget:
         self.info = dict(info or {})
         self.relaunch: Callable[[], dict[str, float]] | None = None
         self.upload: Callable[[Path, str], None] | None = None
+        self.qemu: tuple[int, float] | None = None
+        """The QEMU process (PID, start time) of this launch."""
 
     def run(self, script: str, timeout: float) -> Outcome:
         """Run SCRIPT in the guest (interrupted on timeout)."""

@@ -15,7 +15,14 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 from textual_plotext import PlotextPlot
 
-from sevtui.bench.results import ComparisonSet, ComparisonTable, format_ci, format_pct, format_value
+from sevtui.bench.results import (
+    ComparisonSet,
+    ComparisonTable,
+    MeanFigure,
+    format_ci,
+    format_pct,
+    format_value,
+)
 from sevtui.names import visible
 from sevtui.tui.barchart import Bar, render_bars
 from sevtui.tui.dialogs import ExportDialog
@@ -284,9 +291,9 @@ class ResultsScreen(CoveringScreen):
             view.focus()
         means = []
         for table in comparisons.tables:
-            parts = [f"{name} {value:+.1f}%" for name, value in table.categories.items()]
+            parts = [f"{name} {_short(mean)}" for name, mean in table.categories.items()]
             if table.overall is not None:
-                parts.append(f"overall {table.overall:+.1f}%")
+                parts.append(f"overall {_short(table.overall)}")
             means.append(f"{table.other}: " + ", ".join(parts))
         warnings = [w for table in comparisons.tables for w in table.warnings]
         self.query_one("#summary", Static).update(
@@ -296,7 +303,8 @@ class ResultsScreen(CoveringScreen):
                         *(f"warning: {visible(w)}" for w in dict.fromkeys(warnings)),
                         f"vs {visible(comparisons.base)}, geometric means over benchmarks: "
                         + visible("; ".join(means)),
-                        "H headline metric   * significant   ~ noisy   ! flagged",
+                        "H headline  * significant (BH-adjusted)  ~ noisy  "
+                        "! flag (media, busy, trend): left out of the means",
                     ]
                 )
             )
@@ -448,6 +456,14 @@ def baseline(names: list[str]) -> str:
         if wanted in names:
             return wanted
     return next((name for name in names if "nosev" in name), names[0])
+
+
+def _short(mean: MeanFigure) -> str:
+    """+7.1% [+5.0..+9.2], or +7.1% (no CI)."""
+    if mean.overhead_pct is None:
+        return "n/a"
+    ci = f" [{format_ci(mean.overhead_ci95)}]" if mean.overhead_ci95 else " (no CI)"
+    return f"{mean.overhead_pct:+.1f}%{ci}"
 
 
 def profile_label(table: ComparisonTable, profile: str) -> str:

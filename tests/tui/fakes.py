@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -98,6 +101,28 @@ def fleet_rows() -> list[dict[str, str]]:
     ]
 
 
+def fake_host_root() -> Path:
+    """The seed host's sysroot at ROOT (its path shows in snapshots), built once and
+    shared: each process builds into its own folder and renames it into place, so
+    parallel test processes never see, or remove, a half-built tree."""
+    marker = ROOT / ".complete"
+    if marker.exists():
+        return ROOT
+    scratch = Path(tempfile.mkdtemp(prefix="sevtui-fake-host.", dir=ROOT.parent))
+    seed_host().build(scratch)
+    (scratch / ".complete").touch()
+    if ROOT.exists() and not marker.exists():
+        stale = ROOT.with_name(f"{ROOT.name}.stale.{os.getpid()}")
+        with contextlib.suppress(OSError):
+            os.rename(ROOT, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+    try:
+        os.rename(scratch, ROOT)
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return ROOT
+
+
 class FakeSources:
     """Everything the app needs, without QEMU, psutil or a database."""
 
@@ -122,8 +147,7 @@ class FakeSources:
 
     def capabilities(self) -> CapabilityReport:
         if not self._host_built:
-            shutil.rmtree(ROOT, ignore_errors=True)
-            seed_host().build(ROOT)
+            fake_host_root()
             self._host_built = True
         qemu = QemuInfo(
             "/usr/bin/qemu-system-x86_64",

@@ -14,6 +14,7 @@ from scipy import stats
 from sevtui.cli import main
 from sevtui.values import Value
 from tests.sysroots import DATA
+from tests.unit.test_stats import fieller_by_hand
 
 SEED = DATA / "seed"
 
@@ -68,7 +69,7 @@ def test_compare_gives_the_seed_overheads(seeded: Path, capsys: pytest.CaptureFi
     assert memcpy["base"]["n"] == 1 and memcpy["significant"] is None
     assert memcpy["change_pct"] == pytest.approx((18394.207 / 19159.418 - 1) * 100)
     assert round(memcpy["change_pct"], 2) == -3.99
-    assert memcpy["overhead_ci95"] is None and "2 repetitions" in memcpy["reason"]
+    assert memcpy["overhead_ci95"] is None and "at least 2 units" in memcpy["reason"]
     for key in ("benchmark", "metric", "unit", "direction", "change_pct", "overhead_ci95", "noisy"):
         assert key in linux
 
@@ -107,12 +108,18 @@ def test_means_are_over_benchmarks_from_headline_metrics(
     assert benchmarks["redis"]["overhead_pct"] == pytest.approx(expected)
     assert benchmarks["redis"]["n_metrics"] == 20
     assert benchmarks["mbw"]["n_metrics"] == 3 and benchmarks["tinymembench"]["n_metrics"] == 2
-    for category, value in table["categories"].items():
+    for category, mean in table["categories"].items():
         mine = [b["overhead_pct"] for b in benchmarks.values() if b["category"] == category]
-        assert value == pytest.approx(geomean_pct(mine))
+        assert mean["overhead_pct"] == pytest.approx(geomean_pct(mine))
+        # every benchmark of the seed ran once: the mean says so and has no interval
+        assert mean["overhead_ci95"] is None and "no interval" in mean["reason"]
+        assert {e["benchmark"] for e in mean["excluded"]} == {
+            b for b, v in benchmarks.items() if v["category"] == category
+        }
     every = [b["overhead_pct"] for b in benchmarks.values()]
-    assert table["overall_overhead_pct"] == pytest.approx(geomean_pct(every))
-    assert round(table["categories"]["cpu"], 2) == 7.11
+    assert table["overall"]["overhead_pct"] == pytest.approx(geomean_pct(every))
+    assert table["overall"]["overhead_ci95"] is None
+    assert round(table["categories"]["cpu"]["overhead_pct"], 2) == 7.11
 
 
 def test_gr_style_five_runs_reproduce_per_benchmark_overheads(
@@ -137,22 +144,41 @@ def test_gr_style_five_runs_reproduce_per_benchmark_overheads(
         "sqlite 2500 insertions": "sqlite-insert",
     }
     benchmarks = {b["benchmark"]: b for b in table["benchmarks"]}
+    terms = []
     for name, bench_id in names.items():
         base, other = values[(name, "nosev")], values[(name, "sev-snp")]
         by_hand = (sum(other) / 5) / (sum(base) / 5) * 100 - 100
         got = benchmarks[bench_id]
         assert abs(got["overhead_pct"] - by_hand) < 0.01
-        ref = stats.ttest_ind(
-            [math.log(v) for v in other], [math.log(v) for v in base], equal_var=False
-        ).confidence_interval(0.95)
-        low, high = (math.exp(ref.low) - 1) * 100, (math.exp(ref.high) - 1) * 100
-        assert got["overhead_ci95"] == pytest.approx([min(low, by_hand), max(high, by_hand)])
+        low, high = fieller_by_hand(base, other)
+        assert got["overhead_ci95"] == pytest.approx([(low - 1) * 100, (high - 1) * 100])
         assert next(r for r in table["rows"] if r["benchmark"] == bench_id)["base"]["n"] == 5
-    cpu = [benchmarks[b]["overhead_pct"] for b in benchmarks if b != "sqlite-insert"]
-    assert table["categories"]["cpu"] == pytest.approx(geomean_pct(cpu))
-    assert table["overall_overhead_pct"] == pytest.approx(
-        geomean_pct([b["overhead_pct"] for b in benchmarks.values()])
-    )
+        terms.append((bench_id, by_hand, base, other))
+    for category, members in (
+        ("cpu", [t for t in terms if t[0] != "sqlite-insert"]),
+        (None, terms),
+    ):
+        mean = table["categories"][category] if category else table["overall"]
+        assert mean["overhead_pct"] == pytest.approx(geomean_pct([t[1] for t in members]))
+        assert mean["overhead_ci95"] == pytest.approx(delta_by_hand(members), rel=1e-9)
+        assert mean["excluded"] == []
+
+
+def delta_by_hand(
+    members: list[tuple[str, float, list[float], list[float]]],
+) -> list[float]:
+    """The geometric mean's 95 % CI: var(log mean ratio) = sum over benchmarks and sides of
+    var(values) / n / mean**2, over m**2; Welch-Satterthwaite df; scipy's t."""
+    center = sum(math.log(1 + t[1] / 100) for t in members) / len(members)
+    parts = [
+        (stats.tvar(side) / len(side) / (sum(side) / len(side)) ** 2, len(side) - 1)
+        for _, _, base, other in members
+        for side in (base, other)
+    ]
+    total = sum(v for v, _ in parts)
+    df = total**2 / sum(v * v / d for v, d in parts)
+    half = stats.t.ppf(0.975, df) * math.sqrt(total) / len(members)
+    return [(math.exp(center - half) - 1) * 100, (math.exp(center + half) - 1) * 100]
 
 
 def test_several_other_profiles_in_one_comparison(

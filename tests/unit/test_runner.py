@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,7 @@ def make_run(
     resume: int | None = None,
     emit: list[Event] | None = None,
     stop: threading.Event | None = None,
+    **design: Any,
 ) -> tuple[SuiteRun, Store]:
     store = Store(tmp_path / "r.db")
     plan = RunPlan(
@@ -62,6 +64,7 @@ def make_run(
         cv_threshold_pct=3.5,
         timeout_s=60,
         resume_run=resume,
+        **design,
     )
     run_id = resume or store.create_run("t", "running", "s", repetitions, targets)
     if resume:
@@ -155,26 +158,77 @@ def test_a_target_that_dies_fails_its_remaining_work_and_the_other_goes_on(
     assert demo == {("quick", "ok"), ("quick", "failed"), ("forger", "failed")}
 
 
-def test_resume_applies_the_dynamic_run_count(tmp_path: Path) -> None:
+def test_a_noisy_benchmark_gets_exactly_the_planned_repetitions_resumed_or_not(
+    tmp_path: Path,
+) -> None:
+    """No optional stopping: 10..90 ms sleeps have a CV far above 3.5 %, yet a fresh and a
+    resumed run both measure the 3 planned repetitions, never more."""
     stop = threading.Event()
     events: list[Event] = []
 
-    def stop_after_three(event: Event) -> None:
+    def stop_after_two(event: Event) -> None:
         events.append(event)
-        if isinstance(event, RepetitionDone) and event.repetition == 3:
+        if isinstance(event, RepetitionDone) and event.repetition == 2:
             stop.set()
 
     run, store = make_run(tmp_path, [NOISY], ["host"], repetitions=3, max_repetitions=6)
-    run.emit = stop_after_three
+    run.emit = stop_after_two
     run.stop = stop
     assert run.execute(lambda name: HostTarget()).status == "interrupted"
-    assert len(store.samples([run.run_id])) == 3
+    assert len(store.samples([run.run_id])) == 2
     resumed, store = make_run(
         tmp_path, [NOISY], ["host"], repetitions=3, max_repetitions=6, resume=run.run_id
     )
     assert resumed.execute(lambda name: HostTarget()).status == "done"
-    # 10..90 ms sleeps have a CV far above 3.5 %: the cap is reached, as in a fresh run.
-    assert len(store.samples([run.run_id])) == 6
+    assert sorted(s.repetition for s in store.samples([run.run_id])) == [1, 2, 3]
+
+
+def test_launches_open_each_target_anew_and_number_their_repetitions(tmp_path: Path) -> None:
+    opened: list[str] = []
+
+    def open_target(name: str) -> Target:
+        opened.append(name)
+        return Named(name)
+
+    run, store = make_run(tmp_path, [QUICK], ["a", "b"], repetitions=2, launches=3, seed=7)
+    assert run.execute(open_target).status == "done"
+    assert sorted(opened) == ["a", "a", "a", "b", "b", "b"]
+    got = sorted((s.target, s.repetition, s.launch) for s in store.samples([run.run_id]))
+    assert got == [(target, rep, (rep + 1) // 2) for target in ("a", "b") for rep in range(1, 7)]
+
+
+def _orders(tmp_path: Path, seed: int, order: str = "random") -> list[tuple[str, ...]]:
+    """Which target went first in each round of a run with this seed."""
+    run, store = make_run(tmp_path, [QUICK], ["a", "b", "c"], repetitions=6, seed=seed, order=order)
+    run.execute(Named)
+    rows = [r for r in store.results(run.run_id) if r.repetition > 0]
+    rounds: dict[int, list[tuple[int, str]]] = {}
+    for row in rows:
+        assert row.position is not None
+        rounds.setdefault(row.repetition, []).append((row.position, row.target))
+    store.close()
+    return [tuple(name for _, name in sorted(r)) for _, r in sorted(rounds.items())]
+
+
+def test_the_order_is_drawn_from_the_seed_and_recorded(tmp_path: Path) -> None:
+    first = _orders(tmp_path / "1", seed=1)
+    assert first == _orders(tmp_path / "2", seed=1), "the same seed gives the same order"
+    assert first != _orders(tmp_path / "3", seed=2), "another seed, another order"
+    assert len(set(first)) > 1, "the order changes between rounds"
+    assert set(_orders(tmp_path / "4", seed=1, order="fixed")) == {("a", "b", "c")}
+
+
+def test_the_adaptive_mode_measures_what_its_pilot_calls_for(tmp_path: Path) -> None:
+    run, store = make_run(
+        tmp_path, [NOISY], ["host"], repetitions=3, max_repetitions=8, precision_pct=1.0
+    )
+    assert run.execute(lambda name: HostTarget()).status == "done"
+    rows = [r for r in store.results(run.run_id) if r.repetition > 0]
+    pilots = [r.repetition for r in rows if r.pilot]
+    assert pilots == [1, 2, 3]
+    # A 1 % half-width is far below what 10..90 ms sleeps allow: the cap is reached.
+    assert [r.repetition for r in rows if not r.pilot] == [4, 5, 6, 7, 8]
+    assert sorted(s.repetition for s in store.samples([run.run_id])) == [4, 5, 6, 7, 8]
 
 
 def test_the_host_target_records_its_work_medium(tmp_path: Path) -> None:
