@@ -14,12 +14,13 @@ SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-sta
 	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server \
 	debian-archive-keyring
 
-.PHONY: help run test lint typecheck pytest system-deps venv bytecode image upstream-qemu bench fuzz \
-	soak clean
+.PHONY: help run test check lint typecheck pytest system-deps venv bytecode image upstream-qemu \
+	bench fuzz soak clean
 
 help:
 	@echo "make run    install what is missing, build the demo guest, open sevtui with $(CONFIG)"
 	@echo "make test   install what is missing, then ruff, mypy and pytest"
+	@echo "make check  the fast loop: lint, types and every test that needs no guest (< 3 min)"
 	@echo "make bench  print sevtui's own speed and memory figures"
 	@echo "make fuzz   config and parser fuzzing with many more examples"
 	@echo "make soak   50 rounds of kill -9 during measurement writes"
@@ -94,6 +95,11 @@ pytest: venv image upstream-qemu
 	[ $$rest -eq 0 ] && [ $$heavy_status -eq 0 ]
 
 test: system-deps lint typecheck pytest
+
+# The daily loop: lint, types, and the unit and app tests (no guest image, no QEMU boot,
+# no upstream QEMU), two at a time with pytest-xdist.
+check: venv lint typecheck
+	$(BIN)/pytest -q -n 2 -p no:cacheprovider -m "not slow and not heavy" tests/unit tests/tui
 
 # Performance figures of sevtui itself (printed, not asserted).
 bench: system-deps venv bytecode image

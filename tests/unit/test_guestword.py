@@ -19,12 +19,14 @@ from tests.sysroots import DATA
 
 
 def run_script(tmp_path: Path, dmesg: str) -> guestword.GuestWord:
-    """The real script in a real shell, with a stand-in `dmesg` first on PATH."""
+    """The real script in a real shell, with a stand-in `dmesg` first on PATH, and a
+    `sudo` that refuses, so the script never reaches this machine's own kernel log."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fake = bin_dir / "dmesg"
-    fake.write_text(f"#!/bin/sh\n{dmesg}\n")
-    fake.chmod(0o755)
+    for name, body in (("dmesg", dmesg), ("sudo", "exit 1")):
+        fake = bin_dir / name
+        fake.write_text(f"#!/bin/sh\n{body}\n")
+        fake.chmod(0o755)
     done = subprocess.run(
         ["sh", "-c", guestword.SCRIPT],
         capture_output=True,
