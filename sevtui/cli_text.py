@@ -409,7 +409,7 @@ def _units(bench: BenchmarkOverhead) -> str:
 
 
 def _excluded(mean: MeanFigure) -> None:
-    if mean.excluded and mean.overhead_ci95 is not None:
+    if mean.excluded and (mean.overhead_ci95 is not None or mean.overhead_pct is None):
         left = "; ".join(f"{name}: {why}" for name, why in mean.excluded[:3])
         more = f" and {len(mean.excluded) - 3} more" if len(mean.excluded) > 3 else ""
         print(f"           left out: {left}{more}")

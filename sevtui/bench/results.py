@@ -630,7 +630,12 @@ def mean_over(benchmarks: list[BenchmarkOverhead]) -> MeanFigure:
         )
     usable = [bench for bench in benchmarks if bench.ratio is not None and not bench.flags]
     if not usable:
-        return MeanFigure(None, None, 0, tuple(excluded), "no benchmark has an overhead")
+        why = (
+            "every benchmark is left out: flagged, or without an overhead"
+            if benchmarks
+            else "no benchmark to average"
+        )
+        return MeanFigure(None, None, 0, tuple(excluded), why)
     ratio = geometric_mean([bench.ratio for bench in usable if bench.ratio is not None])
     return MeanFigure(
         (ratio - 1) * 100,
