@@ -357,12 +357,19 @@ def cmd_attest(args: argparse.Namespace, ctx: Context) -> int:
     from sevtui.cli_text import print_attestation
 
     if args.target == "verify":
+        if args.sample:
+            if args.report is not None or args.vcek is not None:
+                raise UsageError("--sample verifies the shipped report with its own VCEK")
+            args.report, args.vcek = (str(path) for path in _sample_attestation())
         if args.report is None:
-            raise UsageError("attest verify needs a report file", "sevtui attest verify REPORT")
+            raise UsageError(
+                "attest verify needs a report file",
+                "sevtui attest verify REPORT (or --sample for the shipped one)",
+            )
         result = ctx.session.attest_report(Path(args.report), args.vcek, args.chain, args.product)
         source = args.report
     else:
-        if args.report is not None or args.chain is not None:
+        if args.report is not None or args.chain is not None or args.sample:
             raise UsageError(
                 f"attest {args.target} takes no report file and no --chain",
                 "to check a file: sevtui attest verify REPORT",
@@ -374,6 +381,17 @@ def cmd_attest(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print_attestation(result, source)
     return 0 if result.verified else 1
+
+
+def _sample_attestation() -> tuple[Path, Path]:
+    """The real Milan report and its VCEK shipped as package data."""
+    from importlib import resources
+
+    folder = resources.files("sevtui").joinpath("data", "samples")
+    return (
+        Path(str(folder.joinpath("snp-report-milan.hex"))),
+        Path(str(folder.joinpath("snp-vcek-milan.der"))),
+    )
 
 
 # --- results ----------------------------------------------------------------------------

@@ -166,6 +166,12 @@ def _attest_command(top: _Commands) -> None:
     attest.add_argument(
         "--product", choices=["Milan", "Genoa", "Turin"], help="EPYC product of the chip"
     )
+    attest.add_argument(
+        "--sample",
+        action="store_true",
+        help="with verify: check the real Milan report shipped with sevtui, with its VCEK "
+        "(no SEV hardware or network needed)",
+    )
     attest.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -354,9 +360,11 @@ def _results_commands(results: _Commands) -> None:
     comp = results.command(
         "compare",
         "overhead of one or more profiles relative to a base",
-        "Per metric: means and overhead %% (ratio of means) with a 95 %% CI from Welch's t on "
-        "the log values; per benchmark: geometric mean of its headline metrics; per category "
-        "and overall: geometric mean over benchmarks. RUN is an id or a label.",
+        "Per metric: means and overhead % (how much more time the same work takes: the ratio "
+        "of mean times per unit of work) with Fieller's 95 % CI, over launches when each side "
+        "has two or more; per benchmark: the same over each repetition's geometric mean of its "
+        "headline metrics; per category and overall: geometric means over benchmarks with a "
+        "95 % CI; * marks Benjamini-Hochberg adjusted p < 0.05. RUN is an id or a label.",
     )
     comp.add_argument("run", help="run id or label")
     comp.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")

@@ -552,10 +552,10 @@ class SuiteRun:
         nonce = secrets.token_hex(8)
         limit = self._limit(bench, target)
         outcome = _run(
-            target, watched(target.work_dir, bench.setup, nonce, limit), limit + HOST_SIDE_MARGIN_S
+            target, set_up(target.work_dir, bench.setup, nonce, limit), limit + HOST_SIDE_MARGIN_S
         )
         if _timed_out(outcome.output, nonce):
-            message = f"setup killed after {limit:g} s"
+            message = f"setup killed after {limit:g} s (SIGTERM, then SIGKILL)"
         elif outcome.status != 0:
             message = f"setup exited with status {outcome.status}"
         else:
@@ -808,6 +808,16 @@ def watched(work_dir: str, command: str, nonce: str, limit: float) -> str:
         f" & p=$!; {watchdog} {stop} wait $p; rc=$?; kill $w 2>/dev/null; wait $w 2>/dev/null;"
     )
     return wrap(work_dir, body)
+
+
+def set_up(work_dir: str, command: str, nonce: str, limit: float) -> str:
+    """A benchmark's setup under the watchdog: the tail of what it printed, the timeout
+    marker when the watchdog killed it, and its exit status."""
+    inner = watched(work_dir, command, nonce, limit)
+    return (
+        f"{inner} tail -c 2000 cmd.out; "
+        f"[ -e .timeout-{nonce} ] && echo SEVTUI-TIMEOUT-{nonce}; exit $rc"
+    )
 
 
 def timed(bench: Benchmark, work_dir: str, nonce: str, limit: float) -> str:

@@ -381,3 +381,12 @@ def test_a_vlek_signed_report_is_inconclusive_not_verified(
         "the report is signed with a VLEK (a cloud provider's key): sevtui verifies "
         "VCEK-signed reports only"
     ]
+
+
+def test_the_shipped_sample_verifies_without_hardware_or_network(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, result = attest_json(capsys, "verify", "--sample")
+    assert code == 0 and result["verified"] is True
+    report = result["report"]
+    assert isinstance(report, dict) and report["measurement"] == MEASUREMENT

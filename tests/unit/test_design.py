@@ -143,3 +143,39 @@ def test_significance_marks_use_benjamini_hochberg_adjusted_p() -> None:
         assert c.p_value is not None and c.p_adjusted is not None
         assert c.p_adjusted >= c.p_value
         assert c.significant == (c.p_adjusted < 0.05)
+
+
+def test_the_markdown_export_renders_its_tables_after_the_warnings() -> None:
+    """A real Markdown parser (markdown-it, GFM tables): the warnings are a quote of
+    their own and both tables are tables, not quoted text."""
+    from markdown_it import MarkdownIt
+
+    from sevtui.bench.results import ComparisonSet
+    from sevtui.store import RunFacts
+
+    data = [
+        Series(
+            "base", "fio", "io", "t", "s", "lower", {(1, i + 1): v for i, v in enumerate(BASE_S)}
+        ),
+        Series(
+            "other",
+            "fio",
+            "io",
+            "t",
+            "s",
+            "lower",
+            {(1, i + 1): v * 1.2 for i, v in enumerate(BASE_S)},
+        ),
+    ]
+    facts = RunFacts(media={"base": "ram", "other": "disk"})
+    table = build_comparison(data, "base", "other", 3.5, facts=facts)
+    assert table.warnings
+    tokens = (
+        MarkdownIt("commonmark").enable("table").parse(ComparisonSet("base", [table]).to_markdown())
+    )
+    tables = [t for t in tokens if t.type == "table_open"]
+    assert len(tables) == 2 and all(t.level == 0 for t in tables), "tables outside any quote"
+    quotes = [t for t in tokens if t.type == "blockquote_open"]
+    assert len(quotes) == 1
+    cells = [t.content for t in tokens if t.type == "inline"]
+    assert "fio" in cells and any("media" in cell for cell in cells)

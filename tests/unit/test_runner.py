@@ -305,3 +305,24 @@ def test_output_without_a_final_newline_is_still_timed(tmp_path: Path) -> None:
     assert run.execute(lambda name: HostTarget()).status == "done"
     (sample,) = store.samples([run.run_id])
     assert sample.metric == "time" and 0 < sample.value < 5
+
+
+def test_a_setup_killed_by_the_watchdog_says_so(tmp_path: Path) -> None:
+    slow_setup = Benchmark(
+        "slow", "setup hangs", "cpu", "true", setup="echo preparing; sleep 60", timeout_s=1
+    )
+    run, store = make_run(tmp_path, [slow_setup], ["host"], repetitions=2)
+    outcome = run.execute(lambda name: HostTarget())
+    assert outcome.status == "failed"
+    (row,) = store.results(run.run_id)
+    assert row.status == "failed" and row.message.startswith("setup killed after 1 s")
+
+
+def test_help_texts_print_no_doubled_percent_signs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sevtui", "results", "compare", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "%%" not in done.stdout and "95 % CI" in done.stdout
