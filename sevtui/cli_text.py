@@ -303,9 +303,10 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
         for row in table.rows:
             rows.setdefault((row.category, row.benchmark, row.metric), row)
     by_other = [{(r.category, r.benchmark, r.metric): r for r in t.rows} for t in tables]
+    width = max([11, *(len(table.other) for table in tables)])
     header = f"  {'benchmark':<22} {'metric':<34} {'base':>11}"
     for table in tables:
-        header += f" | {table.other[:11]:>11} {'overhead':>9} {'95% CI':<17}"
+        header += f" | {table.other:>{width}} {'overhead':>9} {'95% CI':<17}"
     category = ""
     for key, first in rows.items():
         if key[0] != category:
@@ -318,13 +319,13 @@ def print_comparisons(comparisons: ComparisonSet) -> None:
         for rows_of in by_other:
             cell = rows_of.get(key)
             if cell is None:
-                line += f" | {'-':>11} {'':>9} {'':<17}"
+                line += f" | {'-':>{width}} {'':>9} {'':<17}"
                 continue
             c = cell.comparison
             marks = ("*" if c.significant else "") + ("~" if cell.noisy else "")
             marks += "!" * len(cell.flags)
             line += (
-                f" | {format_value(c.other.mean):>11} {format_pct(c.overhead_pct):>8}% "
+                f" | {format_value(c.other.mean):>{width}} {format_pct(c.overhead_pct):>8}% "
                 f"{format_ci(c.overhead_ci95):<17} {marks:<3}"
             )
         print(line + f" {first.unit}")

@@ -53,15 +53,40 @@ def _key(variant: Variant, profile: str) -> tuple[tuple[str, str], ...] | None:
     return None
 
 
-def pairs(targets: list[str], base: str, other: str) -> list[tuple[Variant, Variant]]:
-    """(base variant, other variant) with everything but base/kind alike, in sweep order."""
+def pairs(
+    targets: list[str], base: str, other: str, parameter: str = ""
+) -> list[tuple[Variant, Variant]]:
+    """(base variant, other variant) with everything but base/kind alike, in sweep order.
+
+    With BASE equal to OTHER (one VM, or one kind) the pairs are a scaling curve along
+    PARAMETER: each value against the first (lowest) one, everything else alike."""
     variants = [v for v in (parse_name(name) for name in targets) if v is not None]
+    if base == other:
+        return _scaling(variants, base, parameter)
     bases = {key: v for v in variants if (key := _key(v, base)) is not None}
     found = []
     for variant in variants:
         key = _key(variant, other)
         if key is not None and key in bases and bases[key] != variant:
             found.append((bases[key], variant))
+    return found
+
+
+def _scaling(
+    variants: list[Variant], profile: str, parameter: str
+) -> list[tuple[Variant, Variant]]:
+    """PROFILE's variants grouped by everything but PARAMETER; in each group the lowest
+    value is the base of every other one."""
+    groups: dict[tuple[tuple[str, str], ...], list[Variant]] = {}
+    for variant in variants:
+        key = _key(variant, profile)
+        if key is not None and parameter in dict(variant.params):
+            rest = tuple(item for item in key if item[0] != parameter)
+            groups.setdefault(rest, []).append(variant)
+    found = []
+    for group in groups.values():
+        ordered = sorted(group, key=lambda v: _order(dict(v.params)[parameter]))
+        found += [(ordered[0], variant) for variant in ordered[1:]]
     return found
 
 
@@ -86,16 +111,20 @@ def compare_along(
     if parameter not in PARAMETERS:
         raise UsageError(f"--along {parameter!r}: use one of {', '.join(PARAMETERS)}")
     targets = list(dict.fromkeys(s.target for s in series))
-    matched = [(b, o) for b, o in pairs(targets, base, other) if parameter in dict(b.params)]
+    matched = [
+        (b, o) for b, o in pairs(targets, base, other, parameter) if parameter in dict(b.params)
+    ]
     if not matched:
         raise UsageError(
             f"no variants of {base!r} and {other!r} that differ only in {parameter} "
             f"(targets: {', '.join(targets) or 'none'})",
-            f"compare a sweep's run: sevtui bench sweep --vm ... --vary {parameter}=...",
+            "name two VMs or two kinds of the sweep with --base and --other, or one VM as "
+            f"both to compare each {parameter} with the first; a run that varied no "
+            f"{parameter} needs a sweep: sevtui bench sweep --vm ... --vary {parameter}=...",
         )
     points = []
     for base_variant, other_variant in matched:
-        value = dict(base_variant.params)[parameter]
+        value = dict((other_variant if base == other else base_variant).params)[parameter]
         fixed = {
             key: text
             for key, text in base_variant.params
@@ -128,6 +157,8 @@ def default_query(targets: list[str]) -> AlongQuery | None:
         profiles, exclude = bases, ""
     elif len([k for k in kinds if k]) >= 2:
         profiles, exclude = [k for k in kinds if k], "kind"
+    elif bases:
+        return _scaling_query(variants, bases[0])
     else:
         return None
     base = next((p for p in profiles if "nosev" in p), profiles[0])
@@ -136,4 +167,13 @@ def default_query(targets: list[str]) -> AlongQuery | None:
         values = {dict(v.params).get(parameter) for v in variants}
         if parameter != exclude and len(values - {None}) >= 2:
             return AlongQuery(base, other, parameter)
+    return None
+
+
+def _scaling_query(variants: list[Variant], vm: str) -> AlongQuery | None:
+    """One VM swept along a parameter: each value against the first."""
+    for parameter in PARAMETERS:
+        values = {dict(v.params).get(parameter) for v in variants}
+        if len(values - {None}) >= 2:
+            return AlongQuery(vm, vm, parameter)
     return None

@@ -99,3 +99,33 @@ def test_one_size_at_a_time_with_every_kind_and_vm_of_that_size_together() -> No
         ],
     ]
     assert groups(["host", "demo"]) == [["host", "demo"]]
+
+
+def test_one_vm_swept_along_a_parameter_compares_each_value_with_the_first() -> None:
+    """The README's sweep: `bench sweep --vm demo --vary vcpus=1,2,4`, then
+    `results compare LABEL --base demo --other demo --along vcpus`."""
+    from sevtui.bench.along import AlongQuery, compare_along, default_query
+    from sevtui.store import Series
+
+    names = ["demo@vcpus=4", "demo@vcpus=1", "demo@vcpus=2"]
+    assert default_query(names) == AlongQuery("demo", "demo", "vcpus")
+    times = {"demo@vcpus=1": 10.0, "demo@vcpus=2": 6.0, "demo@vcpus=4": 4.0}
+    series = [
+        Series(
+            name,
+            "b",
+            "cpu",
+            "t",
+            "s",
+            "lower",
+            {(1, i + 1): t * (1 + d) for i, d in enumerate((0.0, 0.01, -0.01))},
+        )
+        for name, t in times.items()
+    ]
+    points = compare_along(series, AlongQuery("demo", "demo", "vcpus"), 3.5)
+    assert [(p.value, p.table.base, p.table.other) for p in points] == [
+        ("2", "demo@vcpus=1", "demo@vcpus=2"),
+        ("4", "demo@vcpus=1", "demo@vcpus=4"),
+    ]
+    assert points[0].table.benchmarks[0].overhead_pct == pytest.approx(-40.0)
+    assert points[1].table.benchmarks[0].overhead_pct == pytest.approx(-60.0)
