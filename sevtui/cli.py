@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sevtui.errors import ConfigError, SevtuiError, UsageError
 
 if TYPE_CHECKING:
-    from sevtui.bench.events import Design, Event
+    from sevtui.bench.events import Design, Event, RunPlan
     from sevtui.config import Config, LoadedConfig
     from sevtui.session import Session
 
@@ -268,11 +268,11 @@ def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
                     "wait for it to end, then run this again",
                 )
             plan = ctx.session.resume_plan(str(newest.id))
-            return print_outcome(ctx.session.run(plan, _progress(args)))
+            return print_outcome(ctx.session.run(plan, _progress(args, ctx, plan)))
     plan = ctx.session.plan_run(
         args.vm, args.suite, args.repetitions, args.label, args.warmup, _design(args)
     )
-    return print_outcome(ctx.session.run(plan, _progress(args)))
+    return print_outcome(ctx.session.run(plan, _progress(args, ctx, plan)))
 
 
 def _design(args: argparse.Namespace) -> Design:
@@ -284,12 +284,16 @@ def _design(args: argparse.Namespace) -> Design:
     return Design(args.concurrent, args.launches, args.order, args.seed, args.precision)
 
 
-def _progress(args: argparse.Namespace) -> Callable[[Event], None]:
-    """Progress lines on stderr, and with --events FILE a JSON line per event there too."""
-    from sevtui.cli_text import EventLog, ProgressPrinter
+def _progress(args: argparse.Namespace, ctx: Context, plan: RunPlan) -> Callable[[Event], None]:
+    """The plan said first; then progress lines on stderr, and with --events FILE a
+    JSON line per event there too (the file is checked before anything runs)."""
+    from sevtui.cli_text import EventLog, ProgressPrinter, progress
 
     printer = ProgressPrinter()
-    return EventLog(Path(args.events), printer) if args.events else printer
+    emit = EventLog(Path(args.events), printer) if args.events else printer
+    for line in ctx.session.plan_notes(plan).lines:
+        progress(f"plan: {line}")
+    return emit
 
 
 def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
@@ -301,7 +305,7 @@ def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
     )
     plan = ctx.session.plan_sweep(args.vm, args.vary, base)
     progress(f"sweep of {len(plan.targets)} variants: {', '.join(plan.targets)}")
-    return print_outcome(ctx.session.run(plan, _progress(args)))
+    return print_outcome(ctx.session.run(plan, _progress(args, ctx, plan)))
 
 
 def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
@@ -309,7 +313,7 @@ def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
     from sevtui.cli_text import print_outcome
 
     plan = ctx.session.resume_plan(args.run)
-    return print_outcome(ctx.session.run(plan, _progress(args)))
+    return print_outcome(ctx.session.run(plan, _progress(args, ctx, plan)))
 
 
 def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:

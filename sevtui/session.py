@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sevtui import statedir
-from sevtui.bench.events import Design, Event, RunPlan
+from sevtui.bench.events import Design, Event, PlanNotes, RunPlan
 from sevtui.errors import SevtuiError, UsageError
+from sevtui.sizes import format_duration
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
     from sevtui.bench.along import AlongPoint
-    from sevtui.bench.catalog import Catalog
+    from sevtui.bench.catalog import Benchmark, Catalog
     from sevtui.bench.importer import ImportRequest
     from sevtui.bench.results import ComparisonSet
     from sevtui.bench.runner import RunOutcome
@@ -145,6 +146,22 @@ def _one_mode(facts: RunFacts, run_ids: list[int]) -> RunFacts:
             "compare the concurrent runs and the interleaved runs separately (by run id)",
         )
     return facts
+
+
+def _estimate(store: Store, plan: RunPlan, suite: list[Benchmark]) -> str:
+    """About how long PLAN takes, from the targets' earlier runs of each benchmark."""
+    total, unknown = 0.0, 0
+    for target in plan.targets:
+        for bench in suite:
+            seconds = store.last_seconds(target, bench.id)
+            if seconds is None:
+                unknown += 1
+                continue
+            total += seconds * (plan.repetitions + plan.warmup) * plan.launches
+    if total == 0:
+        return "estimate: none yet (no earlier run of these benchmarks on these targets)"
+    missing = f"; {unknown} benchmark/target pairs never ran before" if unknown else ""
+    return f"estimate: about {format_duration(total)} from earlier runs{missing}"
 
 
 def default_label(suite: str) -> str:
@@ -474,6 +491,45 @@ class Session:
             seed=design.seed if design.seed is not None else secrets.randbelow(2**31),
             precision_pct=design.precision_pct,
         )
+
+    def plan_notes(self, plan: RunPlan) -> PlanNotes:
+        """What PLAN will do, for both front ends to say before it starts."""
+        from sevtui.bench.catalog import BOOT
+        from sevtui.bench.targets import HOST
+        from sevtui.vm import lifecycle
+
+        suite = self.catalog.suite(plan.suite)
+        per_launch = "a pilot of " if plan.precision_pct else ""
+        lines = [
+            f"{plan.label!r}: {len(suite)} benchmarks of suite {plan.suite} on "
+            f"{', '.join(plan.targets)}; {plan.launches} launch(es) x {per_launch}"
+            f"{plan.repetitions} repetitions, {plan.warmup} warm-up, {plan.order} order"
+            + (f" (seed {plan.seed})" if plan.order == "random" else ""),
+            f"planned: {len(suite) * len(plan.targets) * plan.launches * plan.repetitions} "
+            "repetitions; a benchmark a target cannot run is recorded as unavailable and "
+            "taken off the plan",
+        ]
+        with self.store() as store:
+            lines.append(_estimate(store, plan, suite))
+        running = [
+            name
+            for name in plan.targets
+            if name != HOST and lifecycle.status(self.config, name).state == "running"
+        ]
+        why = (
+            "each of the run's launches boots it anew"
+            if plan.launches > 1
+            else "the boot benchmark restarts it cold"
+            if any(bench.parser == BOOT for bench in suite)
+            else ""
+        )
+        restarts = tuple(running) if why else ()
+        for name in restarts:
+            lines.append(
+                f"{name} is running now and will be restarted ({why}): what it holds is lost "
+                "and its probe verdict no longer applies"
+            )
+        return PlanNotes(tuple(lines), restarts)
 
     def plan_sweep(self, vms: list[str], vary: list[str], base: RunPlan) -> RunPlan:
         """BASE (suite, repetitions, label...) over every variant of VMS (combinations of

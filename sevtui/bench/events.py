@@ -148,3 +148,12 @@ class RunPlan:
                 }
             ),
         }
+
+
+@dataclass(frozen=True)
+class PlanNotes:
+    """What a run will do, said before it starts: its shape, its estimate, and the VMs
+    it will restart (a boot benchmark, or several launches)."""
+
+    lines: tuple[str, ...]
+    restarts: tuple[str, ...] = ()

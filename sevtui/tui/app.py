@@ -446,9 +446,22 @@ class SevtuiApp(App[None]):
                 request.repetitions,
                 request.label or None,
             )
-            self.bench_stop = threading.Event()
-            self.bench_targets = set(request.targets)
-            self.run_bench(plan, self.bench_stop)
+            notes = self.sources.plan_notes(plan)
+
+            def start() -> None:
+                self.notify("\n".join(notes.lines), title="run plan", timeout=10)
+                self.bench_stop = threading.Event()
+                self.bench_targets = set(request.targets)
+                self.run_bench(plan, self.bench_stop)
+
+            if notes.restarts:
+                self._confirm(
+                    f"This run restarts {', '.join(notes.restarts)} (running now): what it "
+                    "holds is lost and its probe verdict no longer applies. Run it?",
+                    start,
+                )
+            else:
+                start()
 
         self.push_screen(
             BenchDialog(targets, self.sources.suites, self.sources.default_repetitions), chosen

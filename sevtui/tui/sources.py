@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from sevtui.bench.events import Event, RunPlan
+from sevtui.bench.events import Event, PlanNotes, RunPlan
 
 if TYPE_CHECKING:
     from sevtui.bench.along import AlongPoint
@@ -60,6 +60,7 @@ class Sources(Protocol):
     def make_plan(
         self, targets: list[str], suite: str, repetitions: int, label: str | None
     ) -> RunPlan: ...
+    def plan_notes(self, plan: RunPlan) -> PlanNotes: ...
     def run_bench(
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event
     ) -> RunOutcome: ...
@@ -164,6 +165,10 @@ class LiveSources:
     ) -> RunPlan:
         """A run plan with the config's settings."""
         return self.session.plan_run(targets, suite, repetitions, label)
+
+    def plan_notes(self, plan: RunPlan) -> PlanNotes:
+        """What the plan will do, said before it starts."""
+        return self.session.plan_notes(plan)
 
     def run_bench(
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event

@@ -155,3 +155,19 @@ def test_equal_sweep_values_are_refused(tmp_path: Path) -> None:
     done = sevtui(config, "bench", "sweep", "--vm", "demo", "--vary", "memory=256M,262144K")
     assert done.returncode == 2
     assert "--vary memory: 256M and 262144K are the same value" in done.stderr
+
+
+def test_a_run_says_its_plan_and_estimate_before_it_starts(tmp_path: Path) -> None:
+    config = _config(tmp_path, "sleep 0.2")
+    args = ["bench", "run", "--vm", "host", "--suite", "hold", "--repetitions", "2"]
+    first = sevtui(config, *args, "--label", "p1", "--warmup", "0", "--seed", "3", timeout=120)
+    assert first.returncode == 0, first.stderr
+    plan = [line for line in first.stderr.splitlines() if line.startswith("plan: ")]
+    assert plan[0] == (
+        "plan: 'p1': 1 benchmarks of suite hold on host; 1 launch(es) x 2 repetitions, "
+        "0 warm-up, random order (seed 3)"
+    )
+    assert "estimate: none yet" in first.stderr
+    assert first.stderr.index("plan: ") < first.stderr.index("run 1 'p1'"), "said before"
+    again = sevtui(config, *args, "--label", "p2", "--warmup", "0", timeout=120)
+    assert "plan: estimate: about " in again.stderr and "from earlier runs" in again.stderr

@@ -291,6 +291,12 @@ class FakeSources:
     ) -> RunPlan:
         return RunPlan(targets, suite, repetitions, label or default_label(suite), warmup=0)
 
+    def plan_notes(self, plan: RunPlan) -> events.PlanNotes:
+        restarts = tuple(name for name in plan.targets if name in self.running)
+        return events.PlanNotes(
+            (f"{len(plan.targets)} targets, {plan.repetitions} repetitions",), restarts
+        )
+
     def run_bench(
         self, plan: RunPlan, emit: Callable[[events.Event], None], stop: threading.Event
     ) -> RunOutcome:

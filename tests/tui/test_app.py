@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import ContentSwitcher, DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import (
+    ContentSwitcher,
+    DataTable,
+    Input,
+    Label,
+    ProgressBar,
+    SelectionList,
+    Static,
+)
 from textual_plotext import PlotextPlot
 
 from sevtui.bench import events
@@ -768,3 +776,25 @@ def test_a_label_with_escapes_is_shown_escaped_in_the_results_browser() -> None:
         assert "evil\\x1b]0;title\\x07[/x]" in screen_text(app)
 
     drive(check, sources, size=(140, 40))
+
+
+def test_a_run_that_restarts_a_running_vm_asks_first_and_says_its_plan() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        for answer, runs in (("n", False), ("y", True)):
+            await pilot.press("b")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, BenchDialog)
+            dialog.query_one("#targets", SelectionList).select("demo")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen), "demo runs now: the app asks"
+            assert "restarts demo" in str(app.screen.query_one(Label).render())
+            await pilot.press(answer)
+            await settle(app, pilot)
+            planned = [n for n in app._notifications if n.title == "run plan"]
+            assert bool(planned) == runs, "the plan is said when the run starts, only then"
+
+    drive(check, sources)
