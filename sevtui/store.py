@@ -981,6 +981,15 @@ class Store:
             done.setdefault((target, benchmark), set()).add(int(repetition))
         return done
 
+    def unavailable(self, run_id: int, benchmark: str) -> set[str]:
+        """The targets of RUN_ID that recorded BENCHMARK as unavailable."""
+        rows = self._execute(
+            "SELECT DISTINCT target FROM results WHERE run_id = ? AND benchmark = ? "
+            "AND status = 'unavailable'",
+            (run_id, benchmark),
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def repetition_values(
         self, run_id: int, target: str, benchmark: str, repetitions: list[int]
     ) -> dict[str, list[float]]:

@@ -285,6 +285,8 @@ class SuiteRun:
     """Adaptive mode: (target, benchmark, launch) -> repetitions after the pilot."""
     qemu: dict[str, tuple[int, float]] = field(default_factory=dict)
     """The QEMU process (PID, start time) of each VM target in the current launch."""
+    alone: set[tuple[str, str]] = field(default_factory=set)
+    """(target, benchmark) that only this target can run: measured once."""
 
     def execute(self, open_target: OpenTarget) -> RunOutcome:
         """Open every target, run every benchmark, and always finish the run row."""
@@ -349,6 +351,8 @@ class SuiteRun:
         """The repetition numbers LAUNCH measures of BENCH on TARGET: the planned ones, or
         (adaptive) the pilot and, once the pilot is done, the number it called for."""
         first = (launch - 1) * self._stride() + 1
+        if (target, bench.id) in self.alone:
+            return [1] if launch == 1 else []
         count = self.plan.repetitions
         if self.plan.precision_pct is not None:
             count += self._decision(target, bench, launch, first)
@@ -452,6 +456,7 @@ class SuiteRun:
             and self._pending(t.name, bench)
             and self._guarded(t, bench, self._prepare, 0)
         ]
+        self._alone_check(bench, targets, ready)
         for target in ready:
             for _ in range(self._warmups(bench)):
                 self._check_stop()
@@ -482,6 +487,28 @@ class SuiteRun:
             index += 1
             grown = sum(len(self._wanted(t.name, bench, self.launch)) for t in wanted)
             self.planned += grown - before
+
+    def _alone_check(self, bench: Benchmark, targets: list[Target], ready: list[Target]) -> None:
+        """A benchmark only one target can run, where every other one records it as
+        unavailable, can never be compared: it is measured once there, not repeated."""
+        if len(ready) != 1 or len(targets) < 2 or len(self.plan.targets) < 2:
+            return
+        others = [t.name for t in targets if t is not ready[0]]
+        unavailable = self.store.unavailable(self.run_id, bench.id)
+        if not set(others) <= unavailable:
+            return
+        name = ready[0].name
+        before = self._remaining(name, bench)
+        self.alone.add((name, bench.id))
+        self.planned -= before - self._remaining(name, bench)
+        self.emit(
+            BenchmarkUnavailable(
+                ", ".join(others),
+                bench.id,
+                f"unavailable there, so it is measured once on {name} only (nothing to "
+                "compare it with)",
+            )
+        )
 
     def _warmups(self, bench: Benchmark) -> int:
         """Unrecorded runs before a launch's repetitions: the benchmark's own count, else

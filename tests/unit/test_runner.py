@@ -14,7 +14,7 @@ import pytest
 
 from sevtui.bench import conditions
 from sevtui.bench.catalog import Benchmark, build_catalog
-from sevtui.bench.events import Event, RepetitionDone, RunPlan
+from sevtui.bench.events import BenchmarkUnavailable, Event, RepetitionDone, RunPlan
 from sevtui.bench.runner import SuiteRun, work_filesystem
 from sevtui.bench.targets import HostTarget, Outcome, Target
 from sevtui.errors import SevtuiError
@@ -326,3 +326,40 @@ def test_help_texts_print_no_doubled_percent_signs() -> None:
         check=True,
     )
     assert "%%" not in done.stdout and "95 % CI" in done.stdout
+
+
+class WithTool(Named):
+    """The host under another name, with one more command on its PATH."""
+
+    def __init__(self, name: str, tools: Path) -> None:
+        super().__init__(name)
+        self.tools = tools
+
+    def run(self, script: str, timeout: float) -> Outcome:
+        return super().run(f"PATH={self.tools}:$PATH; {script}", timeout)
+
+
+def test_a_benchmark_only_one_target_can_run_is_measured_once(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "only-here").write_text("#!/bin/sh\nsleep 0.01\n")
+    (tools / "only-here").chmod(0o755)
+    lone = Benchmark(
+        "lone", "needs a tool one target has", "cpu", "only-here", needs=("only-here",)
+    )
+    events: list[Event] = []
+    run, store = make_run(
+        tmp_path, [lone, QUICK], ["a", "b"], repetitions=3, emit=events, launches=2
+    )
+
+    def open_target(name: str) -> Target:
+        return WithTool(name, tools) if name == "a" else Named(name)
+
+    assert run.execute(open_target).status == "done"
+    measured = sorted((s.target, s.benchmark, s.repetition) for s in store.samples([run.run_id]))
+    assert [m for m in measured if m[1] == "lone"] == [("a", "lone", 1)]
+    assert len([m for m in measured if m[1] == "quick"]) == 12, "the others as planned"
+    said = [
+        e for e in events if isinstance(e, BenchmarkUnavailable) and "measured once" in e.reason
+    ]
+    assert len(said) == 1 and said[0].target == "b"
