@@ -439,13 +439,22 @@ def cmd_results_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
     """Show one run (or all runs with a label): its status, summaries per target and metric."""
-    from sevtui.cli_text import print_runs
+    from sevtui.cli_text import print_run_details, print_runs
 
     report = ctx.session.report(args.run)
     if args.json:
         emit_json(report.to_json())
     else:
         print_runs(report)
+        if args.details:
+            print_run_details(report)
+    return 0
+
+
+def cmd_results_output(args: argparse.Namespace, ctx: Context) -> int:
+    """The raw output of one repetition."""
+    text = ctx.session.repetition_output(args.run, args.target, args.benchmark, args.repetition)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return 0
 
 

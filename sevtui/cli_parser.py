@@ -357,6 +357,23 @@ def _results_commands(results: _Commands) -> None:
     )
     show.add_argument("run", help="run id or label")
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument(
+        "--details",
+        action="store_true",
+        help="also where it ran: host, kernel, QEMU, each target's argv, kernel, firmware, "
+        "guest's word and attestation, and every repetition with its launch, order and "
+        "QEMU PID",
+    )
+    output = results.command(
+        "output",
+        "the raw output a repetition printed",
+        "Print what one repetition (or a benchmark's setup, repetition 0) printed, as "
+        "stored with the run (compressed) when it was measured.",
+    )
+    output.add_argument("run", type=int, help="run id")
+    output.add_argument("target", help="target (host or a VM)")
+    output.add_argument("benchmark", help="benchmark id")
+    output.add_argument("repetition", type=int, help="repetition number (0: the setup)")
     comp = results.command(
         "compare",
         "overhead of one or more profiles relative to a base",

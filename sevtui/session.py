@@ -608,6 +608,12 @@ class Session:
                 launch_means(series),
             )
 
+    def repetition_output(self, run_id: int, target: str, benchmark: str, rep: int) -> str:
+        """What one repetition printed, as stored."""
+        with self.store() as store:
+            store.run(run_id)
+            return store.output(run_id, target, benchmark, rep)
+
     def resolve(self, ref: str) -> list[int]:
         """Run ids for REF: an id, or every run with that label."""
         with self.store() as store:

@@ -981,6 +981,25 @@ class Store:
             done.setdefault((target, benchmark), set()).add(int(repetition))
         return done
 
+    def output(self, run_id: int, target: str, benchmark: str, repetition: int) -> str:
+        """What one repetition printed (the last stored attempt), or a UsageError."""
+        row = self._execute(
+            "SELECT output FROM results WHERE run_id = ? AND target = ? AND benchmark = ? "
+            "AND repetition = ? ORDER BY id DESC LIMIT 1",
+            (run_id, target, benchmark, repetition),
+        ).fetchone()
+        if row is None:
+            raise UsageError(
+                f"run {run_id} has no repetition {repetition} of {benchmark} on {target}",
+                f"see `sevtui results show {run_id} --details` for what it holds",
+            )
+        try:
+            return zlib.decompress(row[0]).decode(errors="replace") if row[0] else ""
+        except zlib.error:
+            raise SevtuiError(
+                f"the stored output of {target}/{benchmark} repetition {repetition} is damaged"
+            ) from None
+
     def unavailable(self, run_id: int, benchmark: str) -> set[str]:
         """The targets of RUN_ID that recorded BENCHMARK as unavailable."""
         rows = self._execute(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sevtui.config import Config
 from sevtui.errors import SevtuiError
 from sevtui.host.caps import CapabilityReport
+from sevtui.proc import process_started
 from sevtui.values import Value
 from sevtui.vm import lifecycle
 
@@ -48,6 +49,8 @@ def relaunch(
     result = lifecycle.start(config, name, report)
     record = lifecycle.vm_record(config, name)
     target.pids = {pid for pid in (result.pid, record.supervisor_pid) if pid is not None}
+    if result.pid is not None:
+        target.qemu = (result.pid, process_started(result.pid) or 0.0)
     phases = dict(result.phases)
     if "ready" not in phases:
         phases["ready"] = _shell_answers(target, started)

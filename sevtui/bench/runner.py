@@ -694,6 +694,9 @@ class SuiteRun:
             phases = relaunch()
         except SevtuiError as exc:
             raise TargetDied(f"it did not boot again: {_words(exc)}") from None
+        process = getattr(target, "qemu", None)
+        if process is not None:
+            self.qemu[target.name] = process
         host, busy = conditions.finish(window, target.pids)
         values = boot.values(phases)
         self._record(

@@ -171,3 +171,19 @@ def test_a_run_says_its_plan_and_estimate_before_it_starts(tmp_path: Path) -> No
     assert first.stderr.index("plan: ") < first.stderr.index("run 1 'p1'"), "said before"
     again = sevtui(config, *args, "--label", "p2", "--warmup", "0", timeout=120)
     assert "plan: estimate: about " in again.stderr and "from earlier runs" in again.stderr
+
+
+def test_details_and_raw_output_of_a_run(tmp_path: Path) -> None:
+    config = _config(tmp_path, "echo hello-from-the-benchmark")
+    args = ["bench", "run", "--vm", "host", "--suite", "hold", "--repetitions", "2"]
+    assert sevtui(config, *args, "--label", "d", "--warmup", "0", timeout=120).returncode == 0
+    shown = sevtui(config, "results", "show", "d", "--details")
+    assert shown.returncode == 0, shown.stderr
+    assert "host_kernel:" in shown.stdout and "design: 1 launches x 2 repetitions" in shown.stdout
+    table = shown.stdout.split("rep launch order")[1]
+    rows = [line.split() for line in table.splitlines() if line.startswith("  host ")]
+    assert [row[2:4] for row in rows if row[1] == "hold"] == [["1", "1"], ["2", "1"]]
+    output = sevtui(config, "results", "output", "1", "host", "hold", "2")
+    assert output.returncode == 0 and "hello-from-the-benchmark" in output.stdout
+    missing = sevtui(config, "results", "output", "1", "host", "hold", "9")
+    assert missing.returncode == 2 and "has no repetition 9 of hold on host" in missing.stderr
