@@ -424,7 +424,11 @@ def print_vm_list(rows: list[VmRow]) -> None:
         st, smp = row.status, row.sample
         table.append(
             (
-                f"{st.name} (external)" if st.external else st.name,
+                f"{st.name} (variant of {st.variant_of})"
+                if st.variant_of
+                else f"{st.name} (external)"
+                if st.external
+                else st.name,
                 st.kind,
                 st.state,
                 str(st.pid or "-"),

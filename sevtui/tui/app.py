@@ -28,6 +28,7 @@ from sevtui.tui.messages import (
     DashboardCovered,
     ExecDone,
     ProbeDone,
+    RunsElsewhere,
     SourcesReady,
     VerdictsLoaded,
     VmsUpdated,
@@ -165,6 +166,10 @@ class SevtuiApp(App[None]):
         """Read (in a worker thread) the stored probe verdicts and attestations."""
         return VerdictsLoaded(self.sources.last_probes(), self.sources.last_attestations())
 
+    def _runs_elsewhere(self) -> RunsElsewhere:
+        """Read (in a worker thread) the runs another sevtui is measuring right now."""
+        return RunsElsewhere([run for run in self.sources.runs() if run.status == "running"])
+
     def refresh_vms(self) -> None:
         """Refresh the VM table now: wake the live loop, or read once when not polling."""
         if self.poll:
@@ -174,8 +179,9 @@ class SevtuiApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="vms")
     def read_vms_once(self) -> None:
-        """One VM table refresh."""
+        """One VM table refresh (and the runs measured elsewhere)."""
         self.post_message(VmsUpdated(self.sources.vms()))
+        self.post_message(self._runs_elsewhere())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="vms")
     def watch_vms(self) -> None:
@@ -192,6 +198,7 @@ class SevtuiApp(App[None]):
                 rounds += 1
                 if rounds % PROBES_EVERY == 0:
                     self.post_message(self._stored_verdicts())
+                    self.post_message(self._runs_elsewhere())
             self._wake.wait(REFRESH_S)
             self._wake.clear()
 
@@ -262,6 +269,13 @@ class SevtuiApp(App[None]):
         """Stored probe verdicts of the running QEMUs and attestations (the CLI's too)."""
         self.probes = dict(message.probes)
         self.attestations = dict(message.attestations)
+
+    def on_runs_elsewhere(self, message: RunsElsewhere) -> None:
+        """Runs started by the CLI, a sweep or a fleet show in the Benchmarks pane while
+        this app runs none of its own."""
+        if self.bench_stop is None:
+            for pane in self.query(BenchPane):
+                pane.show_elsewhere(message.runs)
 
     def on_vms_updated(self, message: VmsUpdated) -> None:
         self.vm_states = {row.status.name: row.status.state for row in message.rows}

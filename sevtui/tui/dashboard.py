@@ -18,7 +18,7 @@ from sevtui.tui.quiet_cells import repaint_row, write_cell_quietly
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import ProbeResult
-    from sevtui.store import AttestationRow
+    from sevtui.store import AttestationRow, RunInfo
     from sevtui.vm.inventory import VmRow
 
 VM_COLUMNS = (
@@ -83,6 +83,7 @@ class BenchPane(Vertical):
         self.started = time.monotonic()
         self.errors: list[str] = []
         self.concurrent = False
+        self.elsewhere = False
 
     def _bar(self) -> ProgressBar:
         """The progress bar, mounted by the first run: an idle bar would still tick every second."""
@@ -132,6 +133,27 @@ class BenchPane(Vertical):
                 f"run {event.run_id} {event.status}{why}: {event.measured} repetitions stored "
                 f"in {event.seconds:.0f} s  (r: results)"
             )
+
+    def show_elsewhere(self, runs: list[RunInfo]) -> None:
+        """Runs another sevtui is measuring (none: the pane says so once they end)."""
+        status = self.query_one("#bench-status", Static)
+        if runs:
+            status.update(
+                Text(
+                    visible(
+                        "; ".join(
+                            f"run {run.id} {run.label!r} running in another sevtui on "
+                            f"{', '.join(run.targets)}: {run.measurements} values so far"
+                            for run in runs
+                        )
+                    )
+                    + "  (r: results)"
+                )
+            )
+            self.elsewhere = True
+        elif self.elsewhere:
+            status.update(Text("no benchmark running  [b] start one"))
+            self.elsewhere = False
 
     def _eta(self, planned: int) -> str:
         """Time left, shown here: ProgressBar's own estimate restarts whenever the total changes."""
@@ -209,13 +231,17 @@ class VmTable(DataTable[Text | str]):
         self, row: VmRow, verdict: tuple[ProbeResult, float] | None
     ) -> tuple[Text | str, ...]:
         st, smp = row.status, row.sample
-        name = f"{st.name} (ext)" if st.external else st.name
+        name = f"{st.name} (ext)" if st.external and not st.variant_of else st.name
         state = Text(st.state, style=STATE_STYLE.get(st.state, ""))
         sev: str
         if isinstance(row.sev, dict):
             sev = "on" if row.sev.get("enabled") else "off"
         else:
-            sev = "-" if not row.sev else ("ext" if st.external else "n/a")
+            sev = (
+                "-"
+                if not row.sev
+                else (("sweep" if st.variant_of else "ext") if st.external else "n/a")
+            )
         probe = Text("-")
         if verdict is not None and not st.external:
             result, when = verdict

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from sevtui.bench.events import Event
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe import ProbeResult
-    from sevtui.store import AttestationRow
+    from sevtui.store import AttestationRow, RunInfo
     from sevtui.tui.sources import Sources
     from sevtui.vm.inventory import VmRow
 
@@ -37,6 +37,14 @@ class VmsUpdated(Message):
     def __init__(self, rows: list[VmRow]) -> None:
         super().__init__()
         self.rows = rows
+
+
+class RunsElsewhere(Message):
+    """Runs stored as running by another sevtui (the CLI, a sweep, a fleet host)."""
+
+    def __init__(self, runs: list[RunInfo]) -> None:
+        super().__init__()
+        self.runs = runs
 
 
 class ActionDone(Message):

@@ -86,27 +86,32 @@ def discover(config: Config) -> list[VmRow]:
     """Configured VMs with their state, then external QEMU processes (no samples yet)."""
     rows = [VmRow(status) for status in list_configured(config)]
     ours = {row.status.pid for row in rows if row.status.pid}
-    return rows + external_rows(ours)
+    return rows + external_rows(ours, set(config.vm))
 
 
-def external_rows(ours: Iterable[int | None]) -> list[VmRow]:
-    """Rows for QEMU processes sevtui did not start."""
-    return [
-        VmRow(
-            VmStatus(
-                name=found.name,
-                kind=found.kind,
-                state="running",
-                pid=found.pid,
-                external=True,
-                accel=found.accel,
-                vcpus=found.vcpus,
-                memory=found.memory,
-            ),
-            sev="external: QMP not managed by sevtui",
+def external_rows(ours: Iterable[int | None], configured: set[str] | None = None) -> list[VmRow]:
+    """Rows for QEMU processes not among the configured VMs: a sweep's variant of a
+    configured VM (started by a run) says whose variant it is; others are foreign."""
+    rows = []
+    for found in find_qemu_processes(exclude={pid for pid in ours if pid}):
+        stem, at, _params = found.name.partition("@")
+        base = stem if at and stem in (configured or set()) else ""
+        status = VmStatus(
+            name=found.name,
+            kind=found.kind,
+            state="running",
+            pid=found.pid,
+            external=True,
+            accel=found.accel,
+            vcpus=found.vcpus,
+            memory=found.memory,
+            variant_of=base,
         )
-        for found in find_qemu_processes(exclude={pid for pid in ours if pid})
-    ]
+        sev = (
+            f"variant of {base}: a sweep runs it" if base else "external: QMP not managed by sevtui"
+        )
+        rows.append(VmRow(status, sev=sev))
+    return rows
 
 
 def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> list[VmRow]:
@@ -139,7 +144,7 @@ class InventoryWatcher:
         rows = [VmRow(status) for status in list_configured(self.config)]
         scanned_at, external = self._external
         if time.monotonic() - scanned_at > self.external_every_s:
-            external = external_rows({row.status.pid for row in rows})
+            external = external_rows({row.status.pid for row in rows}, set(self.config.vm))
             self._external = (time.monotonic(), external)
         ours = {row.status.pid for row in rows}
         rows += [VmRow(row.status, sev=row.sev) for row in external if row.status.pid not in ours]

@@ -65,6 +65,8 @@ class VmStatus:
     detail: str = ""
     stale: str = ""
     state_dir: str = ""
+    variant_of: str = ""
+    """For a sweep's variant (`demo@vcpus=2`, started by a run): its configured VM."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON row (extended by the CLI with samples and QMP facts)."""

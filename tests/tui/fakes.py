@@ -144,6 +144,8 @@ class FakeSources:
         self._host_built = False
         self.fleet = fleet_rows()
         self.label = "seed"
+        self.elsewhere: list[RunInfo] = []
+        """Runs another sevtui measures (status running)."""
 
     def capabilities(self) -> CapabilityReport:
         if not self._host_built:
@@ -241,6 +243,7 @@ class FakeSources:
 
     def runs(self) -> list[RunInfo]:
         return [
+            *self.elsewhere,
             RunInfo(2, self.label, "imported", None, ["nosev"], STARTED, STARTED, 278),
             RunInfo(1, self.label, "imported", None, ["sev-snp"], STARTED, STARTED, 278),
         ]

@@ -25,6 +25,7 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from sevtui.bench import events
+from sevtui.store import RunInfo
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
@@ -796,5 +797,20 @@ def test_a_run_that_restarts_a_running_vm_asks_first_and_says_its_plan() -> None
             await settle(app, pilot)
             planned = [n for n in app._notifications if n.title == "run plan"]
             assert bool(planned) == runs, "the plan is said when the run starts, only then"
+
+    drive(check, sources)
+
+
+def test_a_run_started_elsewhere_shows_in_the_benchmarks_pane() -> None:
+    sources = FakeSources()
+    sources.elsewhere = [RunInfo(9, "sw", "running", "quick", ["demo@vcpus=1"], 0.0, None, 35)]
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        status = str(app.query_one("#bench-status", Static).render())
+        assert "run 9 'sw' running in another sevtui on demo@vcpus=1: 35 values so far" in status
+        sources.elsewhere = []
+        app.refresh_vms()
+        await settle(app, pilot)
+        assert "no benchmark running" in str(app.query_one("#bench-status", Static).render())
 
     drive(check, sources)
