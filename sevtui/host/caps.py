@@ -38,7 +38,7 @@ REQUIREMENTS: dict[VmKind, tuple[str, ...]] = {
         "qemu.binary",
         "qemu.sev",
     ),
-    "sev-es": ("cpuid.sev_es", "kvm_amd.sev_es"),
+    "sev-es": ("cpuid.sev_es", "cpuid.es_asids", "kvm_amd.sev_es"),
     "sev-snp": ("cpuid.sev_snp", "kvm_amd.sev_snp", "qemu.snp"),
 }
 
@@ -143,7 +143,12 @@ class CapabilityReport:
                 kind: {"launchable": v.launchable, "reason": v.reason}
                 for kind, v in self.profiles.items()
             },
-            "accel": {"kvm_usable": self.accel.usable, "reason": self.accel.reason},
+            "accel": {
+                "kvm_usable": self.accel.usable,
+                "usable": self.accel.usable,
+                "verified": self.accel.verified,
+                "reason": self.accel.reason,
+            },
             "firmware": {
                 kind: {boot: choice.to_json() for boot, choice in choices.items()}
                 for kind, choices in self.firmware.items()
@@ -243,11 +248,12 @@ def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
     )
     reading = facts.cpuid
     leaf = reading.leaf
+    described = leaf is not None and any((leaf.eax, leaf.ebx, leaf.ecx, leaf.edx))
     tree.add(
         Check(
             "cpuid.leaf",
             "CPUID leaf 0x8000001F",
-            "pass" if leaf else "fail",
+            "pass" if described else "fail",
             f"{reading.source}: "
             + (
                 f"eax={leaf.eax:#x} ebx={leaf.ebx:#x} ecx={leaf.ecx:#x} edx={leaf.edx:#x}"
@@ -272,6 +278,7 @@ def _cpuid_bit_checks(tree: _Tree, leaf: Leaf8000001F | None, in_a_vm: bool) -> 
         ("sev_es", "SEV-ES supported", "cpuid.sev", "fail", "needs EPYC 7002 or later"),
         ("sev_snp", "SEV-SNP supported", "cpuid.sev_es", "fail", "needs EPYC 7003 or later"),
     )
+    offered = "to this VM" if in_a_vm else "by this CPU"
     for bit, title, parent, missing, hint in bit_checks:
         present = leaf is not None and leaf.has(bit)
         status: Status = "pass" if present else missing  # type: ignore[assignment]
@@ -283,7 +290,7 @@ def _cpuid_bit_checks(tree: _Tree, leaf: Leaf8000001F | None, in_a_vm: bool) -> 
                 f"CPUID 0x8000001F EAX bit {bit}: {'set' if present else 'clear'}",
                 hint,
                 parent=parent,
-                short=f"{title.split()[0]}: not offered by this CPU",
+                short=f"{title.split()[0]}: not offered {offered}",
             )
         )
     if leaf is not None:
@@ -298,6 +305,19 @@ def _cpuid_bit_checks(tree: _Tree, leaf: Leaf8000001F | None, in_a_vm: bool) -> 
                 f"{leaf.vmpl_count} VMPLs",
                 "no ASIDs: raise the SEV ASID count in the BIOS",
                 parent="cpuid.sev",
+            )
+        )
+        tree.add(
+            Check(
+                "cpuid.es_asids",
+                "ASIDs for SEV-ES and SEV-SNP guests",
+                "pass" if es_asids > 0 else "fail",
+                f"minimum SEV ASID {leaf.min_sev_asid}: ASIDs 1..{leaf.min_sev_asid - 1} serve "
+                f"SEV-ES/SNP guests, so {es_asids} of them",
+                "no SEV-ES or SEV-SNP guest can start: raise the BIOS setting 'SEV-ES ASID "
+                "space limit' (the minimum SEV ASID) above 1",
+                parent="cpuid.sev_es",
+                short="SEV-ES/SNP: 0 ASIDs (BIOS 'SEV-ES ASID space limit')",
             )
         )
 
@@ -353,7 +373,7 @@ def _kvm_checks(tree: _Tree, facts: HostFacts, accel: KvmVerdict | None) -> None
             Check(
                 "kvm.functional",
                 "KVM runs a guest",
-                "pass" if accel.usable else "fail",
+                "pass" if accel.usable else "warn" if not accel.verified else "fail",
                 f"{accel.reason} ({accel.seconds:.1f} s)",
                 "guests will run under TCG (software emulation, much slower); SEV needs working "
                 "KVM: check SVM in the BIOS, or nested virtualization when this host is a VM",

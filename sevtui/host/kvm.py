@@ -35,6 +35,9 @@ class KvmVerdict:
     usable: bool
     reason: str
     seconds: float = 0.0
+    verified: bool = True
+    """False when no guest kernel could be booted to tell (the minimal image is not
+    built): usable is then False too, until a guest has booted under KVM."""
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,11 @@ def _probe_uncached(qemu: str, guest: ProbeGuest | None) -> KvmVerdict:
         return KvmVerdict(False, _why(code, output, "a real-mode test guest"), _since(started))
     if guest is None:
         return KvmVerdict(
-            True,
-            "KVM ran a real-mode test guest; a full kernel boot was not tried "
-            "(build the minimal image with `sevtui image build` to verify)",
+            False,
+            "KVM not verified: only a real-mode test guest ran, no guest kernel has booted "
+            "under it yet (build the minimal guest image to verify)",
             _since(started),
+            verified=False,
         )
     argv = [qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-nodefaults"]
     argv += ["-display", "none", "-serial", "stdio", "-no-reboot"]
@@ -120,7 +124,7 @@ def _since(started: float) -> float:
 
 
 def _cache_key(qemu: str, guest: ProbeGuest | None) -> str:
-    parts = [_boot_id(), qemu, _mtime(Path(qemu))]
+    parts = ["probe-v2", _boot_id(), qemu, _mtime(Path(qemu))]
     if guest is not None:
         parts += [str(guest.kernel), _mtime(guest.kernel), str(guest.initrd), _mtime(guest.initrd)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
@@ -146,7 +150,12 @@ def _read_cache(cache: Path, key: str) -> KvmVerdict | None:
         raw = statedir.read(cache.parent, cache.name)
         data = json.loads(raw) if raw else {}
         if data.get("key") == key:
-            return KvmVerdict(bool(data["usable"]), str(data["reason"]), float(data["seconds"]))
+            return KvmVerdict(
+                bool(data["usable"]),
+                str(data["reason"]),
+                float(data["seconds"]),
+                bool(data.get("verified", True)),
+            )
     except (SevtuiError, OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None

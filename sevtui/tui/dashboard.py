@@ -61,7 +61,13 @@ class HostPane(Static):
             text.append(f"{facts}  VMPLs {leaf.vmpl_count}\n")
         else:
             text.append("no CPUID 0x8000001F\n", style="dim")
-        accel = "KVM" if report.accel.usable else "TCG (KVM not usable)"
+        accel = (
+            "KVM"
+            if report.accel.usable
+            else "TCG (KVM: not verified)"
+            if not report.accel.verified
+            else "TCG (KVM not usable)"
+        )
         text.append(f"accel: {accel}\n")
         for kind, verdict in report.profiles.items():
             mark, style = ("✔", "green") if verdict.launchable else ("✘", "red")

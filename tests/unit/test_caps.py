@@ -124,7 +124,7 @@ def test_json_contract_keys(tmp_path: Path) -> None:
         assert key in leaf
     assert set(data["checks"][0]) >= {"id", "title", "status", "evidence", "hint"}
     assert set(data["profiles"]) == {"nosev", "sev", "sev-es", "sev-snp"}
-    assert set(data["accel"]) == {"kvm_usable", "reason"}
+    assert set(data["accel"]) == {"kvm_usable", "usable", "verified", "reason"}
 
 
 def test_every_non_pass_check_has_a_hint(tmp_path: Path) -> None:
@@ -165,3 +165,42 @@ def test_a_replay_without_descriptor_folders_says_not_recorded(tmp_path: Path) -
     report = replay(machine, tmp_path)
     assert report.check("firmware.sev-snp").status == "skip"
     assert report.to_json()["firmware"] == {}
+
+
+def test_no_asids_for_sev_es_and_snp_is_not_snp_ready(tmp_path: Path) -> None:
+    """CPUID 0x8000001F EDX = 1 (minimum SEV ASID 1), as a real Genoa host and the Dell
+    R7515 of AMDESE/AMDSEV#84 ship: every ASID goes to plain SEV, none to SEV-ES/SNP."""
+    machine = seed_host()
+    assert machine.leaf is not None
+    eax, ebx, ecx, _edx = machine.leaf
+    machine.leaf = (eax, ebx, ecx, 1)
+    report = replay(machine, tmp_path)
+    assert launchable(report) == {"nosev": True, "sev": True, "sev-es": False, "sev-snp": False}
+    assert report.verdict == "SEV ready"
+    check = report.check("cpuid.es_asids")
+    assert check.status == "fail" and "0 of them" in check.evidence
+    assert "SEV-ES ASID space limit" in report.profiles["sev-snp"].reason
+
+
+def test_a_leaf_of_zeros_describes_no_memory_encryption(tmp_path: Path) -> None:
+    machine = seed_host()
+    machine.leaf = (0, 0, 0, 0)
+    machine.flags = ["fpu", "svm", "hypervisor"]
+    report = replay(machine, tmp_path)
+    assert report.check("cpuid.leaf").status == "fail"
+    assert report.check("cpuid.sev").short == "SEV: not offered to this VM"
+
+
+def test_kvm_that_ran_no_guest_kernel_is_not_verified(tmp_path: Path) -> None:
+    facts = gather(seed_host().build(tmp_path / "root"))
+    unverified = KvmVerdict(False, "KVM not verified: no guest kernel has booted", verified=False)
+    report = assess(facts, QEMU_SNP, unverified)
+    check = report.check("kvm.functional")
+    assert check.status == "warn", "not a failure: nothing showed KVM does not work"
+    assert report.to_json()["accel"] == {
+        "kvm_usable": False,
+        "usable": False,
+        "verified": False,
+        "reason": "KVM not verified: no guest kernel has booted",
+    }
+    assert report.profiles["nosev"].reason == "runs under TCG software emulation"
