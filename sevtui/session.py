@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sevtui import statedir
 from sevtui.bench.events import Design, Event, PlanNotes, RunPlan
 from sevtui.errors import SevtuiError, UsageError
-from sevtui.sizes import format_duration
+from sevtui.sizes import format_duration, format_size, parse_size
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
@@ -491,6 +491,32 @@ class Session:
             seed=design.seed if design.seed is not None else secrets.randbelow(2**31),
             precision_pct=design.precision_pct,
         )
+
+    def start_blockers(self) -> dict[str, str]:
+        """Configured VMs that are stopped and cannot start here, with the reason: a kind
+        this host cannot run, a missing image or disk, more memory than the host has."""
+        import psutil
+
+        from sevtui.vm import lifecycle
+
+        report = self.capabilities()
+        blocked: dict[str, str] = {}
+        for name, profile in self.config.vm.items():
+            if lifecycle.status(self.config, name).state == "running":
+                continue
+            verdict = report.profiles[profile.kind]
+            try:
+                if not verdict.launchable:
+                    blocked[name] = f"{profile.kind}: {verdict.reason}"
+                    continue
+                lifecycle.check_media(self.config, name, report)
+            except SevtuiError as exc:
+                blocked[name] = exc.message
+                continue
+            memory = parse_size(profile.memory)
+            if memory > psutil.virtual_memory().total:
+                blocked[name] = f"wants {format_size(memory)}, the host has less"
+        return blocked
 
     def plan_notes(self, plan: RunPlan) -> PlanNotes:
         """What PLAN will do, for both front ends to say before it starts."""

@@ -81,6 +81,8 @@ class SevtuiApp(App[None]):
         self.report: CapabilityReport | None = None
         self.bench_stop: threading.Event | None = None
         self.bench_targets: set[str] = set()
+        self.last_bench: BenchRequest | None = None
+        """The benchmark dialog's last choice, offered again next time."""
         self._wake = threading.Event()
         self._dashboard_shown = threading.Event()
         self._dashboard_shown.set()
@@ -443,22 +445,37 @@ class SevtuiApp(App[None]):
         return True
 
     def action_bench(self) -> None:
-        """Ask what to run, then run it."""
+        """Ask what to run (VMs that cannot start here marked), then run it."""
         if self.bench_stop is not None:
             self.notify("a benchmark is already running ([t] stops it)", severity="warning")
             return
         if not self._loaded():
             return
+        self.open_bench_dialog()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="bench-dialog")
+    def open_bench_dialog(self) -> None:
+        """Find the VMs that cannot start (capabilities, images), then show the dialog."""
+        blocked = self.sources.start_blockers()
+        self.call_from_thread(self._show_bench_dialog, blocked)
+
+    def _show_bench_dialog(self, blocked: dict[str, str]) -> None:
+        from sevtui.bench.events import Design
+
         targets = ["host", *self.sources.vm_names]
+        last = self.last_bench or BenchRequest([], "quick", self.sources.default_repetitions, "")
 
         def chosen(request: BenchRequest | None) -> None:
             if request is None:
                 return
+            self.last_bench = request
             plan = self.sources.make_plan(
                 request.targets,
                 request.suite,
                 request.repetitions,
                 request.label or None,
+                request.warmup,
+                Design(request.concurrent, request.launches),
             )
             notes = self.sources.plan_notes(plan)
 
@@ -477,9 +494,7 @@ class SevtuiApp(App[None]):
             else:
                 start()
 
-        self.push_screen(
-            BenchDialog(targets, self.sources.suites, self.sources.default_repetitions), chosen
-        )
+        self.push_screen(BenchDialog(targets, self.sources.suites, last, blocked), chosen)
 
     def action_stop_bench(self) -> None:
         """Stop the running benchmark after a confirmation; measured values are kept."""

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Log, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, Label, Log, Select, SelectionList, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -44,16 +44,20 @@ class ConfirmScreen(ModalScreen[bool]):
 
 @dataclass(frozen=True)
 class BenchRequest:
-    """What the benchmark dialog asks for."""
+    """What the benchmark dialog asks for (also the choice it offers next time)."""
 
     targets: list[str]
     suite: str
     repetitions: int
     label: str
+    warmup: int | None = None
+    launches: int | None = None
+    concurrent: bool = False
 
 
 class BenchDialog(ModalScreen[BenchRequest | None]):
-    """Pick targets, suite, repetitions and a label; Escape or Ctrl+C cancels."""
+    """Pick targets, suite, repetitions, warm-up, launches and a label; VMs that cannot
+    start here are marked with the reason; Escape or Ctrl+C cancels."""
 
     AUTO_FOCUS = "#targets"
     BINDINGS = [
@@ -61,31 +65,65 @@ class BenchDialog(ModalScreen[BenchRequest | None]):
         Binding("ctrl+s", "submit", "run"),
     ]
 
-    def __init__(self, targets: list[str], suites: list[str], repetitions: int) -> None:
+    def __init__(
+        self,
+        targets: list[str],
+        suites: list[str],
+        last: BenchRequest,
+        blocked: dict[str, str] | None = None,
+    ) -> None:
         super().__init__()
         self.targets = targets
         self.suites = suites
-        self.repetitions = repetitions
+        self.last = last
+        self.blocked = blocked or {}
+
+    def _prompt(self, name: str, chosen: bool) -> str:
+        mark = "[x]" if chosen else "[ ]"
+        why = self.blocked.get(name)
+        return f"{mark} {name}" + (f"  (cannot start here: {why})" if why else "")
 
     def compose(self) -> ComposeResult:
+        last = self.last
         with Vertical(classes="dialog compact"):
             yield Label("Run benchmarks: space picks targets, Ctrl+S runs, Esc cancels")
             with VerticalScroll(id="form"):
                 yield SelectionList[str](
-                    *[(name, name, False) for name in self.targets], id="targets"
+                    *[
+                        (self._prompt(name, name in last.targets), name, name in last.targets)
+                        for name in self.targets
+                    ],
+                    id="targets",
                 )
+                yield Label("suite")
                 yield Select(
                     [(name, name) for name in self.suites],
-                    value="quick" if "quick" in self.suites else self.suites[0],
+                    value=last.suite if last.suite in self.suites else self.suites[0],
                     allow_blank=False,
                     id="suite",
                 )
-                yield Input(str(self.repetitions), placeholder="repetitions", id="repetitions")
-                yield Input(placeholder="label (optional)", id="label")
+                yield Label("repetitions per launch (fixed before the run)")
+                yield Input(str(last.repetitions), id="repetitions")
+                yield Label("launches (each VM booted anew; empty: the suite's default)")
+                yield Input(str(last.launches or ""), id="launches")
+                yield Label("warm-up runs (empty: bench.warmup)")
+                yield Input("" if last.warmup is None else str(last.warmup), id="warmup")
+                yield Checkbox("concurrent: every target at once", last.concurrent, id="concurrent")
+                yield Label("label (optional)")
+                yield Input(last.label, placeholder="SUITE-DATE", id="label")
             yield Static("", id="error", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Run", variant="primary", id="run")
                 yield Button("Cancel", id="cancel")
+
+    def on_selection_list_selection_toggled(
+        self, event: SelectionList.SelectionToggled[str]
+    ) -> None:
+        """The mark in front of a target says [x] or [ ], not only its colour."""
+        chosen = event.selection.value in event.selection_list.selected
+        event.selection_list.replace_option_prompt_at_index(
+            event.selection_index, self._prompt(event.selection.value, chosen)
+        )
 
     def action_cancel(self) -> None:
         """Close without running."""
@@ -95,16 +133,36 @@ class BenchDialog(ModalScreen[BenchRequest | None]):
         """Validate and close with the request, or show what is wrong."""
         error = self.query_one("#error", Static)
         targets = list(self.query_one("#targets", SelectionList).selected)
-        text = self.query_one("#repetitions", Input).value.strip()
         if not targets:
             error.update("pick at least one target (space toggles)")
             return
-        if not text.isdigit() or not 1 <= int(text) <= 1000:
-            error.update(f"repetitions must be a whole number from 1 to 1000, not {text!r}")
-            return
-        suite = str(self.query_one("#suite", Select).value)
-        label = self.query_one("#label", Input).value.strip()
-        self.dismiss(BenchRequest(targets, suite, int(text), label))
+        numbers: dict[str, int | None] = {}
+        for field_id, low, high, required in (
+            ("repetitions", 1, 1000, True),
+            ("launches", 1, 100, False),
+            ("warmup", 0, 10, False),
+        ):
+            text = self.query_one(f"#{field_id}", Input).value.strip()
+            if not text and not required:
+                numbers[field_id] = None
+                continue
+            if not text.isdigit() or not low <= int(text) <= high:
+                error.update(
+                    f"{field_id} must be a whole number from {low} to {high}, not {text!r}"
+                )
+                return
+            numbers[field_id] = int(text)
+        self.dismiss(
+            BenchRequest(
+                targets,
+                str(self.query_one("#suite", Select).value),
+                numbers["repetitions"] or 1,
+                self.query_one("#label", Input).value.strip(),
+                numbers["warmup"],
+                numbers["launches"],
+                self.query_one("#concurrent", Checkbox).value,
+            )
+        )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         """Mouse path."""

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from sevtui.bench.events import Event, PlanNotes, RunPlan
+from sevtui.bench.events import Design, Event, PlanNotes, RunPlan
 
 if TYPE_CHECKING:
     from sevtui.bench.along import AlongPoint
@@ -58,9 +58,16 @@ class Sources(Protocol):
         self, run_ids: list[int], benchmark: str, metric: str
     ) -> dict[str, list[float]]: ...
     def make_plan(
-        self, targets: list[str], suite: str, repetitions: int, label: str | None
+        self,
+        targets: list[str],
+        suite: str,
+        repetitions: int,
+        label: str | None,
+        warmup: int | None = None,
+        design: Design | None = None,
     ) -> RunPlan: ...
     def plan_notes(self, plan: RunPlan) -> PlanNotes: ...
+    def start_blockers(self) -> dict[str, str]: ...
     def run_bench(
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event
     ) -> RunOutcome: ...
@@ -161,10 +168,20 @@ class LiveSources:
         return self.session.metric_values(run_ids, benchmark, metric)
 
     def make_plan(
-        self, targets: list[str], suite: str, repetitions: int, label: str | None
+        self,
+        targets: list[str],
+        suite: str,
+        repetitions: int,
+        label: str | None,
+        warmup: int | None = None,
+        design: Design | None = None,
     ) -> RunPlan:
         """A run plan with the config's settings."""
-        return self.session.plan_run(targets, suite, repetitions, label)
+        return self.session.plan_run(targets, suite, repetitions, label, warmup, design)
+
+    def start_blockers(self) -> dict[str, str]:
+        """Stopped VMs that cannot start here, with the reason."""
+        return self.session.start_blockers()
 
     def plan_notes(self, plan: RunPlan) -> PlanNotes:
         """What the plan will do, said before it starts."""

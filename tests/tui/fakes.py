@@ -290,9 +290,26 @@ class FakeSources:
         return values
 
     def make_plan(
-        self, targets: list[str], suite: str, repetitions: int, label: str | None
+        self,
+        targets: list[str],
+        suite: str,
+        repetitions: int,
+        label: str | None,
+        warmup: int | None = None,
+        design: events.Design | None = None,
     ) -> RunPlan:
-        return RunPlan(targets, suite, repetitions, label or default_label(suite), warmup=0)
+        launches = design.launches if design and design.launches else 1
+        return RunPlan(
+            targets,
+            suite,
+            repetitions,
+            label or default_label(suite),
+            warmup=warmup or 0,
+            launches=launches,
+        )
+
+    def start_blockers(self) -> dict[str, str]:
+        return {"sev-snp": "this host cannot run sev-snp guests: KVM hangs here"}
 
     def plan_notes(self, plan: RunPlan) -> events.PlanNotes:
         restarts = tuple(name for name in plan.targets if name in self.running)
