@@ -814,3 +814,33 @@ def test_a_run_started_elsewhere_shows_in_the_benchmarks_pane() -> None:
         assert "no benchmark running" in str(app.query_one("#bench-status", Static).render())
 
     drive(check, sources)
+
+
+def test_the_bench_dialog_marks_blocked_vms_and_remembers_the_last_choice() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await pilot.press("b")
+        await settle(app, pilot)
+        dialog = app.screen
+        assert isinstance(dialog, BenchDialog)
+        targets = dialog.query_one("#targets", SelectionList)
+        prompts = [str(targets.get_option_at_index(i).prompt) for i in range(targets.option_count)]
+        assert "[ ] sev-snp  (cannot start here: this host cannot run sev-snp guests" in prompts[-1]
+        assert prompts[0] == "[ ] host"
+        await pilot.press("space")
+        await pilot.pause()
+        assert str(targets.get_option_at_index(0).prompt) == "[x] host", "not by colour only"
+        dialog.query_one("#repetitions", Input).value = "4"
+        dialog.query_one("#launches", Input).value = "2"
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        await pilot.press("b")
+        await settle(app, pilot)
+        again = app.screen
+        assert isinstance(again, BenchDialog)
+        assert list(again.query_one("#targets", SelectionList).selected) == ["host"]
+        assert again.query_one("#repetitions", Input).value == "4"
+        assert again.query_one("#launches", Input).value == "2"
+
+    drive(check, sources, size=(120, 40))
