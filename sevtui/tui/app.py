@@ -54,17 +54,17 @@ class SevtuiApp(App[None]):
     TITLE = "sevtui"
     BINDINGS = [
         Binding("q", "quit_app", "quit"),
-        Binding("c", "checks", "checks"),
+        Binding("r", "results", "results"),
+        Binding("question_mark", "help", "keys"),
+        Binding("b", "bench", "bench"),
         Binding("s", "start_vm", "start"),
         Binding("x", "stop_vm", "stop"),
         Binding("k", "kill_vm", "kill"),
         Binding("e", "exec_vm", "console"),
         Binding("p", "probe_vm", "probe"),
-        Binding("b", "bench", "benchmark"),
-        Binding("t", "stop_bench", "stop bench", show=False),
-        Binding("r", "results", "results"),
+        Binding("c", "checks", "checks"),
         Binding("f", "fleet", "fleet"),
-        Binding("question_mark", "help", "keys"),
+        Binding("t", "stop_bench", "stop bench", show=False),
         Binding("d", "toggle_dark", "dark or light", show=False),
         Binding("escape", "close_help", "close the keys panel", show=False),
     ]
@@ -119,7 +119,7 @@ class SevtuiApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Dashboard()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._after_first_frame)

@@ -23,16 +23,18 @@ if TYPE_CHECKING:
 
 VM_COLUMNS = (
     "name",
-    "mode",
     "state",
     "PID",
     "RSS",
     "CPU%",
-    "uptime",
     "SEV",
     "memory probe",
     "attested",
+    "mode",
+    "uptime",
 )
+"""Most wanted first: at 80 columns name to the probe verdict fit; the rest scroll."""
+NAME_WIDTH = 18
 ATTEST_STYLE = {"verified": "green", "failed": "bold red", "inconclusive": "dim"}
 STATE_STYLE = {
     "running": "green",
@@ -202,7 +204,8 @@ class VmTable(DataTable[Text | str]):
                 label = "n/a" if attestation.status == "inconclusive" else attestation.status
                 when = time.strftime("%H:%M", time.localtime(attestation.created))
                 attested = Text(f"{label} {when}", style=ATTEST_STYLE.get(attestation.status, ""))
-            wanted[key] = (*self._cells(row, probes.get(row.status.name)), attested)
+            cells = self._cells(row, probes.get(row.status.name))
+            wanted[key] = (*cells[:7], attested, *cells[7:])
         with self.app.batch_update():
             for key in [str(k.value) for k in self.rows if str(k.value) not in wanted]:
                 self.remove_row(key)
@@ -238,6 +241,8 @@ class VmTable(DataTable[Text | str]):
     ) -> tuple[Text | str, ...]:
         st, smp = row.status, row.sample
         name = f"{st.name} (ext)" if st.external and not st.variant_of else st.name
+        if len(name) > NAME_WIDTH:
+            name = name[: NAME_WIDTH - 1] + "…"
         state = Text(st.state, style=STATE_STYLE.get(st.state, ""))
         sev: str
         if isinstance(row.sev, dict):
@@ -258,14 +263,14 @@ class VmTable(DataTable[Text | str]):
             )
         return (
             name,
-            st.kind,
             state,
             str(st.pid) if st.pid else "-",
             format_size(smp.rss_bytes // (1 << 20) << 20) if smp and smp.rss_bytes else "-",
             f"{smp.cpu_percent:.1f}" if smp else "-",
-            format_duration(smp.uptime_s) if smp else "-",
             sev,
             probe,
+            st.kind,
+            format_duration(smp.uptime_s) if smp else "-",
         )
 
 

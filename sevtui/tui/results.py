@@ -123,20 +123,22 @@ class ResultsScreen(CoveringScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter runs: type a label, status or target", id="filter")
+        yield Input(
+            placeholder="filter runs: type a label, status or target", id="filter", compact=True
+        )
         runs: DataTable[str | Text] = DataTable(id="runs", cursor_type="row")
         runs.border_title = "Runs (space marks, Enter compares)"
         yield runs
         with Horizontal(id="pickers"):
-            yield Select[str]([], prompt="base", id="base")
-            yield Select[str]([], prompt="other", id="other")
+            yield Select[str]([], prompt="base", id="base", compact=True)
+            yield Select[str]([], prompt="other", id="other", compact=True)
         with ContentSwitcher(initial="comparison", id="views"):
             yield DataTable(id="comparison", cursor_type="row")
             yield PlotextPlot(id="chart")
             with VerticalScroll(id="barchart"):
                 yield Static("", id="bars")
         yield Static("", id="summary")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         runs = self.query_one("#runs", DataTable)
@@ -277,13 +279,17 @@ class ResultsScreen(CoveringScreen):
         view = self.query_one("#comparison", DataTable)
         view.clear(columns=True)
         first = comparisons.tables[0]
-        for column in ("category", "benchmark", "metric", "unit", profile_label(first, first.base)):
+        for column in ("benchmark", "metric"):
             view.add_column(Text(column))
         for table in comparisons.tables:
-            view.add_column(Text(profile_label(table, table.other)))
-            view.add_column("overhead %")
+            view.add_column(Text(f"{profile_label(table, table.other)} %"))
             view.add_column("95% CI")
             view.add_column("")
+        view.add_column(Text(profile_label(first, first.base)))
+        for table in comparisons.tables:
+            view.add_column(Text(profile_label(table, table.other)))
+        view.add_column("unit")
+        view.add_column("category")
         for index, cells in enumerate(comparison_cells(comparisons)):
             view.add_row(*cells, key=str(index))
         if self.focus_comparison:
@@ -458,6 +464,11 @@ def baseline(names: list[str]) -> str:
     return next((name for name in names if "nosev" in name), names[0])
 
 
+def _cut(text: str, width: int) -> str:
+    """TEXT in at most WIDTH characters, an ellipsis where it was cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _short(mean: MeanFigure) -> str:
     """+7.1% [+5.0..+9.2], or +7.1% (no CI)."""
     if mean.overhead_pct is None:
@@ -509,7 +520,10 @@ def host_bars(per_host: dict[str, ComparisonSet]) -> list[Bar]:
 
 
 def comparison_cells(comparisons: ComparisonSet) -> list[list[str | Text]]:
-    """Table rows: a metric with its base mean, then a column group per other profile."""
+    """Table rows, what matters first (at 80 columns it is on screen): benchmark and
+    metric, then per other profile its overhead %, CI and marks; then the base mean, each
+    other profile's mean, the unit and the category."""
+    others = len(comparisons.tables)
     keyed: dict[tuple[str, str, str], list[str | Text]] = {}
     for position, table in enumerate(comparisons.tables):
         for row in table.rows:
@@ -517,22 +531,23 @@ def comparison_cells(comparisons: ComparisonSet) -> list[list[str | Text]]:
             if key not in keyed:
                 mark = "H " if row.headline else "  "
                 keyed[key] = [
-                    Text(visible(row.category)),
-                    Text(visible(row.benchmark)),
-                    Text(mark + visible(row.metric)),
-                    Text(visible(row.unit)),
+                    Text(_cut(visible(row.benchmark), 20)),
+                    Text(mark + _cut(visible(row.metric), 30)),
+                    *[""] * (3 * others),
                     format_value(row.comparison.base.mean),
-                    *[""] * (4 * len(comparisons.tables)),
+                    *[""] * others,
+                    Text(visible(row.unit)),
+                    Text(visible(row.category)),
                 ]
             c = row.comparison
             marks = ("*" if c.significant else "") + ("~" if row.noisy else "")
             marks += "!" * len(row.flags)
             style = "red" if (c.overhead_pct or 0) > 0 else "green"
-            at = 5 + 4 * position
-            keyed[key][at : at + 4] = [
-                format_value(c.other.mean),
+            at = 2 + 3 * position
+            keyed[key][at : at + 3] = [
                 Text(format_pct(c.overhead_pct), style=style),
                 format_ci(c.overhead_ci95),
                 marks,
             ]
+            keyed[key][2 + 3 * others + 1 + position] = format_value(c.other.mean)
     return list(keyed.values())

@@ -68,7 +68,7 @@ class ChecksScreen(CoveringScreen):
             kinds.add_leaf(Text.assemble((f"{mark} {kind}: ", style), verdict.reason))
         tree.root.expand()
         yield tree
-        yield Footer()
+        yield Footer(compact=True)
 
 
 class VmDetailScreen(CoveringScreen):
@@ -96,7 +96,7 @@ class VmDetailScreen(CoveringScreen):
             yield Static(Text(d.stderr_tail or "(empty)"))
             yield Static(Text("console (tail)", style="bold"))
             yield Static(Text(d.console_tail or "(empty)"))
-        yield Footer()
+        yield Footer(compact=True)
 
 
 FLEET_COLUMNS = ("host", "cpu", "sev", "sev-es", "sev-snp", "status", "progress")
@@ -118,7 +118,7 @@ class FleetScreen(CoveringScreen):
         table: DataTable[Text] = DataTable(id="fleet", cursor_type="row", zebra_stripes=True)
         table.add_columns(*FLEET_COLUMNS)
         yield table
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -368,6 +368,7 @@ def test_stored_probe_verdicts_show_from_the_start() -> None:
 
 
 def test_changed_cells_are_repainted_in_place() -> None:
+    """The uptime column (wide terminal: at 80 columns it scrolls off) repaints alone."""
     sources = FakeSources()
 
     async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
@@ -385,7 +386,7 @@ def test_changed_cells_are_repainted_in_place() -> None:
         assert "1:01:06" in screen_text(app)
         assert table.row_name() == "demo"
 
-    drive(check, sources)
+    drive(check, sources, size=(160, 32))
 
 
 def test_garbage_collection_resumes_after_the_first_frame() -> None:
@@ -844,3 +845,21 @@ def test_the_bench_dialog_marks_blocked_vms_and_remembers_the_last_choice() -> N
         assert again.query_one("#launches", Input).value == "2"
 
     drive(check, sources, size=(120, 40))
+
+
+def test_at_80x24_the_vm_table_and_footer_show_what_matters() -> None:
+    sources = FakeSources()
+
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if "name" in line and "state" in line)
+        for column in ("name", "state", "PID", "RSS", "CPU%", "SEV", "memory probe"):
+            assert column in header, column
+        footer = next(line for line in lines if "quit" in line)
+        assert "r results" in footer and "? keys" in footer
+        screen = await open_results(app, pilot)
+        assert screen.query_one("#comparison", DataTable).row_count > 0
+        shown = screen_text(app)
+        assert "sev-snp %" in shown and "+11.68" in shown, "the overhead is on screen"
+
+    drive(check, sources, size=(80, 24))
