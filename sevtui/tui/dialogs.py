@@ -172,8 +172,12 @@ class BenchDialog(ModalScreen[BenchRequest | None]):
             self.action_cancel()
 
 
+SUFFIXES = {"markdown": ".md", "csv": ".csv", "json": ".json"}
+
+
 class ExportDialog(ModalScreen[tuple[Path, str] | None]):
-    """Where to write the shown comparison, and as what."""
+    """Where to write the shown comparison, and as what: the file's suffix follows the
+    format, and an existing file is only replaced after a second Enter."""
 
     AUTO_FOCUS = "#path"
     BINDINGS = [Binding("escape", "cancel", "cancel")]
@@ -181,6 +185,7 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
     def __init__(self, default: Path) -> None:
         super().__init__()
         self.default = default
+        self.confirmed: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -193,6 +198,13 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
             )
             yield Input(str(self.default), id="path")
             yield Static("", id="error", classes="error")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        """The path's suffix follows the chosen format."""
+        field = self.query_one("#path", Input)
+        path = Path(field.value.strip() or str(self.default))
+        if path.suffix in SUFFIXES.values() or not path.suffix:
+            field.value = str(path.with_suffix(SUFFIXES.get(str(event.value), ".md")))
 
     def action_cancel(self) -> None:
         """Close without writing."""
@@ -208,8 +220,12 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
         if path.is_dir():
             error.update(f"{path} is a folder: give a file name")
             return
-        if not path.parent.is_dir():
+        if not path.parent.is_dir() and path.parent != self.default.parent:
             error.update(f"folder {path.parent} does not exist")
+            return
+        if path.exists() and self.confirmed != path:
+            self.confirmed = path
+            error.update(f"{path} exists: Enter again replaces it")
             return
         self.dismiss((path, str(self.query_one("#format", Select).value)))
 

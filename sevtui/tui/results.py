@@ -438,15 +438,18 @@ class ResultsScreen(CoveringScreen):
             return
         table = self.comparisons
         others = "-".join(t.other for t in table.tables)
-        default = Path.cwd() / f"sevtui-{others}-vs-{table.base}.md"
+        name = f"sevtui-{others}-vs-{table.base}.md".replace("/", "_")
+        default = Path(self.sources.data_dir) / "exports" / name
 
         def write(answer: tuple[Path, str] | None) -> None:
+            self.query_one("#comparison", DataTable).focus()
             if answer is None:
                 return
             path, fmt = answer
-            writers = {"csv": table.to_csv, "json": table.to_json_text, "md": table.to_markdown}
+            writers = {"csv": table.to_csv, "json": table.to_json_text}
             text = writers.get(fmt, table.to_markdown)()
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
             except OSError as exc:
                 self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import html
+import json
 import re
 import threading
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from textual.widgets import (
     Input,
     Label,
     ProgressBar,
+    Select,
     SelectionList,
     Static,
 )
@@ -863,3 +865,34 @@ def test_at_80x24_the_vm_table_and_footer_show_what_matters() -> None:
         assert "sev-snp %" in shown and "+11.68" in shown, "the overhead is on screen"
 
     drive(check, sources, size=(80, 24))
+
+
+def test_the_export_dialog_follows_the_format_and_asks_before_replacing(
+    tmp_path: Path,
+) -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        screen = await open_results(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog)
+        assert dialog.query_one("#path", Input).value.startswith("/var/lib/sevtui/exports/")
+        target = tmp_path / "cmp.md"
+        target.write_text("keep me")
+        dialog.query_one("#path", Input).value = str(target)
+        dialog.query_one("#format", Select).value = "json"
+        await pilot.pause()
+        assert dialog.query_one("#path", Input).value == str(tmp_path / "cmp.json")
+        (tmp_path / "cmp.json").write_text("old")
+        dialog.query_one("#path", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "exists: Enter again replaces it" in str(dialog.query_one("#error", Static).render())
+        assert (tmp_path / "cmp.json").read_text() == "old"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert json.loads((tmp_path / "cmp.json").read_text())["base"] == "nosev"
+        assert target.read_text() == "keep me"
+        assert screen.query_one("#comparison", DataTable).has_focus, "back to the table"
+
+    drive(check, size=(120, 40))
