@@ -374,6 +374,21 @@ def _results_commands(results: _Commands) -> None:
     output.add_argument("target", help="target (host or a VM)")
     output.add_argument("benchmark", help="benchmark id")
     output.add_argument("repetition", type=int, help="repetition number (0: the setup)")
+    _compare_command(results)
+    merge = results.command(
+        "merge",
+        "copy runs from other sevtui databases into this one",
+        "Copy every run of FILE... (targets, repetitions with raw outputs, measurements, "
+        "attestations; memory probes too) into the results database. Runs are matched by "
+        "UUID: merging the same run twice changes nothing. Older databases are upgraded in "
+        "a private copy (the file is never changed), newer ones refused. Every value of every "
+        "file is checked first: one bad value, a view or a trigger refuses the whole merge.",
+    )
+    merge.add_argument("files", nargs="+", metavar="FILE", help="sevtui.db files")
+    merge.add_argument("--json", action="store_true", help="print JSON rows")
+
+
+def _compare_command(results: _Commands) -> None:
     comp = results.command(
         "compare",
         "overhead of one or more profiles relative to a base",
@@ -405,17 +420,6 @@ def _results_commands(results: _Commands) -> None:
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    merge = results.command(
-        "merge",
-        "copy runs from other sevtui databases into this one",
-        "Copy every run of FILE... (targets, repetitions with raw outputs, measurements, "
-        "attestations; memory probes too) into the results database. Runs are matched by "
-        "UUID: merging the same run twice changes nothing. Older databases are upgraded in "
-        "a private copy (the file is never changed), newer ones refused; nothing is written "
-        "unless every file merges.",
-    )
-    merge.add_argument("files", nargs="+", metavar="FILE", help="sevtui.db files")
-    merge.add_argument("--json", action="store_true", help="print JSON rows")
 
 
 def _positive(text: str) -> int:

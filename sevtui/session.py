@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sevtui import statedir
 from sevtui.bench.events import Design, Event, PlanNotes, RunPlan
 from sevtui.errors import SevtuiError, UsageError
-from sevtui.sizes import format_duration, format_size, parse_size
+from sevtui.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
@@ -513,18 +513,19 @@ class Session:
             except SevtuiError as exc:
                 blocked[name] = exc.message
                 continue
-            memory = parse_size(profile.memory)
-            if memory > psutil.virtual_memory().total:
-                blocked[name] = f"wants {format_size(memory)}, the host has less"
+            if profile.memory > psutil.virtual_memory().total:
+                blocked[name] = f"wants {format_size(profile.memory)}, the host has less"
         return blocked
 
     def plan_notes(self, plan: RunPlan) -> PlanNotes:
         """What PLAN will do, for both front ends to say before it starts."""
         from sevtui.bench.catalog import BOOT
         from sevtui.bench.targets import HOST
+        from sevtui.bench.variants import with_variants
         from sevtui.vm import lifecycle
 
         suite = self.catalog.suite(plan.suite)
+        config = with_variants(self.config, plan.targets)
         per_launch = "a pilot of " if plan.precision_pct else ""
         lines = [
             f"{plan.label!r}: {len(suite)} benchmarks of suite {plan.suite} on "
@@ -540,7 +541,7 @@ class Session:
         running = [
             name
             for name in plan.targets
-            if name != HOST and lifecycle.status(self.config, name).state == "running"
+            if name != HOST and lifecycle.status(config, name).state == "running"
         ]
         why = (
             "each of the run's launches boots it anew"

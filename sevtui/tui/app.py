@@ -47,6 +47,23 @@ PROBES_EVERY = 5
 have probed)."""
 
 
+WORK_TITLES = {
+    "bench": "the benchmark run failed",
+    "bench-dialog": "cannot offer a benchmark run",
+    "caps": "reading the host's capabilities failed",
+    "compare": "the comparison failed",
+    "config": "loading the configuration failed",
+    "details": "reading the VM's details failed",
+    "exec": "the guest command failed",
+    "fleet": "reading the fleet status failed",
+    "probe": "the memory probe failed",
+    "results": "reading the results failed",
+    "vm-action": "the VM action failed",
+    "vms": "reading the VMs failed",
+}
+"""What a failing worker was doing, in words, for its notification's title."""
+
+
 class SevtuiApp(App[None]):
     """Host capabilities, VMs and benchmarks at a glance; every action on a key."""
 
@@ -325,7 +342,8 @@ class SevtuiApp(App[None]):
             text = error.message + (f"\nhint: {error.hint}" if error.hint else "")
         else:
             text = f"{type(error).__name__}: {error}"
-        self.notify(text, title=f"{event.worker.group} failed", severity="error", timeout=10)
+        title = WORK_TITLES.get(event.worker.group, f"{event.worker.group} failed")
+        self.notify(text, title=title, severity="error", timeout=10)
         if event.worker.group == "vms" and self.poll:
             self.set_timer(REFRESH_S * 3, self.watch_vms)
 
@@ -455,8 +473,15 @@ class SevtuiApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="bench-dialog")
     def open_bench_dialog(self) -> None:
-        """Find the VMs that cannot start (capabilities, images), then show the dialog."""
-        blocked = self.sources.start_blockers()
+        """Find the VMs that cannot start (capabilities, images), then show the dialog;
+        should that fail, the dialog still opens, without the marks."""
+        try:
+            blocked = self.sources.start_blockers()
+        except SevtuiError as exc:
+            self.call_from_thread(
+                self.notify, f"cannot tell which VMs can start: {exc.message}", severity="warning"
+            )
+            blocked = {}
         self.call_from_thread(self._show_bench_dialog, blocked)
 
     def _show_bench_dialog(self, blocked: dict[str, str]) -> None:

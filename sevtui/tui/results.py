@@ -302,13 +302,17 @@ class ResultsScreen(CoveringScreen):
                 parts.append(f"overall {_short(table.overall)}")
             means.append(f"{table.other}: " + ", ".join(parts))
         warnings = [w for table in comparisons.tables for w in table.warnings]
+        left_out = [item for table in comparisons.tables for item in table.not_compared]
+        if left_out:
+            more = f" and {len(left_out) - 2} more" if len(left_out) > 2 else ""
+            warnings.append(f"not compared: {'; '.join(left_out[:2])}{more}")
         self.query_one("#summary", Static).update(
             Text(
                 "\n".join(
                     [
-                        *(f"warning: {visible(w)}" for w in dict.fromkeys(warnings)),
                         f"vs {visible(comparisons.base)}, geometric means over benchmarks: "
                         + visible("; ".join(means)),
+                        *(f"warning: {visible(w)}" for w in dict.fromkeys(warnings)),
                         "H headline  * significant (BH-adjusted)  ~ noisy  "
                         "! flag (media, busy, trend): left out of the means",
                     ]

@@ -27,6 +27,9 @@ from tests.conftest import sevtui
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 SSHD = "/usr/sbin/sshd"
 HOSTS = ("milan-a", "genoa-b")
+SHELL_RC_GUARD = "SetEnv PYENV_REHASH_TIMEOUT=1\n"
+"""The test hosts are this machine: its root shell rc may run `pyenv rehash`, whose lock a
+killed session leaves behind, and every later login would then wait a minute for it."""
 
 
 def free_port() -> int:
@@ -73,6 +76,10 @@ class LoopbackHost:
         self.process.wait()
         for session in sessions:
             with contextlib.suppress(psutil.Error):
+                session.terminate()
+        psutil.wait_procs(sessions, timeout=2)
+        for session in sessions:
+            with contextlib.suppress(psutil.Error):
                 session.kill()
         subprocess.run(["pkill", "-9", "-f", str(self.home)], check=False)
 
@@ -98,6 +105,7 @@ def fleet() -> Iterator[tuple[Path, dict[str, LoopbackHost], Path]]:
             f"Port {host.port}\nListenAddress 127.0.0.1\nHostKey {hostkey}\n"
             f"AuthorizedKeysFile {root / 'authorized_keys'}\nPidFile {host.folder / 'pid'}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
+            f"{SHELL_RC_GUARD}"
             "StrictModes no\nPermitRootLogin prohibit-password\n"
             "Subsystem sftp internal-sftp\n"
         )

@@ -36,6 +36,7 @@ def sshd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp_path / 'hostkey'}\n"
         f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}\nPermitRootLogin yes\n"
         f"PasswordAuthentication no\nUsePAM no\nStrictModes no\nPidFile {tmp_path / 'pid'}\n"
+        "SetEnv PYENV_REHASH_TIMEOUT=1\n"  # a stale pyenv lock must not stall root's logins
     )
     Path("/run/sshd").mkdir(exist_ok=True)
     server = subprocess.Popen(

@@ -70,6 +70,7 @@ def test_a_quick_benchmark_streams_progress(vm_config: Config) -> None:
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.press("b")
+            await app.workers.wait_for_complete()
             await pilot.pause()
             await pilot.press("space")
             app.screen.query_one("#repetitions").value = "1"  # type: ignore[attr-defined]
@@ -113,7 +114,7 @@ def test_tmux_end_to_end(vm_config_file: Path) -> None:
         assert "Host" in screen and "VMs" in screen
         wait_screen(session, "demo", 10)
         tmux("send-keys", "-t", session, "s")
-        row = re.compile(r"│\s*demo\s+nosev\s+running\s+(\d+)")
+        row = re.compile(r"│\s*demo\s+running\s+(\d+)")
         deadline = time.monotonic() + 60
         while not (match := row.search(tmux("capture-pane", "-p", "-t", session))):
             assert time.monotonic() < deadline, "demo never showed as running with a PID"

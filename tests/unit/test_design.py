@@ -4,6 +4,7 @@ is computed, launches as the unit of replication, trend flags, BH-adjusted marks
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,19 @@ def test_the_markdown_export_renders_its_tables_after_the_warnings() -> None:
     assert len(quotes) == 1
     cells = [t.content for t in tokens if t.type == "inline"]
     assert "fio" in cells and any("media" in cell for cell in cells)
+
+
+def test_start_blockers_name_what_keeps_a_stopped_vm_from_starting(tmp_path: Path) -> None:
+    from sevtui.config import load_config
+    from sevtui.session import Session
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[paths]\ndata_dir = "{tmp_path / "d"}"\nstate_dir = "{tmp_path / "s"}"\n'
+        f'image_dir = "{tmp_path / "no-images"}"\n[qemu]\naccel = "tcg"\n'
+        '[vm.demo]\nkind = "nosev"\nmemory = "256M"\n'
+        '[vm.huge]\nkind = "nosev"\nmemory = "64T"\n'
+    )
+    blocked = Session(load_config(config).config).start_blockers()
+    assert "the minimal guest image is not built" in blocked["demo"]
+    assert "huge" in blocked
