@@ -117,5 +117,8 @@ def test_debian_guest_from_image_build_to_a_comparison_with_the_host(debian_conf
     assert stored["target_info"]["debian"]["guest_word"]["confirmed_mode"] == "none"
     counts = {(m["target"], m["benchmark"]) for m in shown["metrics"] if m["n"] == 3}
     assert ("debian", "build-quick") in counts and ("debian", "fio-quick") in counts
-    assert ("debian", "boot") in counts
+    # The host cannot boot: nothing to compare the guest's boot time with, so it is
+    # measured once, not three times.
+    once = {(m["target"], m["benchmark"]) for m in shown["metrics"] if m["n"] == 1}
+    assert ("debian", "boot") in once
     print("debian guest timings (s):", {k: round(v, 1) for k, v in timings.items()})
