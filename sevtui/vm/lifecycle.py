@@ -424,7 +424,8 @@ def _refuse_start(config: Config, name: str, report: CapabilityReport, force: bo
     if profile.image == "cloud" and not prepared_disk(config, name).is_file():
         raise UsageError(
             f"{name}: its disk is not prepared yet (no {prepared_disk(config, name)})",
-            f"sevtui image prepare-cloud --base IMAGE_DIR/debian/disk.qcow2 --vm {name}",
+            f"sevtui image prepare-cloud --base {config.paths.images / 'debian' / 'disk.qcow2'} "
+            f"--vm {name}",
         )
 
 
@@ -436,7 +437,8 @@ def check_media(config: Config, name: str, report: CapabilityReport) -> None:
     if profile.image == "cloud" and not prepared_disk(config, name).is_file():
         raise UsageError(
             f"{name}: its disk is not prepared yet (no {prepared_disk(config, name)})",
-            f"sevtui image prepare-cloud --base IMAGE_DIR/debian/disk.qcow2 --vm {name}",
+            f"sevtui image prepare-cloud --base {config.paths.images / 'debian' / 'disk.qcow2'} "
+            f"--vm {name}",
         )
     missing = _missing_file(plan(config, name, report)[0])
     if missing is not None:

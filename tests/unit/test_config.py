@@ -193,3 +193,13 @@ def test_a_vm_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     path.write_text('[vm."demo\\n"]\nkind = "nosev"\n')
     with pytest.raises(ConfigError, match="is not a valid VM name"):
         load_config(path)
+
+
+def test_config_check_prints_paths_normalised(tmp_path: Path) -> None:
+    """A relative path with '..' in the file is shown as the folder it names."""
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('[paths]\ndata_dir = "a/../b"\n')
+    loaded = load_config(config).config
+    assert loaded.paths.data_dir == folder / "b"
