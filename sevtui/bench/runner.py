@@ -45,6 +45,7 @@ from sevtui.bench.stats import two_stage_n
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
 from sevtui.config import Config, dump_config
 from sevtui.errors import CommandTimeout, SevtuiError, UsageError
+from sevtui.host import platform as platform_facts_of
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
 from sevtui.proc import process_started
@@ -218,6 +219,10 @@ def open_live_target(
     folder = vm_paths(config, name).root
     lease.take(folder, *run)
     info = _guest_info(config, name)
+    with contextlib.suppress(SevtuiError):
+        descriptor = lifecycle.plan(config, name, report)[0].firmware.descriptor
+        if descriptor is not None and isinstance(info.get("firmware_file"), dict):
+            info["firmware_file"]["descriptor"] = str(descriptor)
     if config.bench.attest:
         info["attestation"] = attest_vms.for_run(config, name)
 
@@ -931,6 +936,11 @@ def _guest_info(config: Config, name: str) -> dict[str, Any]:
     if profile.firmware is not None and profile.firmware.is_file():
         info["firmware"] = str(profile.firmware)
         info["firmware_sha256"] = hashlib.sha256(profile.firmware.read_bytes()).hexdigest()
+    passed = platform_facts_of.firmware_in_argv(record.argv)
+    if passed is not None:
+        info["firmware_file"] = platform_facts_of.file_provenance(passed)
+        info.setdefault("firmware", str(passed))
+        info.setdefault("firmware_sha256", info["firmware_file"]["sha256"])
     return info
 
 
@@ -956,6 +966,7 @@ def _provenance(config: Config, report: CapabilityReport) -> dict[str, Any]:
         "host_kernel": platform.release(),
         "qemu": qemu,
         "capabilities": report.to_json(),
+        "platform": platform_facts_of.platform_facts(),
         "config": dump_config(config),
     }
 

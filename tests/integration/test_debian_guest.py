@@ -115,6 +115,10 @@ def test_debian_guest_from_image_build_to_a_comparison_with_the_host(debian_conf
     assert stored["provenance"]["sources"]["build-quick"]["sha256"].startswith("164c7849")
     assert stored["target_info"]["debian"]["work_media"] == "disk"
     assert stored["target_info"]["debian"]["guest_word"]["confirmed_mode"] == "none"
+    firmware = stored["target_info"]["debian"]["firmware_file"]
+    assert firmware["package"] == "ovmf" and firmware["package_version"]
+    assert len(firmware["sha256"]) == 64 and firmware["descriptor"].endswith(".json")
+    assert stored["provenance"]["platform"]["memory_bytes"] > 0
     counts = {(m["target"], m["benchmark"]) for m in shown["metrics"] if m["n"] == 3}
     assert ("debian", "build-quick") in counts and ("debian", "fio-quick") in counts
     # The host cannot boot: nothing to compare the guest's boot time with, so it is
