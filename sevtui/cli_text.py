@@ -152,6 +152,7 @@ class ProgressPrinter:
         self.planned = 0
         self.finished = 0
         self.started = time.monotonic()
+        self.left: float | None = None
 
     def __call__(self, event: Event) -> None:
         from sevtui.bench import events
@@ -165,10 +166,12 @@ class ProgressPrinter:
             )
         elif isinstance(event, events.BenchmarkStarted):
             self.planned = event.planned or self.planned
+            self.left = event.left_s
             what = "warm-up" if event.warmup else f"repetition {event.repetition}"
             progress(f"{self._bar()} {event.target}: {event.benchmark} {what}")
         elif isinstance(event, events.RepetitionDone):
             self.planned = event.planned or self.planned
+            self.left = event.left_s
             self.finished += 1
             shown = ", ".join(f"{k} {v:.4g}" for k, v in list(event.values.items())[:3])
             progress(f"{self._bar()} {event.target}: {event.benchmark} -> {shown}")
@@ -190,8 +193,10 @@ class ProgressPrinter:
         from sevtui.bench.events import seconds_left
 
         total = max(self.planned, self.finished, 1)
-        left = seconds_left(time.monotonic() - self.started, self.finished, total)
-        eta = "" if left is None else f" ETA {left:.0f}s"
+        left = self.left
+        if left is None:
+            left = seconds_left(time.monotonic() - self.started, self.finished, total)
+        eta = "" if left is None else f" ETA {format_duration(left)}"
         return f"[{self.finished}/{total}{eta}]"
 
 

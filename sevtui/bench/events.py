@@ -26,6 +26,8 @@ class BenchmarkStarted:
     repetition: int
     warmup: bool = False
     planned: int = 0
+    left_s: float | None = None
+    """The runner's estimate of the time left (each benchmark's own pace)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class RepetitionDone:
     seconds: float
     values: dict[str, float]
     planned: int = 0
+    left_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,8 @@ Event = (
 
 
 def seconds_left(elapsed: float, finished: int, planned: int) -> float | None:
-    """Time left at the mean pace so far (warm-ups included), None before any repetition.
-
-    The pace, not a fixed total, because the runner adds repetitions while results are noisy.
-    """
+    """Time left at the mean pace so far (warm-ups included), None before any repetition:
+    the fallback when the runner has no estimate of its own (the events' `left_s`)."""
     if not finished:
         return None
     return elapsed / finished * max(planned - finished, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import platform
 import random
@@ -292,6 +293,10 @@ class SuiteRun:
     """The QEMU process (PID, start time) of each VM target in the current launch."""
     alone: set[tuple[str, str]] = field(default_factory=set)
     """(target, benchmark) that only this target can run: measured once."""
+    counted: dict[tuple[str, str], int] = field(default_factory=dict)
+    pace: dict[tuple[str, str], float] = field(default_factory=dict)
+    """Seconds a repetition of (target, benchmark) takes: this run's mean, else the last
+    run's; the ETA adds them up over what is left."""
 
     def execute(self, open_target: OpenTarget) -> RunOutcome:
         """Open every target, run every benchmark, and always finish the run row."""
@@ -341,6 +346,11 @@ class SuiteRun:
     def _load_previous(self) -> None:
         """What earlier attempts of this run measured (resume), and what is left to do."""
         self.done = self.store.done_repetitions(self.run_id)
+        for target in self.plan.targets:
+            for bench in self.suite:
+                seconds = self.store.last_seconds(target, bench.id)
+                if seconds is not None:
+                    self.pace[(target, bench.id)] = seconds
         self.planned = sum(
             self._missing(t, b, launch)
             for launch in range(1, self.plan.launches + 1)
@@ -387,6 +397,20 @@ class SuiteRun:
         if 0 in finished:
             return 0
         return sum(rep not in finished for rep in self._wanted(target, bench, launch))
+
+    def left_s(self) -> float | None:
+        """Seconds left: every missing repetition at its benchmark's pace (a benchmark
+        with none yet at the mean of those known); None while nothing is known."""
+        known = list(self.pace.values())
+        if not known:
+            return None
+        fallback = math.fsum(known) / len(known)
+        return math.fsum(
+            self._missing(target, bench, launch) * self.pace.get((target, bench.id), fallback)
+            for launch in range(self.launch, self.plan.launches + 1)
+            for target in self.plan.targets
+            for bench in self.suite
+        )
 
     def _has_work(self, target: str) -> bool:
         """True when TARGET has something to measure in the current launch."""
@@ -673,7 +697,11 @@ class SuiteRun:
 
     def _start_repetition(self, bench: Benchmark, target: Target, repetition: int) -> _Pending:
         """Announce a repetition and fix its nonce, timeout and script."""
-        self.emit(BenchmarkStarted(target.name, bench.id, repetition, planned=self.planned))
+        self.emit(
+            BenchmarkStarted(
+                target.name, bench.id, repetition, planned=self.planned, left_s=self.left_s()
+            )
+        )
         nonce = secrets.token_hex(8)
         limit = self._limit(bench, target)
         script = timed(bench, target.work_dir, nonce, limit)
@@ -693,7 +721,11 @@ class SuiteRun:
         relaunch = target.relaunch
         if relaunch is None:
             return self._unavailable(bench, target, f"{target.name} cannot be restarted")
-        self.emit(BenchmarkStarted(target.name, bench.id, repetition, planned=self.planned))
+        self.emit(
+            BenchmarkStarted(
+                target.name, bench.id, repetition, planned=self.planned, left_s=self.left_s()
+            )
+        )
         window = conditions.start()
         try:
             phases = relaunch()
@@ -718,10 +750,12 @@ class SuiteRun:
             )
         )
         self.measured += 1
+        self._learn(target.name, bench.id, phases.get("ready"))
         metrics = {v.metric: v.value for v in values}
+        ready = phases.get("ready", 0.0)
         self.emit(
             RepetitionDone(
-                target.name, bench.id, repetition, phases.get("ready", 0.0), metrics, self.planned
+                target.name, bench.id, repetition, ready, metrics, self.planned, self.left_s()
             )
         )
         return True
@@ -775,6 +809,7 @@ class SuiteRun:
             return self._failed(base, "failed", f"output did not parse: {exc.message}")
         self._record(RepetitionRecord(**{**base.__dict__, "values": values}))
         self.measured += 1
+        self._learn(target.name, bench.id, ran.seconds)
         self.emit(
             RepetitionDone(
                 target.name,
@@ -783,9 +818,20 @@ class SuiteRun:
                 ran.seconds,
                 {v.metric: v.value for v in values},
                 self.planned,
+                self.left_s(),
             )
         )
         return True
+
+    def _learn(self, target: str, bench_id: str, seconds: float | None) -> None:
+        """Fold one repetition's duration into its benchmark's pace (a running mean)."""
+        if seconds is None:
+            return
+        key = (target, bench_id)
+        count = self.counted.get(key, 0)
+        previous = self.pace.get(key, seconds) if count else seconds
+        self.pace[key] = (previous * count + seconds) / (count + 1)
+        self.counted[key] = count + 1
 
     def _failed(self, base: RepetitionRecord, status: str, message: str) -> bool:
         self.problems.append(

@@ -117,7 +117,8 @@ class BenchPane(Vertical):
             what = "warm-up" if event.warmup else f"rep {event.repetition}"
             where = "every target at once" if self.concurrent else event.target
             status.update(
-                f"running {event.benchmark} on {where} ({what}){self._eta(event.planned)}"
+                f"running {event.benchmark} on {where} ({what})"
+                f"{self._eta(event.planned, event.left_s)}"
             )
         elif isinstance(event, events.RepetitionDone):
             self.finished += 1
@@ -163,9 +164,12 @@ class BenchPane(Vertical):
             status.update(Text("no benchmark running  [b] start one"))
             self.elsewhere = False
 
-    def _eta(self, planned: int) -> str:
-        """Time left, shown here: ProgressBar's own estimate restarts whenever the total changes."""
-        left = events.seconds_left(time.monotonic() - self.started, self.finished, planned)
+    def _eta(self, planned: int, estimate: float | None = None) -> str:
+        """Time left: the runner's estimate (each benchmark at its own pace), else the
+        mean pace so far; ProgressBar's own restarts whenever the total changes."""
+        left = estimate
+        if left is None:
+            left = events.seconds_left(time.monotonic() - self.started, self.finished, planned)
         return "" if not left else f"  ~{format_duration(left)} left"
 
 

@@ -363,3 +363,24 @@ def test_a_benchmark_only_one_target_can_run_is_measured_once(tmp_path: Path) ->
         e for e in events if isinstance(e, BenchmarkUnavailable) and "measured once" in e.reason
     ]
     assert len(said) == 1 and said[0].target == "b"
+
+
+def test_the_eta_adds_each_benchmarks_own_pace_over_what_is_left(tmp_path: Path) -> None:
+    slow = Benchmark("slow", "a slow one", "cpu", "sleep 0.3")
+    events: list[Event] = []
+    run, _store = make_run(tmp_path, [QUICK, slow], ["host"], repetitions=3, emit=events)
+    run._load_previous()
+    assert run.left_s() is None, "nothing known yet: no estimate"
+    run.pace = {("host", "quick"): 0.1, ("host", "slow"): 2.0}
+    assert run.left_s() == pytest.approx(3 * 0.1 + 3 * 2.0)
+    run.pace = {("host", "slow"): 2.0}
+    assert run.left_s() == pytest.approx(3 * 2.0 + 3 * 2.0), "unknown: the mean pace"
+    run.pace = {}
+    assert run.execute(lambda name: HostTarget()).status == "done"
+    done = [e for e in events if isinstance(e, RepetitionDone)]
+    assert done[-1].left_s == 0.0
+    first_slow = next(e for e in done if e.benchmark == "slow")
+    assert first_slow.left_s is not None
+    assert first_slow.left_s == pytest.approx(2 * first_slow.seconds, rel=0.01), (
+        "two slow ones to go, at the pace the first one set"
+    )
