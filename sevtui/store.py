@@ -520,6 +520,10 @@ class Store:
             )
         for number in range(version, SCHEMA_VERSION):
             with self._transaction():
+                # Another connection may have upgraded it meanwhile (two threads opening a
+                # new database at once): the version is read again under the write lock.
+                if int(self._execute("PRAGMA user_version").fetchone()[0]) > number:
+                    continue
                 for statement in _MIGRATIONS[number]:
                     self._execute(statement)
                 self._execute(f"PRAGMA user_version = {number + 1}")

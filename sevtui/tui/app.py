@@ -47,6 +47,11 @@ PROBES_EVERY = 5
 have probed)."""
 
 
+DASHBOARD_ACTIONS = frozenset(
+    {"start_vm", "stop_vm", "kill_vm", "exec_vm", "probe_vm", "bench", "stop_bench", "fleet"}
+)
+"""Keys that act on the dashboard's selection or run: hidden over other screens."""
+
 WORK_TITLES = {
     "bench": "the benchmark run failed",
     "bench-dialog": "cannot offer a benchmark run",
@@ -575,6 +580,11 @@ class SevtuiApp(App[None]):
                 then()
 
         self.push_screen(ConfirmScreen(question), answered)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """VM and benchmark keys belong to the dashboard: over another screen they are
+        neither listed in its footer nor run."""
+        return not (action in DASHBOARD_ACTIONS and len(self.screen_stack) > 1)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """Every action in the command palette (Ctrl+P)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import textwrap
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -58,9 +59,12 @@ class ChecksScreen(CoveringScreen):
             label = Text.assemble((f"{mark} ", style), (check.title, "bold"))
             parent = nodes.get(check.parent, tree.root) if check.parent else tree.root
             node = parent.add(label, expand=True)
-            node.add_leaf(Text(check.evidence, style="dim"))
+            width = max(40, self.app.size.width - 10 - 4 * self.report.depth(check))
+            for line in textwrap.wrap(check.evidence, width) or [""]:
+                node.add_leaf(Text(line, style="dim"))
             if check.hint:
-                node.add_leaf(Text(f"fix: {check.hint}", style="yellow"))
+                for line in textwrap.wrap(f"fix: {check.hint}", width):
+                    node.add_leaf(Text(line, style="yellow"))
             nodes[check.id] = node
         kinds = tree.root.add(Text("VM kinds", style="bold"), expand=True)
         for kind, verdict in self.report.profiles.items():

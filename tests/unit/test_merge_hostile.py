@@ -256,3 +256,24 @@ def test_a_value_stored_while_the_database_is_busy_waits_and_is_kept(
     released.join()
     assert [s.value for s in store.samples([run_id])] == [1.5]
     store.close()
+
+
+def test_two_threads_opening_a_new_database_at_once_both_get_it(tmp_path: Path) -> None:
+    """The app's workers may open a fresh database together: neither may fail with
+    'table runs already exists'."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_it() -> None:
+        try:
+            barrier.wait(5)
+            Store(tmp_path / "new.db").close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
