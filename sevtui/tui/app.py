@@ -452,7 +452,13 @@ class SevtuiApp(App[None]):
         if probe is not None:
             result, when = probe
             why = f" ({result.inconclusive})" if result.inconclusive else ""
-            line = f"{result.outcome}{why} " + time.strftime("at %H:%M:%S", time.localtime(when))
+            line = (
+                f"{result.outcome}{why} "
+                + time.strftime("at %H:%M:%S", time.localtime(when))
+                + f": {result.hits} hits, {result.bytes_scanned / 2**20:.0f} MiB scanned in "
+                f"{result.seconds:.2f} s ({result.throughput_gbps:.2f} GB/s), method "
+                f"{result.method}"
+            )
         self._open_details(name, line)
 
     @work(thread=True, exit_on_error=False, group="details")

@@ -7,11 +7,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Log, Select, SelectionList, Static
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    RichLog,
+    Select,
+    SelectionList,
+    Static,
+)
+
+from sevtui.names import visible
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -232,43 +244,68 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
 
 class ExecDialog(ModalScreen[None]):
     """Run commands in a guest: the console's recent lines, then each command and its output,
-    in a scrollable log; the dialog stays open until Esc."""
+    in a scrollable, wrapping log; Up and Down walk the commands run before; the dialog
+    stays open until Esc."""
 
     AUTO_FOCUS = "#command"
-    BINDINGS = [Binding("escape", "cancel", "close")]
+    BINDINGS = [
+        Binding("escape", "cancel", "close"),
+        Binding("up", "history(-1)", "previous command", show=False),
+        Binding("down", "history(1)", "next command", show=False),
+    ]
 
     def __init__(self, name: str, log: str, run: Callable[[str, str], object]) -> None:
         super().__init__()
         self.vm_name = name
         self.console_text = log
         self.run = run
+        self.history: list[str] = []
+        self.position = 0
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(f"{self.vm_name}: run a command in the guest (Enter runs, Esc closes)")
-            yield Log(id="console-log", highlight=False)
+            yield Label(
+                f"{self.vm_name}: run a command in the guest (Enter runs, Up/Down recall, "
+                "Esc closes)"
+            )
+            yield RichLog(id="console-log", wrap=True, markup=False, highlight=False)
             yield Input(placeholder="command, e.g. uname -a", id="command")
 
+    def _write(self, lines: list[str]) -> None:
+        log = self.query_one("#console-log", RichLog)
+        for line in lines:
+            log.write(Text(visible(line)))
+
     def on_mount(self) -> None:
-        log = self.query_one("#console-log", Log)
-        lines = console_lines(self.console_text)
-        log.write_lines(lines or ["(the console is quiet)"])
+        self._write(console_lines(self.console_text) or ["(the console is quiet)"])
 
     def show_result(self, command: str, output: str, status: int) -> None:
-        """Append one command's output (and its exit status) to the log."""
-        log = self.query_one("#console-log", Log)
-        log.write_lines([f"$ {command}", *output.rstrip("\n").splitlines(), f"(exit {status})"])
+        """Append one command's output (and its exit status) to the log; the command
+        itself was written when it started."""
+        del command
+        self._write([*output.rstrip("\n").splitlines(), f"(exit {status})"])
 
     def action_cancel(self) -> None:
         """Close."""
         self.dismiss(None)
+
+    def action_history(self, step: int) -> None:
+        """Put an earlier (or later) command back into the input."""
+        if not self.history:
+            return
+        self.position = min(max(self.position + step, 0), len(self.history))
+        field = self.query_one("#command", Input)
+        field.value = self.history[self.position] if self.position < len(self.history) else ""
+        field.cursor_position = len(field.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Run the command; its output lands in the log."""
         command = event.value.strip()
         if command:
             event.input.value = ""
-            self.query_one("#console-log", Log).write_line(f"$ {command}  (running...)")
+            self.history.append(command)
+            self.position = len(self.history)
+            self._write([f"$ {command}"])
             self.run(self.vm_name, command)
 
 

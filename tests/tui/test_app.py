@@ -144,6 +144,7 @@ def test_probe_shows_the_verdict_on_the_row() -> None:
         await settle(app, pilot)
         assert isinstance(app.screen, VmDetailScreen)
         assert app.screen.probe_line.startswith("exposed at")
+        assert " hits, " in app.screen.probe_line and "MiB scanned in" in app.screen.probe_line
 
     drive(check)
 
@@ -587,7 +588,7 @@ def test_the_console_log_hides_sevtuis_framing() -> None:
 
 
 def test_the_console_dialog_keeps_each_commands_output_in_a_log() -> None:
-    from textual.widgets import Log
+    from textual.widgets import RichLog
 
     from sevtui.tui.dialogs import ExecDialog
 
@@ -600,9 +601,21 @@ def test_the_console_dialog_keeps_each_commands_output_in_a_log() -> None:
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.screen is dialog, "the dialog stays open for the next command"
-        text = "\n".join(str(line) for line in dialog.query_one("#console-log", Log).lines)
-        assert "$ uname -a" in text and "ran uname -a" in text and "(exit 0)" in text
+        log = dialog.query_one("#console-log", RichLog)
+        text = "\n".join(line.text for line in log.lines)
+        assert text.count("$ uname -a") == 1, "each command is echoed once"
+        assert "ran uname -a" in text and "(exit 0)" in text
         assert "SVB_" not in text
+        dialog.query_one("#command", Input).value = "echo " + "x" * 300
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert all(len(line.text) <= log.size.width for line in log.lines), "long lines wrap"
+        await pilot.press("up")
+        assert dialog.query_one("#command", Input).value == "echo " + "x" * 300
+        await pilot.press("up")
+        assert dialog.query_one("#command", Input).value == "uname -a"
+        await pilot.press("down", "down")
+        assert dialog.query_one("#command", Input).value == ""
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ExecDialog)
