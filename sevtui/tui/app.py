@@ -552,16 +552,24 @@ class SevtuiApp(App[None]):
         self.push_screen(FleetScreen(self.sources))
 
     def action_help(self) -> None:
-        """Show every key binding."""
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """The keys of the screen in front, with what each does (not Textual's generic
+        ones: arrows, tab and the like are left out)."""
+        from sevtui.tui.dialogs import KeysScreen
+
+        if isinstance(self.screen, KeysScreen):
+            self.screen.dismiss(None)
+            return
+        keys: dict[str, str] = {}
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if binding.show and active.enabled and binding.description:
+                shown = binding.key_display or self.get_key_display(binding)
+                keys.setdefault(shown, binding.description)
+        title = "dashboard" if len(self.screen_stack) == 1 else type(self.screen).__name__
+        self.push_screen(KeysScreen(title.removesuffix("Screen").lower(), sorted(keys.items())))
 
     def action_close_help(self) -> None:
-        """Esc closes the keys panel."""
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
+        """Esc on the dashboard does nothing (the keys have their own screen)."""
 
     def action_help_quit(self) -> None:
         """Ctrl+C: say how to quit (in plain text; notifications here show no markup)."""

@@ -242,6 +242,28 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
         self.dismiss((path, str(self.query_one("#format", Select).value)))
 
 
+class KeysScreen(ModalScreen[None]):
+    """The keys of the screen underneath, in words; ?, Esc or q closes."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "close")]
+
+    def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        width = max((len(key) for key, _ in self.keys), default=0)
+        lines = "\n".join(f"{key:>{width}}  {what}" for key, what in self.keys)
+        with Vertical(classes="dialog"):
+            yield Label(f"Keys: {self.title_text}  (? or Esc closes)")
+            yield Static(Text(lines or "(no keys)"), id="keys")
+
+    def action_close(self) -> None:
+        """Close."""
+        self.dismiss(None)
+
+
 class ExecDialog(ModalScreen[None]):
     """Run commands in a guest: the console's recent lines, then each command and its output,
     in a scrollable, wrapping log; Up and Down walk the commands run before; the dialog

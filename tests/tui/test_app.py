@@ -30,7 +30,7 @@ from sevtui.bench import events
 from sevtui.store import RunInfo
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
-from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog
+from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog, KeysScreen
 from sevtui.tui.results import ResultsScreen, along_lines, host_bars
 from sevtui.tui.screens import ChecksScreen, FleetScreen, VmDetailScreen
 from sevtui.vm.inventory import VmRow
@@ -304,8 +304,10 @@ def test_theme_palette_and_help() -> None:
         assert app.theme != before
         await pilot.press("question_mark")
         await pilot.pause()
-        assert app.screen.query("HelpPanel")
+        assert isinstance(app.screen, KeysScreen)
         await pilot.press("question_mark")
+        await pilot.pause()
+        assert not isinstance(app.screen, KeysScreen)
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"results")
@@ -523,11 +525,21 @@ def test_escape_closes_the_keys_panel_and_q_in_results_goes_back() -> None:
     async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
-        assert app.screen.query("HelpPanel")
+        assert isinstance(app.screen, KeysScreen)
+        shown = str(app.screen.query_one("#keys", Static).render())
+        assert "results" in shown and "start" in shown and "probe" in shown
+        assert "cursor" not in shown.lower(), "this screen's keys, not Textual's generic ones"
         await pilot.press("escape")
         await pilot.pause()
-        assert not app.screen.query("HelpPanel")
+        assert not isinstance(app.screen, KeysScreen)
         await open_results(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, KeysScreen)
+        shown = str(app.screen.query_one("#keys", Static).render())
+        assert "overhead chart" in shown and "start" not in shown
+        await pilot.press("escape")
+        await pilot.pause()
         await pilot.press("q")
         await pilot.pause()
         assert app.is_running and not isinstance(app.screen, ResultsScreen)
