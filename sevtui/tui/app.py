@@ -88,7 +88,6 @@ class SevtuiApp(App[None]):
         Binding("f", "fleet", "fleet"),
         Binding("t", "stop_bench", "stop bench", show=False),
         Binding("d", "toggle_dark", "dark or light", show=False),
-        Binding("escape", "close_help", "close the keys panel", show=False),
     ]
 
     def __init__(
@@ -567,9 +566,6 @@ class SevtuiApp(App[None]):
                 keys.setdefault(shown, binding.description)
         title = "dashboard" if len(self.screen_stack) == 1 else type(self.screen).__name__
         self.push_screen(KeysScreen(title.removesuffix("Screen").lower(), sorted(keys.items())))
-
-    def action_close_help(self) -> None:
-        """Esc on the dashboard does nothing (the keys have their own screen)."""
 
     def action_help_quit(self) -> None:
         """Ctrl+C: say how to quit (in plain text; notifications here show no markup)."""
