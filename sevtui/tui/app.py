@@ -600,11 +600,7 @@ class SevtuiApp(App[None]):
         """Every action in the command palette (Ctrl+P)."""
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.action not in (
-                "quit_app",
-                "help",
-                "close_help",
-            ):
+            if isinstance(binding, Binding) and binding.action not in ("quit_app", "help"):
                 action = binding.action
                 yield SystemCommand(
                     binding.description.capitalize(),
