@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -67,6 +68,22 @@ WORK_TITLES = {
     "vms": "reading the VMs failed",
 }
 """What a failing worker was doing, in words, for its notification's title."""
+
+
+APP_WORDS = (
+    (re.compile(r"(see )?`sevtui caps( --json)?`"), "the check tree (key c)"),
+    (re.compile(r"`?sevtui vm (console|exec) [^`;]*`?"), "the guest console (key e)"),
+    (re.compile(r"`?sevtui results (show|list)[^`;]*`?"), "the results browser (key r)"),
+    (re.compile(r"`?sevtui vm stop [^`;]*`?"), "x on the VM"),
+)
+"""Hints name CLI commands; in the app the key that does the same is named instead."""
+
+
+def in_app_words(hint: str) -> str:
+    """HINT with the CLI commands the app has keys for named by those keys."""
+    for pattern, words in APP_WORDS:
+        hint = pattern.sub(words, hint)
+    return hint
 
 
 class SevtuiApp(App[None]):
@@ -279,7 +296,8 @@ class SevtuiApp(App[None]):
                 text = f"run {run_id} {outcome.status}: {outcome.reason}\n[r] shows what was kept"
             self.post_message(BenchFinished(run_id, text, outcome.status))
         except SevtuiError as exc:
-            self.post_message(BenchFinished(None, f"{exc.message}\n{exc.hint}".strip(), "failed"))
+            text = f"{exc.message}\n{in_app_words(exc.hint)}".strip()
+            self.post_message(BenchFinished(None, text, "failed"))
 
     # --- messages ----------------------------------------------------------------------
 
@@ -343,7 +361,7 @@ class SevtuiApp(App[None]):
             self.bench_stop = None
             self.bench_targets = set()
         if isinstance(error, SevtuiError):
-            text = error.message + (f"\nhint: {error.hint}" if error.hint else "")
+            text = error.message + (f"\nhint: {in_app_words(error.hint)}" if error.hint else "")
         else:
             text = f"{type(error).__name__}: {error}"
         title = WORK_TITLES.get(event.worker.group, f"{event.worker.group} failed")

@@ -921,3 +921,13 @@ def test_the_export_dialog_follows_the_format_and_asks_before_replacing(
         assert screen.query_one("#comparison", DataTable).has_focus, "back to the table"
 
     drive(check, size=(120, 40))
+
+
+def test_hints_in_the_app_name_its_keys_not_cli_commands() -> None:
+    from sevtui.tui.app import in_app_words
+
+    assert in_app_words("see `sevtui caps` for the full check list") == (
+        "the check tree (key c) for the full check list"
+    )
+    assert "key e" in in_app_words("see `sevtui vm exec NAME -- cloud-init status --long`")
+    assert in_app_words("stop it first: sevtui vm stop demo") == "stop it first: x on the VM"
