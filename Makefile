@@ -50,7 +50,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
-	$(BIN)/python -m pip install -q --no-deps -e .
+	@# setuptools warns about editable installs of a flat layout in a box; nothing to act on.
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
 venv: $(STAMP)
