@@ -500,36 +500,9 @@ def print_runs(report: RunReport) -> None:
         print(f"  {problem.target:<10} {problem.benchmark:<22} {problem.status}: {problem.message}")
 
 
-_HOST_FACTS = ("host", "cpu_model", "microcode", "host_kernel", "qemu")
-_TARGET_FACTS = ("kind", "kernel", "guest_kernel", "accel", "clocksource", "work_fs", "firmware")
-
-
 def print_run_details(report: RunReport) -> None:
     """`results show --details`: where each run ran, each target, each repetition."""
-    for run in report.runs:
-        print(f"\nrun {run.id} ({run.uuid}) details")
-        for key in _HOST_FACTS:
-            if run.provenance.get(key):
-                print(f"  {key}: {run.provenance[key]}")
-        for target, info in run.target_info.items():
-            facts = ", ".join(f"{k} {info[k]}" for k in _TARGET_FACTS if info.get(k))
-            print(f"  {target}: {facts}")
-            if info.get("argv"):
-                print(f"    argv: {shlex.join(str(a) for a in info['argv'])}")
-            word = info.get("guest_word")
-            if isinstance(word, dict):
-                mode, why = word.get("confirmed_mode"), word.get("confirmed_reason")
-                print(f"    guest's word: {mode} ({why})")
-    print("\n  target     benchmark              rep launch order qemu-pid status   seconds")
-    for row in report.repetitions:
-        print(
-            f"  {row.target[:10]:<10} {row.benchmark[:22]:<22} {row.repetition:>3} "
-            f"{row.launch:>6} {'-' if row.position is None else row.position:>5} "
-            f"{row.qemu_pid or '-':>8} {row.status:<8} "
-            f"{'' if row.seconds is None else f'{row.seconds:.3f}'}"
-            + ("  pilot" if row.pilot else "")
-        )
-    print("\nraw output: sevtui results output RUN TARGET BENCHMARK REPETITION")
+    print("\n".join(report.detail_lines()))
 
 
 def describe_design(design: dict[str, Any]) -> str:

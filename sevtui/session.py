@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import platform
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +112,45 @@ class RunReport:
             "repetitions": [row.to_json() for row in self.repetitions],
             "problems": [problem.to_json() for problem in self.problems],
         }
+
+    def detail_lines(self) -> list[str]:
+        """The details as text lines (both front ends show these)."""
+        return detail_lines(self)
+
+
+_HOST_FACTS = ("host", "cpu_model", "microcode", "host_kernel", "qemu")
+_TARGET_FACTS = ("kind", "kernel", "guest_kernel", "accel", "clocksource", "work_fs", "firmware")
+
+
+def detail_lines(report: RunReport) -> list[str]:
+    """Where each run ran, each target, and every repetition with its launch, place in
+    the order and QEMU PID: `results show --details` and the app's run details."""
+    lines: list[str] = []
+    for run in report.runs:
+        lines.append(f"run {run.id} ({run.uuid}) details")
+        lines += [
+            f"  {key}: {run.provenance[key]}" for key in _HOST_FACTS if run.provenance.get(key)
+        ]
+        for target, info in run.target_info.items():
+            facts = ", ".join(f"{k} {info[k]}" for k in _TARGET_FACTS if info.get(k))
+            lines.append(f"  {target}: {facts}")
+            if info.get("argv"):
+                lines.append(f"    argv: {shlex.join(str(a) for a in info['argv'])}")
+            word = info.get("guest_word")
+            if isinstance(word, dict):
+                mode, why = word.get("confirmed_mode"), word.get("confirmed_reason")
+                lines.append(f"    guest's word: {mode} ({why})")
+    lines.append("  target     benchmark              rep launch order qemu-pid status   seconds")
+    for row in report.repetitions:
+        lines.append(
+            f"  {row.target[:10]:<10} {row.benchmark[:22]:<22} {row.repetition:>3} "
+            f"{row.launch:>6} {'-' if row.position is None else row.position:>5} "
+            f"{row.qemu_pid or '-':>8} {row.status:<8} "
+            f"{'' if row.seconds is None else f'{row.seconds:.3f}'}"
+            + ("  pilot" if row.pilot else "")
+        )
+    lines.append("raw output: sevtui results output RUN TARGET BENCHMARK REPETITION")
+    return lines
 
 
 @dataclass(frozen=True)

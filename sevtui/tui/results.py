@@ -26,7 +26,7 @@ from sevtui.bench.results import (
 from sevtui.names import visible
 from sevtui.tui.barchart import Bar, render_bars
 from sevtui.tui.dialogs import ExportDialog
-from sevtui.tui.screens import CoveringScreen
+from sevtui.tui.screens import CoveringScreen, RunDetailScreen
 
 if TYPE_CHECKING:
     from sevtui.bench.along import AlongPoint
@@ -105,6 +105,7 @@ class ResultsScreen(CoveringScreen):
         Binding("l", "chart_along", "along chart"),
         Binding("h", "chart_hosts", "by host"),
         Binding("e", "export", "export"),
+        Binding("i", "run_details", "run details"),
         Binding("slash", "focus_filter", "filter"),
     ]
 
@@ -205,6 +206,20 @@ class ResultsScreen(CoveringScreen):
         row = self.query_one("#runs", DataTable).cursor_row
         self._fill_runs()
         self.query_one("#runs", DataTable).move_cursor(row=row)
+
+    def action_run_details(self) -> None:
+        """Where the highlighted run ran, its design and every repetition."""
+        run_id = self._highlighted_run()
+        if run_id is None:
+            self.notify("no run to show", severity="warning")
+            return
+        self.load_details(run_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="details")
+    def load_details(self, run_id: int) -> None:
+        """Read the run's report (in a worker), then show its details."""
+        lines = self.sources.run_details(run_id)
+        self.app.call_from_thread(self.app.push_screen, RunDetailScreen(run_id, lines))
 
     def action_compare(self) -> None:
         """Compare the marked runs, or the highlighted one."""

@@ -75,6 +75,24 @@ class ChecksScreen(CoveringScreen):
         yield Footer(compact=True)
 
 
+class RunDetailScreen(CoveringScreen):
+    """One run's details: host, targets, design, every repetition (as `results show
+    --details` prints them)."""
+
+    BINDINGS = [Binding("escape,q,i", "app.pop_screen", "back")]
+
+    def __init__(self, run_id: int, lines: list[str]) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="run-details"):
+            yield Static(Text(visible("\n".join(self.lines), lines=True)), id="run-details-text")
+        yield Footer(compact=True)
+
+
 class VmDetailScreen(CoveringScreen):
     """argv, state dir, stderr and console tails, provenance."""
 

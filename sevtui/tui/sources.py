@@ -67,6 +67,7 @@ class Sources(Protocol):
         design: Design | None = None,
     ) -> RunPlan: ...
     def plan_notes(self, plan: RunPlan) -> PlanNotes: ...
+    def run_details(self, run_id: int) -> list[str]: ...
     def start_blockers(self) -> dict[str, str]: ...
     def run_bench(
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event
@@ -182,6 +183,10 @@ class LiveSources:
     def start_blockers(self) -> dict[str, str]:
         """Stopped VMs that cannot start here, with the reason."""
         return self.session.start_blockers()
+
+    def run_details(self, run_id: int) -> list[str]:
+        """One run's status, design, statistics and details as text lines."""
+        return self.session.report(str(run_id)).detail_lines()
 
     def plan_notes(self, plan: RunPlan) -> PlanNotes:
         """What the plan will do, said before it starts."""

@@ -308,6 +308,9 @@ class FakeSources:
             launches=launches,
         )
 
+    def run_details(self, run_id: int) -> list[str]:
+        return [f"run {run_id} details", "  host: epyc-7713p", "  nosev: kind imported"]
+
     def start_blockers(self) -> dict[str, str]:
         return {"sev-snp": "this host cannot run sev-snp guests: KVM hangs here"}
 

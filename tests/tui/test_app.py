@@ -32,7 +32,7 @@ from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog, KeysScreen
 from sevtui.tui.results import ResultsScreen, along_lines, host_bars
-from sevtui.tui.screens import ChecksScreen, FleetScreen, VmDetailScreen
+from sevtui.tui.screens import ChecksScreen, FleetScreen, RunDetailScreen, VmDetailScreen
 from sevtui.vm.inventory import VmRow
 from tests.tui.fakes import FakeSources, sweep_measurements
 
@@ -931,3 +931,18 @@ def test_hints_in_the_app_name_its_keys_not_cli_commands() -> None:
     )
     assert "key e" in in_app_words("see `sevtui vm exec NAME -- cloud-init status --long`")
     assert in_app_words("stop it first: sevtui vm stop demo") == "stop it first: x on the VM"
+
+
+def test_the_results_browser_shows_a_runs_details() -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        await open_results(app, pilot)
+        app.screen.query_one("#runs", DataTable).focus()
+        await pilot.press("i")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RunDetailScreen)
+        assert "run 2 details" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ResultsScreen)
+
+    drive(check, size=(120, 40))
