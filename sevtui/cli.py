@@ -246,6 +246,15 @@ def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_image_ensure(args: argparse.Namespace, ctx: Context) -> int:
+    """Build what the named VMs need: one line per step, with its time."""
+    from sevtui.cli_text import progress
+
+    for step in ctx.session.ensure_images(args.vm, progress):
+        print(step)
+    return 0
+
+
 # --- bench ------------------------------------------------------------------------------
 
 
@@ -573,7 +582,8 @@ def cmd_fleet_run(args: argparse.Namespace, ctx: Context) -> int:
     databases = [outcome.database for outcome in outcomes if outcome.database is not None]
     merged = ctx.session.merge(databases) if databases else []
     print_fleet_rows(
-        [outcome.row() for outcome in outcomes], ("host", "cpu", *KINDS, "status", "reason")
+        [outcome.row() for outcome in outcomes],
+        ("host", "cpu", *KINDS, "images", "status", "reason"),
     )
     added = sum(len(item.added) for item in merged)
     print(f"merged {added} new run(s) from {len(databases)} host database(s) into this one")

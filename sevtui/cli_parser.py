@@ -317,6 +317,16 @@ def _image_commands(image: _Commands) -> None:
     cloud.add_argument(
         "--force", action="store_true", help="replace the VM's existing disk (its data is lost)"
     )
+    ensure = image.command(
+        "ensure",
+        "build (or reuse) every image the named VMs need",
+        'For each VM: the minimal guest for image = "minimal"; the Debian disk and the VM\'s '
+        'prepared copy for image = "cloud" (a disk already prepared is kept). Says what it '
+        "built and how long each step took. A fleet run does this on every host first.",
+    )
+    ensure.add_argument(
+        "--vm", action="append", required=True, metavar="NAME", help="VM name (host is skipped)"
+    )
 
 
 def _import_command(top: _Commands) -> None:

@@ -10,6 +10,7 @@ and the retries of the task that follows each host's `bench run --events` file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -74,6 +75,8 @@ class HostOutcome:
     reason: str = ""
     caps: dict[str, Any] = field(default_factory=dict)
     database: Path | None = None
+    images: str = ""
+    """What the host built for the run's VMs, and how long each step took."""
 
     def row(self) -> dict[str, str]:
         """The capability row of `fleet caps` (and the summary of `fleet run`); a host's
@@ -92,6 +95,7 @@ class HostOutcome:
             "firmware": _evidence(report, "firmware.sev-snp"),
             **{kind: "yes" if kind in available else "no" for kind in KINDS},
             "why_not": str(why_not),
+            "images": self.images,
             "status": self.status,
             "reason": self.reason,
         }
@@ -202,6 +206,11 @@ def _collect(outcome: HostOutcome, fetch_dir: Path, phase: Phase) -> None:
         outcome.status, outcome.reason = "failed", "its capability report is not a JSON object"
         return
     outcome.caps = caps
+    with contextlib.suppress(SevtuiError):
+        built = statedir.read(fetch_dir, f"{outcome.host}.images.txt")
+        outcome.images = (
+            "; ".join(built.decode(errors="replace").split("\n")).strip("; ") if built else ""
+        )
     database = fetch_dir / f"{outcome.host}.db"
     if phase == "run" and database.is_file() and not database.is_symlink():
         outcome.database = database

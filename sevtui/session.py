@@ -188,6 +188,12 @@ def _one_mode(facts: RunFacts, run_ids: list[int]) -> RunFacts:
     return facts
 
 
+def _step(what: str, built: bool, started: float) -> str:
+    """`minimal image: built in 12.3 s`, or `up to date`."""
+    took = time.monotonic() - started
+    return f"{what}: built in {took:.1f} s" if built else f"{what}: up to date ({took:.1f} s)"
+
+
 def _estimate(store: Store, plan: RunPlan, suite: list[Benchmark]) -> str:
     """About how long PLAN takes, from the targets' earlier runs of each benchmark."""
     total, unknown = 0.0, 0
@@ -531,6 +537,40 @@ class Session:
             seed=design.seed if design.seed is not None else secrets.randbelow(2**31),
             precision_pct=design.precision_pct,
         )
+
+    def ensure_images(self, names: list[str], progress: Progress = _quiet) -> list[str]:
+        """Build (or reuse) the images the VMs NAMES need; one line per step with its time:
+        the minimal guest, the Debian disk, each cloud VM's prepared disk."""
+        from sevtui.vm.cloud import prepare_cloud
+        from sevtui.vm.debian import build_debian
+        from sevtui.vm.images import build_minimal
+        from sevtui.vm.resolve import prepared_disk, vm_profile
+
+        config, steps = self.config, []
+        wanted = {vm_profile(config, name).image: name for name in names if name != "host"}
+        if "minimal" in wanted:
+            started = time.monotonic()
+            _image, built = build_minimal(
+                config.paths.images, config.image.kernel, progress=progress
+            )
+            steps.append(_step("minimal image", built, started))
+        if "cloud" in wanted:
+            started = time.monotonic()
+            debian, built = build_debian(
+                config.paths.images,
+                config.paths.sources,
+                config.image.debian_mirror,
+                progress=progress,
+            )
+            steps.append(_step("debian image", built, started))
+            for name in names:
+                if name != "host" and vm_profile(config, name).image == "cloud":
+                    started = time.monotonic()
+                    fresh = not prepared_disk(config, name).is_file()
+                    if fresh:
+                        prepare_cloud(config, name, debian.disk, "20G")
+                    steps.append(_step(f"{name}'s disk", fresh, started))
+        return steps
 
     def start_blockers(self) -> dict[str, str]:
         """Configured VMs that are stopped and cannot start here, with the reason: a kind

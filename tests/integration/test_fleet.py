@@ -129,6 +129,7 @@ def fleet() -> Iterator[tuple[Path, dict[str, LoopbackHost], Path]]:
     config.write_text(
         f'[paths]\ndata_dir = "{root / "controller"}"\n'
         "[bench]\nwarmup = 0\nmax_repetitions = 2\nattest = false\n"
+        '[qemu]\naccel = "tcg"\n[vm.demo]\nkind = "nosev"\nmemory = "256M"\n'
     )
     yield inventory, hosts, config
     for host in hosts.values():
@@ -161,7 +162,7 @@ def wait_for_progress(host: LoopbackHost, timeout: float) -> None:
 
 
 @pytest.mark.timeout(1800)
-def test_a_fleet_run_survives_a_lost_host_and_a_rerun_completes_it(
+def test_a_fleet_run_of_host_and_a_guest_survives_a_lost_host_and_a_rerun_completes_it(
     fleet: tuple[Path, dict[str, LoopbackHost], Path],
 ) -> None:
     inventory, hosts, config = fleet
@@ -174,7 +175,8 @@ def test_a_fleet_run_survives_a_lost_host_and_a_rerun_completes_it(
         assert row["qemu"].startswith("QEMU emulator version")
         assert {row["sev"], row["sev-es"], row["sev-snp"]} <= {"yes", "no"}
 
-    run = ("fleet", "run", "--inventory", str(inventory), "--vm", "host", "--label", "f1")
+    run = ["fleet", "run", "--inventory", str(inventory), "--vm", "host", "--vm", "demo"]
+    run += ["--label", "f1"]
     first = subprocess.Popen(
         [sys.executable, "-m", "sevtui", "--config", str(config), *run, "--repetitions", "2"],
         stdout=subprocess.PIPE,
@@ -190,6 +192,7 @@ def test_a_fleet_run_survives_a_lost_host_and_a_rerun_completes_it(
     summary = {line.split()[0]: line for line in out.splitlines() if line.split()}
     assert "unreachable" in summary["genoa-b"] or "failed" in summary["genoa-b"]
     assert " ok" in summary["milan-a"]
+    assert "minimal image: built in" in summary["milan-a"], "each host builds what demo needs"
     merged = config.parent / "controller" / "sevtui.db"
     milan_first = measured(merged, "milan-a")
     assert milan_first > 0 and measured(merged, "genoa-b") == 0
@@ -207,8 +210,12 @@ def test_a_fleet_run_survives_a_lost_host_and_a_rerun_completes_it(
 
     shown = json.loads(sevtui(config, "results", "show", "f1", "--json").stdout)
     assert sorted(run["provenance"]["host"] for run in shown["runs"]) == sorted(HOSTS)
-    # Each host measured only `host`; merged runs of two profiles are compared per host
-    # in tests/unit/test_merge.py. Here the one profile cannot be compared with itself.
-    compare = ("results", "compare", "f1", "--base", "host", "--other", "host", "--by-host")
-    same = sevtui(config, *compare)
-    assert same.returncode == 2 and "compared with itself" in same.stderr
+    measured_on = {(m["target"], m["benchmark"]) for m in shown["metrics"]}
+    assert ("demo", "lz4-compress-quick") in measured_on and ("host", "mbw-quick") in measured_on
+    compare = ("results", "compare", "f1", "--base", "host", "--other", "demo", "--by-host")
+    by_host = sevtui(config, *compare, "--json")
+    assert by_host.returncode == 0, by_host.stderr
+    hosts_compared = json.loads(by_host.stdout)["hosts"]
+    assert set(hosts_compared) == set(HOSTS)
+    for table in hosts_compared.values():
+        assert any(b["benchmark"] == "lz4-compress-quick" for b in table["benchmarks"])
