@@ -108,7 +108,11 @@ def test_debian_guest_from_image_build_to_a_comparison_with_the_host(debian_conf
     table = json.loads(step(debian_config, *compare, timeout=120)[0])
     rows = {row["benchmark"]: row for row in table["benchmarks"]}
     for bench_id in ("build-quick", "fio-quick", "lz4-compress-quick", "redis-quick"):
-        assert rows[bench_id]["overhead_ci95"][0] is not None, rows[bench_id]
+        row = rows[bench_id]
+        # Three repetitions a side: Fieller's interval exists unless the host's spread
+        # (a busy 2-core machine) leaves its mean not significantly above zero; then the
+        # reason says so.
+        assert row["overhead_pct"] is not None and (row["overhead_ci95"] or row["reason"]), row
     shown = json.loads(step(debian_config, "results", "show", "deb", "--json", timeout=120)[0])
     (stored,) = shown["runs"]
     assert stored["status"] == "done", stored["reason"]
