@@ -384,3 +384,18 @@ def test_the_eta_adds_each_benchmarks_own_pace_over_what_is_left(tmp_path: Path)
     assert first_slow.left_s == pytest.approx(2 * first_slow.seconds, rel=0.01), (
         "two slow ones to go, at the pace the first one set"
     )
+
+
+def test_a_setup_gets_the_benchmarks_timeout_not_its_measured_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watchdog's limit for a repetition follows the benchmark's last runs; a setup
+    (here 1.5 s before a near-instant benchmark) must not be held to that."""
+    import sevtui.bench.runner as runner
+
+    monkeypatch.setattr(runner, "MIN_DERIVED_TIMEOUT_S", 0.5)
+    prepared = Benchmark("prepared", "slow setup", "cpu", "true", setup="sleep 1.5")
+    for attempt in (1, 2):
+        run, store = make_run(tmp_path, [prepared], ["host"], repetitions=2)
+        assert run.execute(lambda name: HostTarget()).status == "done", attempt
+        store.close()
