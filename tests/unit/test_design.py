@@ -196,3 +196,25 @@ def test_start_blockers_name_what_keeps_a_stopped_vm_from_starting(tmp_path: Pat
     blocked = Session(load_config(config).config).start_blockers()
     assert "the minimal guest image is not built" in blocked["demo"]
     assert "huge" in blocked
+
+
+def test_the_text_table_keeps_the_interval_apart_from_the_marks_and_unit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sevtui.bench.results import ComparisonSet
+    from sevtui.cli_text import print_comparisons
+
+    other = [v * 16.0 for v in BASE_S]
+    data = [
+        Series(
+            "base", "b", "cpu", "t", "s", "lower", {(1, i + 1): v for i, v in enumerate(BASE_S)}
+        ),
+        Series(
+            "other", "b", "cpu", "t", "s", "lower", {(1, i + 1): v for i, v in enumerate(other)}
+        ),
+    ]
+    print_comparisons(ComparisonSet("base", [build_comparison(data, "base", "other", 3.5)]))
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("H b"))
+    ci = line.split("%")[1].split()[0]
+    assert ".." in ci and line.rstrip().endswith(" s"), line
+    assert f"{ci} *" in line, "the interval, a space, then the marks"
