@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import shlex
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -641,23 +641,15 @@ def _visible_output(stdout_too: bool) -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
-@contextmanager
-def _stop_signals() -> Iterator[None]:
+def _stop_signals() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGHUP stop a command as Ctrl-C does: a run ends `interrupted`, its
     targets closed, its process groups killed and its work folders removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    from sevtui.proc import signals_handled
 
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
-    saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+    return signals_handled(interrupt, signal.SIGTERM, signal.SIGHUP)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

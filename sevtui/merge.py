@@ -24,7 +24,6 @@ import signal
 import sqlite3
 import stat
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -35,7 +34,7 @@ from typing import Any
 
 from sevtui.errors import SevtuiError, UsageError
 from sevtui.merge_rows import CHECKS, BadValue, check_row
-from sevtui.proc import pid_alive
+from sevtui.proc import pid_alive, signals_handled
 from sevtui.store import _MIGRATIONS, SCHEMA_VERSION, Store
 
 BUDGET_S = 900.0
@@ -97,22 +96,13 @@ class _Guard:
             )
 
 
-@contextlib.contextmanager
-def _stoppable(guard: _Guard) -> Iterator[None]:
+def _stoppable(guard: _Guard) -> contextlib.AbstractContextManager[None]:
     """Ctrl-C and SIGTERM set the guard's stop flag (SQLite then stops at its next poll)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         guard.stopped = f"interrupted ({signal.Signals(signum).name})"
 
-    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+    return signals_handled(stop, signal.SIGINT, signal.SIGTERM)
 
 
 def merge(local: Store, paths: list[Path], budget_s: float = BUDGET_S) -> list[MergedFile]:

@@ -14,9 +14,7 @@ import secrets
 import shutil
 import signal
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +22,7 @@ from typing import Any, Literal
 from sevtui import memscan
 from sevtui.config import Config, VmKind
 from sevtui.errors import SevtuiError, UsageError
-from sevtui.proc import pid_alive, process_started, run_with_timeout
+from sevtui.proc import pid_alive, process_started, run_with_timeout, signals_handled
 from sevtui.vm.lifecycle import VmStatus
 
 Method = Literal["scan", "gcore"]
@@ -199,22 +197,13 @@ def remove_stale_dumps(folder: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _exit_on_signals() -> Iterator[None]:
+def _exit_on_signals() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGHUP raise SystemExit meanwhile, so `with` blocks clean up."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def leave(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
-    saved = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+    return signals_handled(leave, signal.SIGTERM, signal.SIGHUP)
 
 
 def probe_vm(

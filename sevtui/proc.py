@@ -7,8 +7,11 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from sevtui.errors import CommandTimeout, SevtuiError
 
@@ -125,3 +128,20 @@ def process_started(pid: int | None) -> float | None:
         return float(psutil.Process(pid).create_time())
     except psutil.Error:
         return None
+
+
+@contextlib.contextmanager
+def signals_handled(
+    handler: Callable[[int, FrameType | None], None], *signals: signal.Signals
+) -> Iterator[None]:
+    """HANDLER answers SIGNALS inside the block (the main thread only: elsewhere Python
+    cannot install handlers, and the block runs as it is); the old handlers return after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)

@@ -7,7 +7,7 @@ The `elapsed` parser times the command inside the target (not across the console
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from sevtui.config import Config
 from sevtui.errors import UsageError
@@ -307,22 +307,19 @@ def catalog_from_config(config: Config) -> Catalog:
         for bench_id, item in config.benchmark.items()
     }
     catalog = build_catalog(custom, config.suites)
-    for bench_id, count in config.bench.warmups.items():
-        known = catalog.benchmarks.get(bench_id)
-        if known is None:
-            raise UsageError(
-                f"bench.warmups names an unknown benchmark {bench_id!r}",
-                "see `sevtui bench list` for the ids",
-            )
-        catalog.benchmarks[bench_id] = replace(known, warmup=count)
-    for bench_id, pattern in config.bench.headline.items():
-        known = catalog.benchmarks.get(bench_id)
-        if known is None:
-            raise UsageError(
-                f"bench.headline names an unknown benchmark {bench_id!r}",
-                "see `sevtui bench list` for the ids",
-            )
-        catalog.benchmarks[bench_id] = replace(known, headline=pattern)
+    overrides: tuple[tuple[str, str, dict[str, Any]], ...] = (
+        ("bench.warmups", "warmup", dict(config.bench.warmups)),
+        ("bench.headline", "headline", dict(config.bench.headline)),
+    )
+    for key, field_name, values in overrides:
+        for bench_id, value in values.items():
+            known = catalog.benchmarks.get(bench_id)
+            if known is None:
+                raise UsageError(
+                    f"{key} names an unknown benchmark {bench_id!r}",
+                    "see `sevtui bench list` for the ids",
+                )
+            catalog.benchmarks[bench_id] = replace(known, **{field_name: value})
     return catalog
 
 
