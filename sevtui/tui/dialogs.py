@@ -331,13 +331,13 @@ class ExecDialog(ModalScreen[None]):
             self.run(self.vm_name, command)
 
 
-_MARKER_LINE = re.compile(r"^SV[BQ]_[0-9a-f]+$")
+_MARKER_LINE = re.compile(r"^SV[BQC]_[0-9a-f]+$")
 _END_MARKER = re.compile(r"SVE_[0-9a-f]+:\d+")
 
 
 def console_lines(text: str) -> list[str]:
     """The console's lines without sevtui's own framing: the commands it sent (their echo
-    may wrap over several lines, up to the closing `SVE_ NONCE` / `SVQ_ NONCE` words) and
+    may wrap over several lines, up to the closing `SVE_`, `SVQ_` or `SVC_ NONCE` words) and
     the begin and end markers around each command's output."""
     lines: list[str] = []
     in_echo = False
@@ -345,7 +345,7 @@ def console_lines(text: str) -> list[str]:
         if "printf '%s%s" in line:
             in_echo = True
         if in_echo:
-            in_echo = not re.search(r"SV[EQ]_ [0-9a-f]+", line)
+            in_echo = not re.search(r"SV[EQC]_ [0-9a-f]+", line)
             continue
         if _MARKER_LINE.match(line.strip()):
             continue

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import select
+import shlex
 import socket
 import sys
 import termios
@@ -77,6 +78,21 @@ def _connect(paths: VmPaths) -> socket.socket:
     return sock
 
 
+MAX_LINE = 600
+"""A busybox shell's line editor keeps 1023 characters of a line and drops the rest:
+longer commands are written to a file in the guest, piece by piece, then run."""
+PIECE = 120
+"""Characters of a staged command per line: quoting may grow a piece fivefold."""
+
+
+def _stage(child: pexpect.fdpexpect.fdspawn, command: str, staged: str, nonce: str) -> None:
+    """COMMAND into the guest file STAGED, one short line at a time, each acknowledged."""
+    for index in range(0, len(command), PIECE):
+        piece = shlex.quote(command[index : index + PIECE])
+        child.send(f"printf '%s' {piece} >> {staged}; printf '%s%s\\n' SVC_ {nonce}\n")
+        child.expect_exact(f"SVC_{nonce}\r\n")
+
+
 def run(
     paths: VmPaths,
     command: str,
@@ -93,7 +109,9 @@ def run(
         raise SevtuiError("a guest command must be a single line", "join the lines with ;")
     nonce = secrets.token_hex(6)
     begin, end = f"SVB_{nonce}", f"SVE_{nonce}"
-    line = f"printf '%s%s\\n' SVB_ {nonce}; ( {command} ); printf '%s%s:%s\\n' SVE_ {nonce} $?"
+    staged = f"/tmp/.sevtui-{nonce}.sh"
+    body = command if len(command) <= MAX_LINE else f"sh {staged}; s=$?; rm -f {staged}; exit $s"
+    line = f"printf '%s%s\\n' SVB_ {nonce}; ( {body} ); printf '%s%s:%s\\n' SVE_ {nonce} $?"
     with console_lock(paths, lock_wait_s):
         sock = _connect(paths)
         started = time.monotonic()
@@ -105,6 +123,8 @@ def run(
             if quiet:
                 child.send(f"stty -echo; printf '%s%s\\n' SVQ_ {nonce}\n")
                 child.expect_exact(f"SVQ_{nonce}\r\n")
+            if body != command:
+                _stage(child, command, staged, nonce)
             child.send(line + "\n")
             child.expect_exact(begin + "\r\n")
             child.expect(re.escape(end) + r":(\d+)")

@@ -50,6 +50,11 @@ def test_start_list_exec_stop(vm_config_file: Path) -> None:
 
     hostile = sevtui(vm_config_file, "vm", "exec", "demo", "--", "echo", "$(id)", "a;b")
     assert hostile.stdout == "$(id) a;b\n"
+    # busybox's line editor keeps 1023 characters of a line: a longer command (a
+    # benchmark's script under its watchdog is one) must arrive whole all the same.
+    words = [f"w{i:04d}'q\"%" for i in range(250)]
+    long = sevtui(vm_config_file, "vm", "exec", "demo", "--", "echo", *words)
+    assert long.returncode == 0 and long.stdout == " ".join(words) + "\n"
 
     again = sevtui(vm_config_file, "vm", "start", "demo")
     assert again.returncode == 2 and "already running" in again.stderr
