@@ -34,7 +34,7 @@ class Benchmark:
     notes: str = ""
     headline: str = ""
     """Regex of the headline metrics (empty: all): they alone enter the benchmark's
-    overhead and the means, and the dynamic run count watches them."""
+    overhead and the means, and the adaptive mode watches them."""
     source: Source | None = None
     """A pinned tarball sevtui copies into the work folder before the setup runs."""
     needs_disk: bool = False

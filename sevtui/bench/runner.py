@@ -3,9 +3,10 @@
 Progress is a stream of typed events (dataclasses) handed to `emit`: the CLI prints
 them, the TUI turns them into messages. Every benchmark runs in its own process group
 under an in-target watchdog (SIGTERM, then SIGKILL at its timeout), so a hung one dies
-and the target's shell answers again. Repetitions are added while a headline metric's
-coefficient of variation is above the threshold, up to the cap (as PTS does), for fresh
-and resumed runs alike. A run ends done, failed or interrupted, with the reason stored.
+and the target's shell answers again. The design is the plan's: launches (each target
+opened anew), a seeded random order per round, a fixed number of repetitions per launch
+(or, adaptive, a pilot that fixes the rest once). A run ends done, failed or
+interrupted, with the reason stored.
 """
 
 from __future__ import annotations
