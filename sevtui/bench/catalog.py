@@ -41,6 +41,9 @@ class Benchmark:
     """Measures the disk: unavailable where the work folder is in RAM (tmpfs, initramfs)."""
     warmup: int | None = None
     """Unrecorded runs before each launch's repetitions; None: the plan's (bench.warmup)."""
+    typical_s: float | None = None
+    """Seconds one repetition typically takes on the host of a small machine (2 cores,
+    SSD): the time-left estimate's prior until this target has measured it."""
 
 
 def _build(
@@ -91,9 +94,14 @@ def _fio(bench_id: str, title: str, size: str, runtime: int) -> Benchmark:
         "fio-json",
         needs=("fio",),
         needs_disk=True,
+        typical_s=4 * (runtime + 1.5),
         notes="direct I/O on files in the target's work folder: the guest's root disk, "
         "the host's /var/tmp",
     )
+
+
+_LZ4_S_PER_MIB = 0.003
+"""lz4 at about 330 MiB/s, reading and writing the work folder."""
 
 
 def _lz4(suffix: str, stem: str, mib: int, what: str) -> tuple[Benchmark, Benchmark]:
@@ -107,6 +115,7 @@ def _lz4(suffix: str, stem: str, mib: int, what: str) -> tuple[Benchmark, Benchm
             f"lz4 -f -q {stem}.in {stem}.out",
             needs=("lz4", "dd"),
             setup=make,
+            typical_s=mib * _LZ4_S_PER_MIB,
         ),
         Benchmark(
             f"lz4-decompress{suffix}",
@@ -115,6 +124,7 @@ def _lz4(suffix: str, stem: str, mib: int, what: str) -> tuple[Benchmark, Benchm
             f"lz4 -d -f -q {stem}.out {stem}.back",
             needs=("lz4", "dd"),
             setup=f"{make}; lz4 -f -q {stem}.in {stem}.out",
+            typical_s=mib * _LZ4_S_PER_MIB,
         ),
     )
 
@@ -142,42 +152,58 @@ _SQLITE_SETUP = (
 _SQLITE = "rm -f bench.db && sqlite3 bench.db < inserts.sql"
 
 BUILTIN: tuple[Benchmark, ...] = (
-    _build(
-        "godot-build",
-        "Godot game engine compilation",
-        ("scons", "gcc", "g++", "python3"),
-        GODOT,
-        "scons -c >/dev/null 2>&1; scons -j$(nproc) platform=x11 >/dev/null",
+    replace(
+        _build(
+            "godot-build",
+            "Godot game engine compilation",
+            ("scons", "gcc", "g++", "python3"),
+            GODOT,
+            "scons -c >/dev/null 2>&1; scons -j$(nproc) platform=x11 >/dev/null",
+        ),
+        typical_s=2400,
     ),
-    _build(
-        "imagemagick-build",
-        "ImageMagick compilation (gcc)",
-        ("gcc", "make"),
-        IMAGEMAGICK,
-        "(make distclean >/dev/null 2>&1; ./configure >/dev/null) && make -j$(nproc) >/dev/null",
+    replace(
+        _build(
+            "imagemagick-build",
+            "ImageMagick compilation (gcc)",
+            ("gcc", "make"),
+            IMAGEMAGICK,
+            "(make distclean >/dev/null 2>&1; ./configure >/dev/null) "
+            "&& make -j$(nproc) >/dev/null",
+        ),
+        typical_s=300,
     ),
-    _build(
-        "linux-build",
-        "Linux compilation (defconfig)",
-        ("gcc", "make", "flex", "bison", "bc"),
-        LINUX,
-        "make clean >/dev/null && make defconfig >/dev/null && make -j$(nproc) >/dev/null",
+    replace(
+        _build(
+            "linux-build",
+            "Linux compilation (defconfig)",
+            ("gcc", "make", "flex", "bison", "bc"),
+            LINUX,
+            "make clean >/dev/null && make defconfig >/dev/null && make -j$(nproc) >/dev/null",
+        ),
+        typical_s=1200,
     ),
-    _build(
-        "llvm-build",
-        "llvm-project compilation (ninja)",
-        ("cmake", "ninja", "gcc", "g++"),
-        LLVM,
-        "cd build && ninja clean >/dev/null && ninja >/dev/null",
-        "mkdir -p build && cd build && { [ -f build.ninja ] || cmake -G Ninja ../llvm "
-        "-DCMAKE_BUILD_TYPE=Release >/dev/null; }",
+    replace(
+        _build(
+            "llvm-build",
+            "llvm-project compilation (ninja)",
+            ("cmake", "ninja", "gcc", "g++"),
+            LLVM,
+            "cd build && ninja clean >/dev/null && ninja >/dev/null",
+            "mkdir -p build && cd build && { [ -f build.ninja ] || cmake -G Ninja ../llvm "
+            "-DCMAKE_BUILD_TYPE=Release >/dev/null; }",
+        ),
+        typical_s=7200,
     ),
-    _build(
-        "build-quick",
-        "Lua 5.4.4 compilation (make, quick)",
-        ("cc", "make"),
-        BUILD_QUICK,
-        "make clean >/dev/null && make -j$(nproc) linux >/dev/null",
+    replace(
+        _build(
+            "build-quick",
+            "Lua 5.4.4 compilation (make, quick)",
+            ("cc", "make"),
+            BUILD_QUICK,
+            "make clean >/dev/null && make -j$(nproc) linux >/dev/null",
+        ),
+        typical_s=4,
     ),
     _fio("fio", "fio: sequential MiB/s and 4k random IOPS, 256 MiB files", "256M", 10),
     _fio("fio-quick", "fio: sequential MiB/s and 4k random IOPS, 64 MiB files (quick)", "64M", 2),
@@ -189,8 +215,11 @@ BUILTIN: tuple[Benchmark, ...] = (
         _SQLITE,
         needs=("sqlite3",),
         setup=_SQLITE_SETUP.format(count=2500),
+        typical_s=2.5,
     ),
-    Benchmark("mbw", "mbw 1024 MiB", "memory", "mbw -n 10 1024", "mbw", needs=("mbw",)),
+    Benchmark(
+        "mbw", "mbw 1024 MiB", "memory", "mbw -n 10 1024", "mbw", needs=("mbw",), typical_s=8
+    ),
     Benchmark(
         "tinymembench",
         "tinymembench",
@@ -199,6 +228,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "tinymembench",
         needs=("tinymembench",),
         headline=r"^standard mem(cpy|set)$",
+        typical_s=45,
     ),
     Benchmark(
         "redis",
@@ -208,6 +238,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "redis-csv",
         needs=_REDIS_NEEDS,
         headline=" rps$",
+        typical_s=30,
     ),
     *_lz4("-quick", "lz4q", 32, "32 MiB (quick)"),
     Benchmark(
@@ -217,8 +248,17 @@ BUILTIN: tuple[Benchmark, ...] = (
         _SQLITE,
         needs=("sqlite3",),
         setup=_SQLITE_SETUP.format(count=250),
+        typical_s=0.25,
     ),
-    Benchmark("mbw-quick", "mbw 16 MiB (quick)", "memory", "mbw -n 3 16", "mbw", needs=("mbw",)),
+    Benchmark(
+        "mbw-quick",
+        "mbw 16 MiB (quick)",
+        "memory",
+        "mbw -n 3 16",
+        "mbw",
+        needs=("mbw",),
+        typical_s=0.05,
+    ),
     Benchmark(
         "redis-quick",
         "redis-benchmark SET/GET, 2000 requests (quick)",
@@ -227,6 +267,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "redis-csv",
         needs=_REDIS_NEEDS,
         headline=" rps$",
+        typical_s=1.2,
     ),
     Benchmark(
         "boot",
@@ -235,6 +276,7 @@ BUILTIN: tuple[Benchmark, ...] = (
         "",
         BOOT,
         headline="^ready$",
+        typical_s=6,
         notes="sevtui stops the VM and starts it again for each repetition (VMs it starts only)",
     ),
 )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import os
 import platform
 import random
@@ -42,6 +41,7 @@ from sevtui.bench.events import (
     RunPlan,
     RunStarted,
 )
+from sevtui.bench.pace import Pace
 from sevtui.bench.parsers import ParseError, elapsed_marker, parse_output
 from sevtui.bench.stats import two_stage_n
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
@@ -294,10 +294,10 @@ class SuiteRun:
     """The QEMU process (PID, start time) of each VM target in the current launch."""
     alone: set[tuple[str, str]] = field(default_factory=set)
     """(target, benchmark) that only this target can run: measured once."""
-    counted: dict[tuple[str, str], int] = field(default_factory=dict)
-    pace: dict[tuple[str, str], float] = field(default_factory=dict)
-    """Seconds a repetition of (target, benchmark) takes: this run's mean, else the last
-    run's; the ETA adds them up over what is left."""
+    pace: Pace = field(default_factory=lambda: Pace({}, set()))
+    """Seconds a repetition of (target, benchmark) takes; the ETA adds them up."""
+    warmed: set[tuple[str, str, int]] = field(default_factory=set)
+    """(target, benchmark, launch) whose warm-ups are behind it."""
 
     def execute(self, open_target: OpenTarget) -> RunOutcome:
         """Open every target, run every benchmark, and always finish the run row."""
@@ -324,6 +324,7 @@ class SuiteRun:
                         continue
                     with ExitStack() as stack:
                         targets = self._open_all(open_target, stack, wanted)
+                        self._screen(targets)
                         for bench in self.suite:
                             self._run_benchmark(bench, targets, order)
             status = "failed" if self.problems else "done"
@@ -347,11 +348,15 @@ class SuiteRun:
     def _load_previous(self) -> None:
         """What earlier attempts of this run measured (resume), and what is left to do."""
         self.done = self.store.done_repetitions(self.run_id)
+        self.pace = Pace(
+            {bench.id: bench.typical_s for bench in self.suite},
+            {bench.id for bench in self.suite if bench.parser == BOOT},
+        )
         for target in self.plan.targets:
             for bench in self.suite:
                 seconds = self.store.last_seconds(target, bench.id)
                 if seconds is not None:
-                    self.pace[(target, bench.id)] = seconds
+                    self.pace.remember((target, bench.id), seconds)
         self.planned = sum(
             self._missing(t, b, launch)
             for launch in range(1, self.plan.launches + 1)
@@ -400,18 +405,22 @@ class SuiteRun:
         return sum(rep not in finished for rep in self._wanted(target, bench, launch))
 
     def left_s(self) -> float | None:
-        """Seconds left: every missing repetition at its benchmark's pace (a benchmark
-        with none yet at the mean of those known); None while nothing is known."""
-        known = list(self.pace.values())
-        if not known:
-            return None
-        fallback = math.fsum(known) / len(known)
-        return math.fsum(
-            self._missing(target, bench, launch) * self.pace.get((target, bench.id), fallback)
-            for launch in range(self.launch, self.plan.launches + 1)
-            for target in self.plan.targets
-            for bench in self.suite
-        )
+        """Seconds left: every missing repetition, and the warm-ups still ahead of them,
+        at its benchmark's pace on its target; None while no pace is known."""
+        total = 0.0
+        for launch in range(self.launch, self.plan.launches + 1):
+            for target in self.plan.targets:
+                for bench in self.suite:
+                    count = self._missing(target, bench, launch)
+                    if not count:
+                        continue
+                    if (target, bench.id, launch) not in self.warmed:
+                        count += self._warmups(bench)
+                    seconds = self.pace.of((target, bench.id))
+                    if seconds is None:
+                        return None
+                    total += count * seconds
+        return total
 
     def _has_work(self, target: str) -> bool:
         """True when TARGET has something to measure in the current launch."""
@@ -491,9 +500,17 @@ class SuiteRun:
             for _ in range(self._warmups(bench)):
                 self._check_stop()
                 self.emit(
-                    BenchmarkStarted(target.name, bench.id, 0, warmup=True, planned=self.planned)
+                    BenchmarkStarted(
+                        target.name,
+                        bench.id,
+                        0,
+                        warmup=True,
+                        planned=self.planned,
+                        left_s=self.left_s(),
+                    )
                 )
                 self._guarded(target, bench, self._warm_up, 0)
+            self.warmed.add((target.name, bench.id, self.launch))
         ready = [t for t in ready if t.alive]
         index = 0
         while ready:
@@ -518,10 +535,52 @@ class SuiteRun:
             grown = sum(len(self._wanted(t.name, bench, self.launch)) for t in wanted)
             self.planned += grown - before
 
+    def _screen(self, targets: list[Target]) -> None:
+        """Before any benchmark runs, record what each target cannot run (and what only
+        one target can), so the plan and its time left are true from the start."""
+        for target in targets:
+            try:
+                self._screen_one(target)
+            except TargetDied as exc:
+                target.alive = False
+                self._fail_target(target.name, f"stopped answering: {_words(exc)}")
+        for bench in self.suite:
+            ready = [t for t in targets if t.alive and self._pending(t.name, bench)]
+            self._alone_check(bench, targets, ready)
+
+    def _screen_one(self, target: Target) -> None:
+        """Record each pending benchmark TARGET cannot run, with the reason."""
+        pending = [bench for bench in self.suite if self._pending(target.name, bench)]
+        needs = sorted({need for bench in pending for need in bench.needs})
+        missing: set[str] = set()
+        if needs:
+            probe = " ".join(f"command -v {need} >/dev/null 2>&1 || echo {need};" for need in needs)
+            missing = set(_run(target, probe, 60).output.split())
+        for bench in pending:
+            reason = self._unfit(bench, target, [n for n in bench.needs if n in missing])
+            if reason:
+                self._unavailable(bench, target, reason)
+
+    def _unfit(self, bench: Benchmark, target: Target, missing: list[str]) -> str:
+        """Why TARGET cannot run BENCH (empty: it can)."""
+        if bench.parser == BOOT and target.relaunch is None:
+            return f"boot time needs a VM sevtui starts, not {target.name}"
+        if bench.needs_disk and target.info.get("work_media") == "ram":
+            fstype = target.info.get("work_fs", "RAM")
+            return (
+                f"{target.name} has no disk: its work folder {target.work_dir} is on {fstype} "
+                "(RAM), and this benchmark measures disk I/O"
+            )
+        if missing:
+            return f"missing in {target.name}: {', '.join(missing)}"
+        return ""
+
     def _alone_check(self, bench: Benchmark, targets: list[Target], ready: list[Target]) -> None:
         """A benchmark only one target can run, where every other one records it as
         unavailable, can never be compared: it is measured once there, not repeated."""
         if len(ready) != 1 or len(targets) < 2 or len(self.plan.targets) < 2:
+            return
+        if (ready[0].name, bench.id) in self.alone:
             return
         others = [t.name for t in targets if t is not ready[0]]
         unavailable = self.store.unavailable(self.run_id, bench.id)
@@ -580,28 +639,8 @@ class SuiteRun:
             self.done.setdefault((outcome.target, outcome.benchmark), set()).add(outcome.repetition)
 
     def _prepare(self, bench: Benchmark, target: Target, _repetition: int) -> bool:
-        """Check the benchmark's needs and run its setup; record why not when it cannot run."""
-        if bench.parser == BOOT and target.relaunch is None:
-            return self._unavailable(
-                bench, target, f"boot time needs a VM sevtui starts, not {target.name}"
-            )
-        if bench.needs_disk and target.info.get("work_media") == "ram":
-            fstype = target.info.get("work_fs", "RAM")
-            return self._unavailable(
-                bench,
-                target,
-                f"{target.name} has no disk: its work folder {target.work_dir} is on {fstype} "
-                "(RAM), and this benchmark measures disk I/O",
-            )
-        if bench.needs:
-            probe = " ".join(
-                f"command -v {need} >/dev/null 2>&1 || echo {need};" for need in bench.needs
-            )
-            missing = _run(target, probe, 60).output.split()
-            if missing:
-                return self._unavailable(
-                    bench, target, f"missing in {target.name}: {', '.join(missing)}"
-                )
+        """Deliver the benchmark's source and run its setup (what the target lacks was
+        screened out when it opened); record why not when the setup fails."""
         if bench.source is not None and not self._deliver(bench, bench.source, target):
             return False
         if not bench.setup:
@@ -827,13 +866,8 @@ class SuiteRun:
 
     def _learn(self, target: str, bench_id: str, seconds: float | None) -> None:
         """Fold one repetition's duration into its benchmark's pace (a running mean)."""
-        if seconds is None:
-            return
-        key = (target, bench_id)
-        count = self.counted.get(key, 0)
-        previous = self.pace.get(key, seconds) if count else seconds
-        self.pace[key] = (previous * count + seconds) / (count + 1)
-        self.counted[key] = count + 1
+        if seconds is not None:
+            self.pace.learn((target, bench_id), seconds)
 
     def _failed(self, base: RepetitionRecord, status: str, message: str) -> bool:
         self.problems.append(

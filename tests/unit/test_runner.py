@@ -14,7 +14,14 @@ import pytest
 
 from sevtui.bench import conditions
 from sevtui.bench.catalog import Benchmark, build_catalog
-from sevtui.bench.events import BenchmarkUnavailable, Event, RepetitionDone, RunPlan
+from sevtui.bench.events import (
+    BenchmarkStarted,
+    BenchmarkUnavailable,
+    Event,
+    RepetitionDone,
+    RunPlan,
+)
+from sevtui.bench.pace import Pace
 from sevtui.bench.runner import SuiteRun, work_filesystem
 from sevtui.bench.targets import HostTarget, Outcome, Target
 from sevtui.errors import SevtuiError
@@ -51,6 +58,7 @@ def make_run(
     resume: int | None = None,
     emit: list[Event] | None = None,
     stop: threading.Event | None = None,
+    warmup: int = 0,
     **design: Any,
 ) -> tuple[SuiteRun, Store]:
     store = Store(tmp_path / "r.db")
@@ -59,7 +67,7 @@ def make_run(
         "s",
         repetitions,
         "t",
-        warmup=0,
+        warmup=warmup,
         max_repetitions=max_repetitions,
         cv_threshold_pct=3.5,
         timeout_s=60,
@@ -363,26 +371,32 @@ def test_a_benchmark_only_one_target_can_run_is_measured_once(tmp_path: Path) ->
         e for e in events if isinstance(e, BenchmarkUnavailable) and "measured once" in e.reason
     ]
     assert len(said) == 1 and said[0].target == "b"
+    first_start = next(i for i, e in enumerate(events) if isinstance(e, BenchmarkStarted))
+    unavailable = [i for i, e in enumerate(events) if isinstance(e, BenchmarkUnavailable)]
+    assert unavailable and max(unavailable) < first_start, (
+        "what a target lacks is said before any benchmark starts"
+    )
 
 
-def test_the_eta_adds_each_benchmarks_own_pace_over_what_is_left(tmp_path: Path) -> None:
+def test_the_eta_adds_each_benchmarks_own_pace_and_its_warm_ups(tmp_path: Path) -> None:
     slow = Benchmark("slow", "a slow one", "cpu", "sleep 0.3")
     events: list[Event] = []
-    run, _store = make_run(tmp_path, [QUICK, slow], ["host"], repetitions=3, emit=events)
+    run, _store = make_run(tmp_path, [QUICK, slow], ["host"], repetitions=3, emit=events, warmup=1)
     run._load_previous()
-    assert run.left_s() is None, "nothing known yet: no estimate"
-    run.pace = {("host", "quick"): 0.1, ("host", "slow"): 2.0}
-    assert run.left_s() == pytest.approx(3 * 0.1 + 3 * 2.0)
-    run.pace = {("host", "slow"): 2.0}
-    assert run.left_s() == pytest.approx(3 * 2.0 + 3 * 2.0), "unknown: the mean pace"
-    run.pace = {}
+    assert run.left_s() is None, "no typical time and nothing measured: no estimate"
+    run.pace.remember(("host", "quick"), 0.1)
+    run.pace.remember(("host", "slow"), 2.0)
+    assert run.left_s() == pytest.approx(4 * 0.1 + 4 * 2.0), "3 repetitions + 1 warm-up"
+    run.pace = Pace({}, set())
+    run.pace.remember(("host", "slow"), 2.0)
+    assert run.left_s() == pytest.approx(4 * 2.0 + 4 * 2.0), "unknown: the mean pace"
     assert run.execute(lambda name: HostTarget()).status == "done"
     done = [e for e in events if isinstance(e, RepetitionDone)]
     assert done[-1].left_s == 0.0
     first_slow = next(e for e in done if e.benchmark == "slow")
     assert first_slow.left_s is not None
     assert first_slow.left_s == pytest.approx(2 * first_slow.seconds, rel=0.01), (
-        "two slow ones to go, at the pace the first one set"
+        "two slow ones to go (warm-up behind), at the pace the first one set"
     )
 
 
