@@ -497,6 +497,22 @@ def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_results_plot(args: argparse.Namespace, ctx: Context) -> int:
+    """Draw a figure of the overhead into a PDF, SVG or PNG file."""
+    from sevtui.report.figures import PlotRequest
+
+    metric = None
+    if args.benchmark or args.metric:
+        if not (args.benchmark and args.metric):
+            raise UsageError("--benchmark and --metric go together")
+        metric = (args.benchmark, args.metric)
+    request = PlotRequest(Path(args.output), args.kind, args.width, args.along, metric)
+    request.check(args.other)
+    path = ctx.session.plot(ctx.session.resolve(args.run), args.base, args.other, request)
+    print(f"figure written: {path}")
+    return 0
+
+
 def _compare_by_host(args: argparse.Namespace, ctx: Context) -> int:
     """One comparison per host that measured the run(s): text, JSON, CSV or Markdown."""
     from sevtui.cli_text import print_comparisons

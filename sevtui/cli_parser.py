@@ -9,6 +9,7 @@ from typing import Any
 from sevtui import __version__
 from sevtui.bench.parsers import FORMATS
 from sevtui.kinds import VM_KINDS
+from sevtui.report import ONE_COLUMN_IN, PLOT_KINDS
 
 
 def _globals() -> argparse.ArgumentParser:
@@ -385,6 +386,7 @@ def _results_commands(results: _Commands) -> None:
     output.add_argument("benchmark", help="benchmark id")
     output.add_argument("repetition", type=int, help="repetition number (0: the setup)")
     _compare_command(results)
+    _plot_command(results)
     merge = results.command(
         "merge",
         "copy runs from other sevtui databases into this one",
@@ -430,6 +432,44 @@ def _compare_command(results: _Commands) -> None:
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+
+def _plot_command(results: _Commands) -> None:
+    plot = results.command(
+        "plot",
+        "a paper figure of the overhead (PDF, SVG or PNG)",
+        "Draw what `results compare` computes, with matplotlib: --kind overhead (default): "
+        "one horizontal bar per benchmark and --other, grouped by category, 95 % CIs as "
+        "error bars, category and overall means as diamonds; along: a sweep's overhead "
+        "against --along PARAM, one line per benchmark with its CI band; by-host: one bar "
+        "per host of merged runs; repetitions: every repetition of --benchmark B --metric M "
+        "per profile, in the order measured. The format follows -o's suffix; PDF fonts are "
+        "embedded, colours are colour-blind safe and hatched for grey print.",
+    )
+    plot.add_argument("run", help="run id or label")
+    plot.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
+    plot.add_argument(
+        "--other",
+        required=True,
+        action="append",
+        help="profile compared with the base; repeat for several (one bar each)",
+    )
+    plot.add_argument(
+        "--kind", default="overhead", choices=PLOT_KINDS, help="what to draw (default overhead)"
+    )
+    plot.add_argument("--along", metavar="PARAM", default="", help="sweep parameter (--kind along)")
+    plot.add_argument("--benchmark", help="benchmark id (--kind repetitions)")
+    plot.add_argument("--metric", help="metric name (--kind repetitions)")
+    plot.add_argument(
+        "--width",
+        type=float,
+        default=ONE_COLUMN_IN,
+        metavar="INCHES",
+        help="figure width (default 3.3: one column of a two-column paper; 7: full width)",
+    )
+    plot.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="FILE.pdf, FILE.svg or FILE.png"
+    )
 
 
 def _positive(text: str) -> int:

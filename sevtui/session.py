@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.merge import MergedFile
     from sevtui.probe import Method, ProbeResult
+    from sevtui.report.figures import PlotRequest
     from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Series, Store
     from sevtui.vm.inventory import InventoryWatcher, VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
@@ -808,6 +809,43 @@ class Session:
                 self.config.bench.cv_threshold_pct,
                 self.catalog.headlines(),
                 _one_mode(store.facts(run_ids), run_ids),
+            )
+
+    def plot(self, run_ids: list[int], base: str, others: list[str], request: PlotRequest) -> Path:
+        """Draw the figure REQUEST asks for from these runs; the path it was written to."""
+        from sevtui.report import figures
+
+        request.check(others)
+        if request.kind == "along":
+            points = self.compare_along(run_ids, base, others[0], request.along)
+            return figures.draw_along(points, request.along, request.path, request.width_in)
+        if request.kind == "repetitions" and request.metric is not None:
+            benchmark, metric = request.metric
+            measured = self.metric_values(run_ids, benchmark, metric)
+            values = {p: measured[p] for p in (base, *others) if p in measured}
+            unit = self.metric_unit(run_ids, benchmark, metric)
+            what = (benchmark, metric, unit)
+            return figures.draw_repetitions(values, what, request.path, request.width_in)
+        if request.kind == "by-host":
+            series = [
+                figures.BarSeries(host, self.comparisons(ids, base, others).tables[0])
+                for host, ids in sorted(self.hosts(run_ids).items())
+            ]
+        else:
+            tables = self.comparisons(run_ids, base, others).tables
+            series = [figures.BarSeries(table.other, table) for table in tables]
+        return figures.draw_overhead(series, request.path, request.width_in)
+
+    def metric_unit(self, run_ids: list[int], benchmark: str, metric: str) -> str:
+        """The unit METRIC of BENCHMARK was stored in (empty when it was not measured)."""
+        with self.store() as store:
+            return next(
+                (
+                    s.unit
+                    for s in store.series(run_ids)
+                    if s.benchmark == benchmark and s.metric == metric
+                ),
+                "",
             )
 
     def metric_values(
