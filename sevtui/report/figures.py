@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sevtui.bench.results import ComparisonTable, MeanFigure
 from sevtui.errors import UsageError
+from sevtui.outputs import write_output
 from sevtui.report import ONE_COLUMN_IN, PLOT_KINDS
 
 if TYPE_CHECKING:
@@ -79,15 +80,19 @@ def _pyplot() -> Any:
 
 
 def save(figure: Figure, path: Path) -> None:
-    """Write FIGURE to PATH without dates or tool versions, so equal data gives equal files."""
+    """Write FIGURE to PATH without dates or tool versions, so equal data gives equal
+    files (never through a link planted at PATH)."""
+    import io
+
     kind = figure_format(path)
     metadata: dict[str, Any] = {
         "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
         "svg": {"Date": None, "Creator": None},
         "png": {"Software": None},
     }[kind]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format=kind, metadata=metadata, dpi=300, bbox_inches="tight")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=kind, metadata=metadata, dpi=300, bbox_inches="tight")
+    write_output(path, buffer.getvalue(), "figure")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import sqlite3
@@ -238,3 +239,20 @@ def test_compare_never_loads_matplotlib(study: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().endswith("False")
+
+
+def test_a_link_or_fifo_where_the_figure_goes_is_refused(
+    study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "passwd"
+    victim.write_text("root:x:0:0\n")
+    link = tmp_path / "fig.svg"
+    link.symlink_to(victim)
+    fifo = tmp_path / "fifo.svg"
+    os.mkfifo(fifo)
+    for target, said in ((link, "symbolic link"), (fifo, "not a regular file")):
+        capsys.readouterr()
+        args = ("--base", "nosev", "--other", "snp", "-o", str(target))
+        assert cli(study, "results", "plot", "c", *args) == 2
+        assert said in capsys.readouterr().err
+    assert victim.read_text() == "root:x:0:0\n"
