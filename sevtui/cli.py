@@ -513,6 +513,17 @@ def cmd_results_plot(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
+    """Write a study's report folder."""
+    run_ids = list(dict.fromkeys(i for ref in args.runs for i in ctx.session.resolve(ref)))
+    folder = Path(args.output)
+    written = ctx.session.write_report(run_ids, args.base, args.other, folder, args.force)
+    print(f"report written: {folder / 'report.html'} ({len(written)} files)")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
 def _compare_by_host(args: argparse.Namespace, ctx: Context) -> int:
     """One comparison per host that measured the run(s): text, JSON, CSV or Markdown."""
     from sevtui.cli_text import print_comparisons

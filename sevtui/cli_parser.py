@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
+    _report_command(top)
     _probe_command(top)
     _attest_command(top)
     _fleet_commands(
@@ -432,6 +433,27 @@ def _compare_command(results: _Commands) -> None:
     fmt.add_argument("--json", action="store_true", help="print JSON")
     fmt.add_argument("--csv", action="store_true", help="print CSV")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+
+def _report_command(top: _Commands) -> None:
+    report = top.command(
+        "report",
+        "a study's report folder: Markdown, HTML, figures, CSV and LaTeX tables",
+        "Write DIR/report.md, a self-contained DIR/report.html (figure inline, nothing "
+        "fetched), DIR/figures/overhead.{pdf,svg} and DIR/tables/*.csv and overhead.tex "
+        "(booktabs): the system table (host CPU, memory, NUMA, config, kernel, QEMU; per "
+        "profile kind, policy, vCPUs, memory, firmware with package and sha256, guest kernel, "
+        "confirmed mode, attestation), the method as the runs stored it, overhead per "
+        "category and benchmark with 95 % CIs, the memory probes and every warning. Every "
+        "number comes from the database. RUN is an id or a label; give several to combine.",
+    )
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run ids or labels")
+    report.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
+    report.add_argument(
+        "--other", required=True, action="append", help="profile compared; repeat for several"
+    )
+    report.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
+    report.add_argument("--force", action="store_true", help="replace the report already in DIR")
 
 
 def _plot_command(results: _Commands) -> None:

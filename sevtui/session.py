@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.merge import MergedFile
     from sevtui.probe import Method, ProbeResult
+    from sevtui.report.document import ProbeLine
     from sevtui.report.figures import PlotRequest
     from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Series, Store
     from sevtui.vm.inventory import InventoryWatcher, VmRow
@@ -187,6 +188,34 @@ def _one_mode(facts: RunFacts, run_ids: list[int]) -> RunFacts:
             "compare the concurrent runs and the interleaved runs separately (by run id)",
         )
     return facts
+
+
+def _probe_lines(store: Store, run_ids: list[int], profiles: list[str]) -> list[ProbeLine]:
+    """The newest probe of each profile, and whether it looked at a QEMU of these runs."""
+    from sevtui.probe import EXPOSED, HIDDEN, INCONCLUSIVE
+    from sevtui.report.document import ProbeLine
+
+    pids = {(r.target, r.qemu_pid) for i in run_ids for r in store.results(i) if r.qemu_pid}
+    lines = []
+    for profile in profiles:
+        row = store.last_probe(profile)
+        if row is None:
+            continue
+        verdict = (
+            EXPOSED if row.found else f"{INCONCLUSIVE}: {row.reason}" if row.reason else HIDDEN
+        )
+        lines.append(
+            ProbeLine(
+                profile,
+                verdict,
+                row.method,
+                row.hits,
+                row.bytes_scanned,
+                row.created,
+                (profile, row.qemu_pid) in pids,
+            )
+        )
+    return lines
 
 
 def _step(what: str, built: bool, started: float) -> str:
@@ -835,6 +864,29 @@ class Session:
             tables = self.comparisons(run_ids, base, others).tables
             series = [figures.BarSeries(table.other, table) for table in tables]
         return figures.draw_overhead(series, request.path, request.width_in)
+
+    def write_report(
+        self, run_ids: list[int], base: str, others: list[str], folder: Path, replace: bool = False
+    ) -> list[Path]:
+        """The report of these runs (BASE against each of OTHERS) written under FOLDER."""
+        from sevtui.report import document
+        from sevtui.report.folder import write_report
+        from sevtui.report.system import system_table
+
+        comparisons = self.comparisons(run_ids, base, others)
+        with self.store() as store:
+            runs = [store.run(run_id) for run_id in run_ids]
+            probes = _probe_lines(store, run_ids, [base, *others])
+        labels = ", ".join(dict.fromkeys(run.label for run in runs))
+        report = document.Report(
+            f"sevtui report: {labels}: {', '.join(others)} relative to {base}",
+            runs,
+            system_table(runs, [base, *others]),
+            document.methodology(runs, comparisons),
+            comparisons,
+            probes,
+        )
+        return write_report(report, folder, replace)
 
     def metric_unit(self, run_ids: list[int], benchmark: str, metric: str) -> str:
         """The unit METRIC of BENCHMARK was stored in (empty when it was not measured)."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sevtui import __version__
 from sevtui.attest import vms as attest_vms
 from sevtui.bench import boot, conditions, guestword, variants
 from sevtui.bench.catalog import BOOT, Benchmark, Catalog
@@ -1049,6 +1050,7 @@ def _provenance(config: Config, report: CapabilityReport) -> dict[str, Any]:
         "qemu": qemu,
         "capabilities": report.to_json(),
         "platform": platform_facts_of.platform_facts(),
+        "sevtui": __version__,
         "config": dump_config(config),
     }
 

@@ -232,7 +232,9 @@ def _decorate(axes: Axes, rows: list[_Row], series: Sequence[BarSeries], title: 
         if row.mean:
             axes.axhline(position + 0.5, color="0.7", lw=0.4)
     axes.invert_yaxis()
-    axes.set_xlabel(f"overhead vs {series[0].table.base} (%), 95 % CI")
+    intervals = any(b.overhead_ci95 for item in series for b in item.table.benchmarks)
+    ci = ", 95 % CI" if intervals else " (no interval: 1 repetition per side)"
+    axes.set_xlabel(f"overhead vs {series[0].table.base} (%){ci}")
     axes.grid(axis="x", color="0.85", lw=0.4)
     axes.set_axisbelow(True)
     if title:
