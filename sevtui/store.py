@@ -459,7 +459,9 @@ class Store:
         self.conn = conn
         self._execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not self.read_only:
-            self._execute("PRAGMA journal_mode = WAL")
+            # Switching a new file to WAL takes an exclusive lock that SQLite does not wait
+            # for: another connection doing the same at that moment fails it at once.
+            _retrying(lambda: self._execute("PRAGMA journal_mode = WAL"))
             self._execute("PRAGMA synchronous = NORMAL")
         self._migrate()
 
