@@ -61,6 +61,7 @@ WORK_TITLES = {
     "config": "loading the configuration failed",
     "details": "reading the VM's details failed",
     "exec": "the guest command failed",
+    "export": "the export failed",
     "fleet": "reading the fleet status failed",
     "probe": "the memory probe failed",
     "results": "reading the results failed",

@@ -184,7 +184,25 @@ class BenchDialog(ModalScreen[BenchRequest | None]):
             self.action_cancel()
 
 
-SUFFIXES = {"markdown": ".md", "csv": ".csv", "json": ".json"}
+SUFFIXES = {
+    "markdown": ".md",
+    "csv": ".csv",
+    "json": ".json",
+    "pdf": ".pdf",
+    "svg": ".svg",
+    "png": ".png",
+    "report": "",
+}
+"""Export format -> the path's suffix (a report is a folder)."""
+EXPORT_FORMATS = [
+    ("Markdown", "markdown"),
+    ("CSV", "csv"),
+    ("JSON", "json"),
+    ("figure (PDF)", "pdf"),
+    ("figure (SVG)", "svg"),
+    ("figure (PNG)", "png"),
+    ("report (folder)", "report"),
+]
 
 
 class ExportDialog(ModalScreen[tuple[Path, str] | None]):
@@ -203,7 +221,7 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
         with Vertical(classes="dialog"):
             yield Label("Export the comparison  (Enter writes, Esc cancels)")
             yield Select(
-                [("Markdown", "markdown"), ("CSV", "csv"), ("JSON", "json")],
+                EXPORT_FORMATS,
                 value="markdown",
                 allow_blank=False,
                 id="format",
@@ -217,6 +235,8 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
         path = Path(field.value.strip() or str(self.default))
         if path.suffix in SUFFIXES.values() or not path.suffix:
             field.value = str(path.with_suffix(SUFFIXES.get(str(event.value), ".md")))
+        self.confirmed = None
+        self.query_one("#error", Static).update("")
 
     def action_cancel(self) -> None:
         """Close without writing."""
@@ -225,21 +245,31 @@ class ExportDialog(ModalScreen[tuple[Path, str] | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Check the path, then close with it."""
         path = Path(event.value.strip()).expanduser()
+        fmt = str(self.query_one("#format", Select).value)
         error = self.query_one("#error", Static)
-        if not event.value.strip():
-            error.update("give a file path")
+        problem = _export_problem(path, fmt, self.default) if event.value.strip() else "give a path"
+        if problem:
+            error.update(problem)
             return
-        if path.is_dir():
-            error.update(f"{path} is a folder: give a file name")
-            return
-        if not path.parent.is_dir() and path.parent != self.default.parent:
-            error.update(f"folder {path.parent} does not exist")
-            return
-        if path.exists() and self.confirmed != path:
+        existing = path / "report.md" if fmt == "report" else path
+        if existing.exists() and self.confirmed != path:
             self.confirmed = path
-            error.update(f"{path} exists: Enter again replaces it")
+            what = "holds a report" if fmt == "report" else "exists"
+            error.update(f"{path} {what}: Enter again replaces it")
             return
-        self.dismiss((path, str(self.query_one("#format", Select).value)))
+        self.dismiss((path, fmt))
+
+
+def _export_problem(path: Path, fmt: str, default: Path) -> str:
+    """Why PATH cannot take an export as FMT (empty: it can)."""
+    if fmt == "report":
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file: a report is a folder, give a folder name"
+    elif path.is_dir():
+        return f"{path} is a folder: give a file name"
+    if not path.parent.is_dir() and path.parent != default.parent:
+        return f"folder {path.parent} does not exist"
+    return ""
 
 
 class KeysScreen(ModalScreen[None]):

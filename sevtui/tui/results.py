@@ -117,6 +117,8 @@ class ResultsScreen(CoveringScreen):
         self.run_ids: list[int] = []
         self.profile_names: list[str] = []
         self.comparisons: ComparisonSet | None = None
+        self.compared: tuple[list[int], str, list[str]] = ([], "", [])
+        """The runs, base and others of the comparison asked for last (for a report)."""
         self.along: AlongLoaded | None = None
         """The along chart on screen, if any."""
         self.focus_comparison = False
@@ -282,6 +284,7 @@ class ResultsScreen(CoveringScreen):
             if other == ALL_OTHERS
             else [other]
         )
+        self.compared = (list(self.run_ids), base, others)
         self.load_comparison(list(self.run_ids), base, others)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
@@ -462,20 +465,33 @@ class ResultsScreen(CoveringScreen):
 
         def write(answer: tuple[Path, str] | None) -> None:
             self.query_one("#comparison", DataTable).focus()
-            if answer is None:
-                return
-            path, fmt = answer
-            writers = {"csv": table.to_csv, "json": table.to_json_text}
-            text = writers.get(fmt, table.to_markdown)()
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-            except OSError as exc:
-                self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
-                return
-            self.notify(f"comparison written to {path}")
+            if answer is not None:
+                self.export(table, *answer)
 
         self.app.push_screen(ExportDialog(default), write)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="export")
+    def export(self, table: ComparisonSet, path: Path, fmt: str) -> None:
+        """Write the comparison as FMT (a figure or a report takes a second or two)."""
+        from sevtui.outputs import write_output
+
+        if fmt == "report":
+            run_ids, base, others = self.compared
+            written = self.sources.write_report(run_ids, base, others, path)
+            self.app.call_from_thread(
+                self.notify, f"report written to {path} ({len(written)} files)"
+            )
+            return
+        if fmt in ("pdf", "svg", "png"):
+            from sevtui.report.figures import BarSeries, draw_overhead
+
+            draw_overhead([BarSeries(t.other, t) for t in table.tables], path)
+            self.app.call_from_thread(self.notify, f"figure written to {path}")
+            return
+        writers = {"csv": table.to_csv, "json": table.to_json_text}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_output(path, writers.get(fmt, table.to_markdown)().encode(), "export")
+        self.app.call_from_thread(self.notify, f"comparison written to {path}")
 
 
 def baseline(names: list[str]) -> str:

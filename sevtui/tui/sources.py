@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sevtui.bench.events import Design, Event, PlanNotes, RunPlan
@@ -68,6 +69,9 @@ class Sources(Protocol):
     ) -> RunPlan: ...
     def plan_notes(self, plan: RunPlan) -> PlanNotes: ...
     def run_details(self, run_id: int) -> list[str]: ...
+    def write_report(
+        self, run_ids: list[int], base: str, others: list[str], folder: Path
+    ) -> list[Path]: ...
     def start_blockers(self) -> dict[str, str]: ...
     def run_bench(
         self, plan: RunPlan, emit: Callable[[Event], None], stop: threading.Event
@@ -187,6 +191,12 @@ class LiveSources:
     def run_details(self, run_id: int) -> list[str]:
         """One run's status, design, statistics and details as text lines."""
         return self.session.report(str(run_id)).detail_lines()
+
+    def write_report(
+        self, run_ids: list[int], base: str, others: list[str], folder: Path
+    ) -> list[Path]:
+        """The report folder (the export dialog asked before replacing one)."""
+        return self.session.write_report(run_ids, base, others, folder, replace=True)
 
     def plan_notes(self, plan: RunPlan) -> PlanNotes:
         """What the plan will do, said before it starts."""

@@ -26,7 +26,7 @@ from sevtui.host.qemu import QemuInfo
 from sevtui.kinds import VmKind
 from sevtui.probe import ProbeResult
 from sevtui.session import VmDetails, default_label
-from sevtui.store import AttestationRow, RunInfo, Sample, group_samples
+from sevtui.store import AttestationRow, RunInfo, RunRow, Sample, group_samples
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import VmState, VmStatus
 from sevtui.vm.monitor import ProcessSample
@@ -310,6 +310,24 @@ class FakeSources:
 
     def run_details(self, run_id: int) -> list[str]:
         return [f"run {run_id} details", "  host: epyc-7713p", "  nosev: kind imported"]
+
+    def write_report(
+        self, run_ids: list[int], base: str, others: list[str], folder: Path
+    ) -> list[Path]:
+        """The real report writer over the fake's comparison and one imported run."""
+        from sevtui.report import document
+        from sevtui.report.folder import write_report
+        from sevtui.report.system import system_table
+
+        comparisons = self.comparisons(run_ids, base, others)
+        run = RunRow(
+            1, self.label, "imported", None, None, [base, *others], 0.0, 0.0, "", {}, "", {}
+        )
+        method = document.methodology([run], comparisons)
+        report = document.Report(
+            "fake report", [run], system_table([run], [base, *others]), method, comparisons, []
+        )
+        return write_report(report, folder, replace=True)
 
     def start_blockers(self) -> dict[str, str]:
         return {"sev-snp": "this host cannot run sev-snp guests: KVM hangs here"}

@@ -923,6 +923,34 @@ def test_the_export_dialog_follows_the_format_and_asks_before_replacing(
     drive(check, size=(120, 40))
 
 
+def test_the_app_exports_a_figure_and_a_report_folder(tmp_path: Path) -> None:
+    async def check(app: SevtuiApp, pilot: Pilot[None]) -> None:
+        screen = await open_results(app, pilot)
+        for fmt, name in (("pdf", "cmp.pdf"), ("report", "cmp")):
+            await pilot.press("e")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, ExportDialog)
+            dialog.query_one("#path", Input).value = str(tmp_path / "cmp.md")
+            dialog.query_one("#format", Select).value = fmt
+            await pilot.pause()
+            assert dialog.query_one("#path", Input).value == str(tmp_path / name)
+            dialog.query_one("#path", Input).focus()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert (tmp_path / "cmp.pdf").read_bytes().startswith(b"%PDF")
+        assert "linux-build" in (tmp_path / "cmp" / "report.md").read_text()
+        assert (tmp_path / "cmp" / "figures" / "overhead.svg").is_file()
+        said = [n.message for n in app._notifications]
+        assert f"figure written to {tmp_path / 'cmp.pdf'}" in said
+        assert any(m.startswith(f"report written to {tmp_path / 'cmp'}") for m in said)
+        assert screen.query_one("#comparison", DataTable).has_focus
+
+    drive(check, size=(120, 40))
+
+
 def test_hints_in_the_app_name_its_keys_not_cli_commands() -> None:
     from sevtui.tui.app import in_app_words
 
