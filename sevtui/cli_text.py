@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from sevtui.bench.events import Event
     from sevtui.bench.results import BenchmarkOverhead, ComparisonSet, ComparisonTable, MeanFigure
     from sevtui.bench.runner import RunOutcome
-    from sevtui.host.caps import CapabilityReport, Check
+    from sevtui.host.caps import CapabilityReport
+    from sevtui.host.check import Check
     from sevtui.kinds import VmKind
     from sevtui.session import ArgvPlan, RunReport
     from sevtui.vm.inventory import VmRow

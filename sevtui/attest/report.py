@@ -13,45 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sevtui.errors import UsageError
+from sevtui.host.tcb import TURIN_FAMILY, Tcb
 
 REPORT_SIZE = 0x4A0
 SIGNED_END = 0x2A0
 MIN_VERSION, MAX_VERSION = 2, 5
-TURIN_FAMILY = 0x1A
 _HEX_START = re.compile(rb"\s*[0-9a-fA-F]")
 """Text that starts as hex (a binary report starts with its version, 2 to 5)."""
 _NOT_HEX = re.compile(rb"[^0-9a-fA-F\s]")
-
-
-@dataclass(frozen=True)
-class Tcb:
-    """A TCB_VERSION: the security patch levels of each firmware part."""
-
-    bootloader: int
-    tee: int
-    snp: int
-    microcode: int
-    fmc: int | None = None
-
-    @classmethod
-    def decode(cls, raw: int, turin: bool) -> Tcb:
-        """Milan and Genoa: bootloader, tee, -, snp, microcode; Turin adds fmc first."""
-        b = raw.to_bytes(8, "little")
-        if turin:
-            return cls(bootloader=b[1], tee=b[2], snp=b[3], microcode=b[7], fmc=b[0])
-        return cls(bootloader=b[0], tee=b[1], snp=b[6], microcode=b[7])
-
-    def to_json(self) -> dict[str, int]:
-        """bootloader, tee, snp, microcode (and fmc on Turin)."""
-        data = {
-            "bootloader": self.bootloader,
-            "tee": self.tee,
-            "snp": self.snp,
-            "microcode": self.microcode,
-        }
-        if self.fmc is not None:
-            data["fmc"] = self.fmc
-        return data
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.utils import CryptographyDeprecationWarning
 
-from sevtui.attest.report import Report, Tcb
+from sevtui.attest.report import Report
 from sevtui.errors import UsageError
+from sevtui.host.tcb import Tcb
 from sevtui.inputs import read_input
 
 PRODUCTS = ("Milan", "Genoa", "Turin")

@@ -7,14 +7,15 @@ from typing import Any, Literal
 
 from sevtui.config import VM_KINDS, VmKind
 from sevtui.host import firmware
+from sevtui.host.check import Check, Status
 from sevtui.host.cpuid import Leaf8000001F
 from sevtui.host.facts import HostFacts, param_enabled
 from sevtui.host.firmware import FirmwareChoice
 from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo, snp_dialect
+from sevtui.host.sevplatform import SnpStatus
+from sevtui.host.snpchecks import platform_checks
 from sevtui.kinds import SnpDialect
-
-Status = Literal["pass", "fail", "warn", "skip"]
 
 BIOS_HINT = (
     "enable it in the BIOS/UEFI setup (SMEE, SEV-ES ASID space limit, SNP memory coverage, "
@@ -38,33 +39,19 @@ REQUIREMENTS: dict[VmKind, tuple[str, ...]] = {
         "qemu.binary",
         "qemu.sev",
     ),
-    "sev-es": ("cpuid.sev_es", "cpuid.es_asids", "kvm_amd.sev_es"),
-    "sev-snp": ("cpuid.sev_snp", "kvm_amd.sev_snp", "qemu.snp"),
+    "sev-es": ("cpuid.sev_es", "cpuid.es_asids", "sev.asids_es", "kvm_amd.sev_es"),
+    "sev-snp": (
+        "cpuid.sev_snp",
+        "kvm_amd.sev_snp",
+        "snp.firmware",
+        "snp.init",
+        "snp.rmp",
+        "qemu.snp",
+    ),
 }
-
-
-@dataclass
-class Check:
-    """One line of the check tree."""
-
-    id: str
-    title: str
-    status: Status
-    evidence: str
-    hint: str = ""
-    parent: str | None = None
-    short: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """Stable JSON form (keys may be added, not renamed)."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "status": self.status,
-            "evidence": self.evidence,
-            "hint": self.hint,
-            "parent": self.parent,
-        }
+ONLY_FOR: dict[VmKind, tuple[str, ...]] = {"sev": ("sev.asids_sev",)}
+"""Requirements of one kind alone, not of the kinds above it (no ASIDs left for plain SEV
+stops SEV guests, not SEV-ES or SNP ones)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +77,8 @@ class CapabilityReport:
     accel_probed: bool = True
     guest_features: str = ""
     firmware: dict[VmKind, dict[str, FirmwareChoice]] = field(default_factory=dict)
+    platform: dict[str, Any] = field(default_factory=dict)
+    """The SEV platform's facts: SNP_PLATFORM_STATUS (or why not) and the kernel log's."""
     by_id: dict[str, Check] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -153,6 +142,7 @@ class CapabilityReport:
                 kind: {boot: choice.to_json() for boot, choice in choices.items()}
                 for kind, choices in self.firmware.items()
             },
+            "sev_platform": self.platform,
             "verdict": self.verdict,
             "ready": self.ready,
             "replay": self.replay,
@@ -202,6 +192,8 @@ def assess(
     _kvm_checks(tree, facts, accel)
     _kvm_amd_checks(tree, facts)
     _sev_device_checks(tree, facts)
+    for check in platform_checks(facts):
+        tree.add(check)
     _environment_checks(tree, facts)
     _qemu_checks(tree, qemu, facts.replay)
     probed = qemu if isinstance(qemu, QemuInfo) else None
@@ -227,9 +219,20 @@ def assess(
         accel_probed=accel is not None,
         guest_features=guest_features,
         firmware=choices,
+        platform=sev_platform(facts),
     )
     report.profiles = {kind: _profile(report, kind) for kind in VM_KINDS}
     return report
+
+
+def sev_platform(facts: HostFacts) -> dict[str, Any]:
+    """The SEV platform's facts as stored with a run and printed by `caps --json`."""
+    status = facts.snp_status
+    return {
+        "snp_status": status.to_json() if isinstance(status, SnpStatus) else None,
+        "snp_status_problem": status if isinstance(status, str) else "",
+        "kernel_log": facts.sev_log.to_json(),
+    }
 
 
 def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
@@ -437,7 +440,7 @@ def _sev_device_checks(tree: _Tree, facts: HostFacts) -> None:
         )
     )
     log = facts.kernel_log
-    host_lines = [line for line in log.lines if "supported" in line]
+    host_lines = [line for line in log.lines if "supported" in line or "enabled (ASIDs" in line]
     if log.problem:
         tree.add(
             Check(
@@ -455,7 +458,7 @@ def _sev_device_checks(tree: _Tree, facts: HostFacts) -> None:
                 "sev.kernel_log",
                 "Kernel reports SEV",
                 "pass" if host_lines else "warn",
-                f"{log.source}: " + ("; ".join(host_lines) or "no 'SEV supported' lines"),
+                f"{log.source}: " + ("; ".join(host_lines) or "no line announcing SEV ASIDs"),
                 "the kernel did not announce SEV ASIDs; check `dmesg | grep -i sev` for firmware "
                 "errors",
                 parent="sev.device",
@@ -629,6 +632,7 @@ def _profile(report: CapabilityReport, kind: VmKind) -> ProfileVerdict:
     for step in VM_KINDS[: VM_KINDS.index(kind) + 1]:
         if kind == "nosev" or step != "nosev":
             needed += REQUIREMENTS[step]
+    needed += ONLY_FOR.get(kind, ())
     for check_id in needed:
         check = report.by_id.get(check_id)
         if check is not None and check.status == "fail":

@@ -14,14 +14,15 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sevtui.host import firmware, kvm
+from sevtui.host import firmware, kvm, sevplatform
 from sevtui.host.cpuid import CpuidReading, read_leaf
 
 KVM_AMD_PARAMS = ("sev", "sev_es", "sev_snp")
 _LOG_RE = re.compile(
     r"(SEV(-ES|-SNP)? supported|Memory Encryption Features active|SEV: |SEV-SNP|"
-    r"ccp .*(sev|SEV)|AMD Memory Encryption|tdx|TDX)"
+    r"ccp .*(sev|SEV)|AMD Memory Encryption|tdx|TDX|ASIDs|RMP|IOMMU SNP)"
 )
+_LOG_LINES = 80
 _CMDLINE_RE = re.compile(r"^(mem_encrypt|kvm_amd\.sev\w*|iommu|amd_iommu|intel_iommu)=")
 
 
@@ -65,6 +66,15 @@ class HostFacts:
     firmware: list[firmware.Descriptor] = field(default_factory=list)
     firmware_dirs: tuple[str, ...] = ()
     """The descriptor folders that exist."""
+    family: int | None = None
+    """The CPU family (0x19 Milan/Genoa, 0x1A Turin): how a TCB version is laid out."""
+    snp_status: sevplatform.SnpStatus | str = "not read"
+    """SNP_PLATFORM_STATUS, or why it could not be read."""
+
+    @property
+    def sev_log(self) -> sevplatform.SevLog:
+        """What the kernel log says of the SEV platform."""
+        return sevplatform.read_log(self.kernel_log.lines)
 
     @property
     def replay(self) -> bool:
@@ -75,7 +85,7 @@ class HostFacts:
 def gather(sysroot: Path = Path("/"), cpuid: CpuidReading | None = None) -> HostFacts:
     """Read every fact from SYSROOT; `cpuid` overrides the leaf (e.g. from a dump file)."""
     facts = HostFacts(sysroot=sysroot)
-    facts.vendor, facts.model, facts.flags = _cpuinfo(sysroot / "proc/cpuinfo")
+    facts.vendor, facts.model, facts.flags, facts.family = _cpuinfo(sysroot / "proc/cpuinfo")
     facts.cpuid = cpuid or read_leaf(sysroot)
     facts.kvm_amd = _kvm_amd(sysroot / "sys/module/kvm_amd/parameters")
     for name in ("kvm", "sev", "sev-guest"):
@@ -87,6 +97,10 @@ def gather(sysroot: Path = Path("/"), cpuid: CpuidReading | None = None) -> Host
     dirs = firmware.descriptor_dirs(sysroot, os.environ)
     facts.firmware, _ = firmware.load_descriptors(dirs, sysroot)
     facts.firmware_dirs = tuple(str(folder) for folder in dirs if folder.is_dir())
+    if facts.devices["sev"].present:
+        facts.snp_status = sevplatform.snp_status(sysroot)
+    else:
+        facts.snp_status = f"{facts.devices['sev'].path} is not present"
     return facts
 
 
@@ -97,7 +111,7 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _cpuinfo(path: Path) -> tuple[str, str, frozenset[str]]:
+def _cpuinfo(path: Path) -> tuple[str, str, frozenset[str], int | None]:
     text = _read(path) or ""
     values: dict[str, str] = {}
     for line in text.splitlines():
@@ -108,7 +122,13 @@ def _cpuinfo(path: Path) -> tuple[str, str, frozenset[str]]:
         if key == "flags" and values.get("flags") is not None:
             break
     flags = frozenset(values.get("flags", "").split())
-    return values.get("vendor_id", "unknown"), values.get("model name", "unknown"), flags
+    family = values.get("cpu family", "")
+    return (
+        values.get("vendor_id", "unknown"),
+        values.get("model name", "unknown"),
+        flags,
+        int(family) if family.isdigit() else None,
+    )
 
 
 def _kvm_amd(params: Path) -> dict[str, str] | None:
@@ -192,7 +212,7 @@ def _read_kmsg(path: Path) -> KernelLog:
 
 
 def _relevant(lines: list[str]) -> tuple[str, ...]:
-    return tuple(line.strip() for line in lines if _LOG_RE.search(line))[:40]
+    return tuple(line.strip() for line in lines if _LOG_RE.search(line))[:_LOG_LINES]
 
 
 def _memlock(path: Path) -> tuple[str, str] | None:

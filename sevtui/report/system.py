@@ -88,6 +88,25 @@ def _mitigations(found: dict[str, str]) -> str:
     )
 
 
+def _sev_firmware(p: dict[str, Any]) -> str:
+    """The SEV firmware as the run's capability report saw it: the Secure Processor's
+    reply (API, build, TCB), else the kernel log's API lines; plus the ASID split."""
+    platform = (p.get("capabilities") or {}).get("sev_platform") or {}
+    status = platform.get("snp_status")
+    log = platform.get("kernel_log") or {}
+    parts = []
+    if isinstance(status, dict):
+        parts.append(
+            f"SNP API {status.get('api')} build {status.get('build')}, TCB "
+            f"{status.get('current_tcb')} (reported {status.get('reported_tcb')})"
+        )
+    else:
+        parts += [f"{name} API {text}" for name, text in (log.get("api") or {}).items()]
+    if log.get("asid_text"):
+        parts.append(f"ASIDs {log['asid_text']}")
+    return "; ".join(parts)
+
+
 def _firmware(info: dict[str, Any]) -> str:
     facts = info.get("firmware_file")
     if isinstance(facts, dict) and facts.get("path"):
@@ -161,6 +180,7 @@ def system_table(runs: list[RunRow], profiles: list[str]) -> SystemTable:
         ("Host memory", _joined(_memory(p) for p in provenance)),
         ("Host config", _joined(_config(p, h) for p, h in zip(provenance, hosts, strict=True))),
         ("Host kernel", _joined(str(p.get("host_kernel") or "") for p in provenance)),
+        ("SEV firmware", _joined(_sev_firmware(p) for p in provenance)),
         ("QEMU", _joined(str(p.get("qemu") or "") for p in provenance)),
         ("sevtui", _joined(str(p.get("sevtui") or "") for p in provenance)),
     ]

@@ -171,6 +171,17 @@ def recorded_run() -> RunRow:
         "host_kernel": "6.11.0-snp-host",
         "qemu": "QEMU emulator version 10.0.2",
         "sevtui": "0.1.0",
+        "capabilities": {
+            "sev_platform": {
+                "snp_status": {
+                    "api": "1.55",
+                    "build": 21,
+                    "current_tcb": "0x7308000000000003",
+                    "reported_tcb": "0x7308000000000003",
+                },
+                "kernel_log": {"asid_text": "SEV enabled 100-509 (410), SEV-ES enabled 1-99 (99)"},
+            }
+        },
         "platform": {
             "memory_bytes": 270582939648,
             "numa_nodes": {"node0": 135291469824, "node1": 135291469824},
@@ -229,6 +240,10 @@ def test_the_system_table_says_what_the_run_stored() -> None:
         "mitigations: 1 vulnerable (srso), 2 mitigated, 1 not affected"
     )
     assert host["QEMU"] == "QEMU emulator version 10.0.2" and host["sevtui"] == "0.1.0"
+    assert host["SEV firmware"] == (
+        "SNP API 1.55 build 21, TCB 0x7308000000000003 (reported 0x7308000000000003); "
+        "ASIDs SEV enabled 100-509 (410), SEV-ES enabled 1-99 (99)"
+    )
     guests = {fact: values for fact, values in table.guests}
     assert guests["Kind"] == ["host", "sev-snp", NOT_RECORDED]
     assert guests["Policy"][1].startswith("0x30000: ABI >= 0.0")
