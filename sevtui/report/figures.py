@@ -91,7 +91,7 @@ def save(figure: Figure, path: Path) -> None:
         "png": {"Software": None},
     }[kind]
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=kind, metadata=metadata, dpi=300, bbox_inches="tight")
+    figure.savefig(buffer, format=kind, metadata=metadata, dpi=300)
     write_output(path, buffer.getvalue(), "figure")
 
 
@@ -146,7 +146,7 @@ def _mean(values: list[float]) -> float:
 def _figure_of(series: Sequence[BarSeries], rows: list[_Row], width_in: float) -> Any:
     plt = _pyplot()
     height = _MARGIN_IN + _ROW_IN * len(rows) * max(1, len(series)) ** 0.5
-    return plt.figure(figsize=(width_in, height))
+    return plt.figure(figsize=(width_in, height), layout="constrained")
 
 
 def _bar_value(item: BarSeries, row: _Row) -> tuple[float | None, tuple[float, float] | None]:
@@ -260,7 +260,7 @@ def draw_along(
     if not points:
         raise UsageError(f"nothing to plot along {parameter}: no pairs of variants")
     plt = _pyplot()
-    figure = plt.figure(figsize=(width_in, width_in * 0.75))
+    figure = plt.figure(figsize=(width_in, width_in * 0.75), layout="constrained")
     axes = figure.add_subplot(1, 1, 1)
     xs = list(range(len(points)))
     names = list(dict.fromkeys(b.benchmark for p in points for b in p.table.benchmarks))
@@ -342,7 +342,7 @@ def draw_repetitions(
             "see the metric names with `sevtui results show RUN`",
         )
     plt = _pyplot()
-    figure = plt.figure(figsize=(width_in, width_in * 0.7))
+    figure = plt.figure(figsize=(width_in, width_in * 0.7), layout="constrained")
     axes = figure.add_subplot(1, 1, 1)
     for index, (profile, series) in enumerate(values.items()):
         axes.plot(

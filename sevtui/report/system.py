@@ -104,6 +104,8 @@ def _sev_firmware(p: dict[str, Any]) -> str:
         parts += [f"{name} API {text}" for name, text in (log.get("api") or {}).items()]
     if log.get("asid_text"):
         parts.append(f"ASIDs {log['asid_text']}")
+    if not parts and platform.get("snp_status_problem"):
+        return f"not read: {platform['snp_status_problem']}"
     return "; ".join(parts)
 
 

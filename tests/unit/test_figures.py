@@ -116,6 +116,7 @@ def test_each_bar_error_bar_mean_and_label_matches_compare(
             assert (x - zero) / per == pytest.approx(mean["overhead_pct"], abs=0.05)
             assert f"{category} mean" in labels
     assert checked == 8, "4 benchmarks x 2 other profiles"
+    assert root.get("width") == "237.6pt", "exactly one column of a two-column paper (3.3 in)"
     assert {"sev", "snp"} <= labels, "the legend names each profile"
 
 
