@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sevtui.store import RepetitionRecord, Store
-from sevtui.values import Value
+from sevtui.base.values import Value
+from sevtui.store.db import RepetitionRecord, Store
 
 BENCHMARKS, REPETITIONS = 500, 100
 

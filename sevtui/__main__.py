@@ -1,5 +1,5 @@
 """Allow `python -m sevtui`."""
 
-from sevtui.cli import main
+from sevtui.cli.commands import main
 
 raise SystemExit(main())

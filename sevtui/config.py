@@ -21,9 +21,9 @@ from pydantic import (
     field_validator,
 )
 
-from sevtui.errors import ConfigError
-from sevtui.kinds import VM_KINDS, VmKind
-from sevtui.sizes import format_size, parse_size
+from sevtui.base.errors import ConfigError
+from sevtui.base.kinds import VM_KINDS, VmKind
+from sevtui.base.sizes import format_size, parse_size
 
 __all__ = [
     "VM_KINDS",

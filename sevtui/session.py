@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sevtui import statedir
+from sevtui.base import statedir
+from sevtui.base.errors import SevtuiError, UsageError
+from sevtui.base.sizes import format_duration, format_size
 from sevtui.bench.events import Design, Event, PlanNotes, RunPlan
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
@@ -34,13 +34,13 @@ if TYPE_CHECKING:
     from sevtui.bench.runner import RunOutcome
     from sevtui.bench.stats import Summary
     from sevtui.config import Config
-    from sevtui.fleet import FleetRequest, HostOutcome, HostProgress
+    from sevtui.fleet.run import FleetRequest, HostOutcome, HostProgress
     from sevtui.host.caps import CapabilityReport
-    from sevtui.merge import MergedFile
-    from sevtui.probe import Method, ProbeResult
+    from sevtui.probe.exposure import Method, ProbeResult
     from sevtui.report.document import ProbeLine
     from sevtui.report.figures import PlotRequest
-    from sevtui.store import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Series, Store
+    from sevtui.store.db import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Series, Store
+    from sevtui.store.merge import MergedFile
     from sevtui.vm.inventory import InventoryWatcher, VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
 
@@ -192,7 +192,7 @@ def _one_mode(facts: RunFacts, run_ids: list[int]) -> RunFacts:
 
 def _probe_lines(store: Store, run_ids: list[int], profiles: list[str]) -> list[ProbeLine]:
     """The newest probe of each profile, and whether it looked at a QEMU of these runs."""
-    from sevtui.probe import EXPOSED, HIDDEN, INCONCLUSIVE
+    from sevtui.probe.exposure import EXPOSED, HIDDEN, INCONCLUSIVE
     from sevtui.report.document import ProbeLine
 
     pids = {(r.target, r.qemu_pid) for i in run_ids for r in store.results(i) if r.qemu_pid}
@@ -269,7 +269,7 @@ class Session:
         """A fresh report of this machine or of a replayed sysroot."""
         from sevtui.host.inspect import inspect_host
         from sevtui.host.kvm import ProbeGuest
-        from sevtui.vm.images import built_minimal
+        from sevtui.image.minimal import built_minimal
 
         image = built_minimal(self.config.paths.images)
         guest = ProbeGuest(image.kernel, image.initrd) if image else None
@@ -407,7 +407,7 @@ class Session:
         everything: bool = False,
     ) -> tuple[ProbeResult, str]:
         """Plant a canary, scan QEMU's guest RAM, store the verdict; (result, VM kind)."""
-        from sevtui.probe import probe_vm
+        from sevtui.probe.exposure import probe_vm
 
         return probe_vm(self.config, name, method, secret, everything)
 
@@ -442,8 +442,8 @@ class Session:
         A verdict belongs to one QEMU process: after a restart (new PID or start time)
         the VM has no verdict until it is probed again.
         """
-        from sevtui.probe import ProbeResult
-        from sevtui.proc import process_started
+        from sevtui.base.proc import process_started
+        from sevtui.probe.exposure import ProbeResult
         from sevtui.vm.lifecycle import status
 
         with self.store() as store:
@@ -538,7 +538,7 @@ class Session:
         bench.launches or --launches says), and a seeded random order."""
         import secrets
 
-        from sevtui.names import check_label
+        from sevtui.base.names import check_label
 
         if label is not None:
             check_label(label)
@@ -571,9 +571,9 @@ class Session:
     def ensure_images(self, names: list[str], progress: Progress = _quiet) -> list[str]:
         """Build (or reuse) the images the VMs NAMES need; one line per step with its time:
         the minimal guest, the Debian disk, each cloud VM's prepared disk."""
+        from sevtui.image.debian import build_debian
+        from sevtui.image.minimal import build_minimal
         from sevtui.vm.cloud import prepare_cloud
-        from sevtui.vm.debian import build_debian
-        from sevtui.vm.images import build_minimal
         from sevtui.vm.resolve import prepared_disk, vm_profile
 
         config, steps = self.config, []
@@ -714,7 +714,7 @@ class Session:
     @contextmanager
     def store(self) -> Iterator[Store]:
         """The results database, opened in the calling thread and closed after use."""
-        from sevtui.store import Store
+        from sevtui.store.db import Store
 
         store = Store(self.config.paths.db)
         try:
@@ -776,8 +776,8 @@ class Session:
         self, request: FleetRequest, wheel: Path | None, progress: Callable[[HostProgress], None]
     ) -> list[HostOutcome]:
         """Run the fleet playbook (caps or run) on every host of the request's inventory."""
-        from sevtui.fleet import FleetStatus, run_playbook, sevtui_wheel
-        from sevtui.names import check_label
+        from sevtui.base.names import check_label
+        from sevtui.fleet.run import FleetStatus, run_playbook, sevtui_wheel
 
         if request.phase == "run":
             check_label(request.label)
@@ -796,13 +796,13 @@ class Session:
 
     def fleet_hosts(self) -> list[dict[str, str]]:
         """The hosts of the last (or running) fleet command: capability row and progress."""
-        from sevtui.fleet import read_status
+        from sevtui.fleet.run import read_status
 
         return read_status(self.config.paths.data_dir / "fleet")
 
     def merge(self, paths: list[Path]) -> list[MergedFile]:
         """Copy the runs of other sevtui databases into this one (all or nothing)."""
-        from sevtui.merge import merge
+        from sevtui.store.merge import merge
 
         with self.store() as store:
             return merge(store, paths)

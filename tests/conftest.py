@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sevtui.config import Config, load_config
-from sevtui.vm.images import MinimalImage, build_minimal
+from sevtui.image.minimal import MinimalImage, build_minimal
 
 
 @pytest.fixture(autouse=True)

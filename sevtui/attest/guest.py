@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sevtui.attest.report import Report, parse
-from sevtui.errors import UsageError
-from sevtui.tagged import tagged_values
+from sevtui.base.errors import UsageError
+from sevtui.base.tagged import tagged_values
 
 NONCE_SIZE = 64
 PREFIX = "sevtui-attest."

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from sevtui import statedir
 from sevtui.attest.report import Report
 from sevtui.attest.verify import load_certificate
-from sevtui.errors import SevtuiError, UsageError
+from sevtui.base import statedir
+from sevtui.base.errors import SevtuiError, UsageError
 
 DEFAULT_KDS = "https://kdsintf.amd.com"
 MAX_CERT_BYTES = 16 * 1024

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
 from sevtui.host.tcb import TURIN_FAMILY, Tcb
 
 REPORT_SIZE = 0x4A0

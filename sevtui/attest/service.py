@@ -14,8 +14,8 @@ from sevtui.attest import kds, verify
 from sevtui.attest.guest import Fetched, Shell, fetch
 from sevtui.attest.measure import Expected, expected, mismatch_hint
 from sevtui.attest.report import Report, load
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.inputs import read_input
+from sevtui.base.errors import SevtuiError, UsageError
+from sevtui.base.inputs import read_input
 
 Status = Literal["verified", "failed", "inconclusive"]
 _MILAN_MODELS = range(0x00, 0x10)

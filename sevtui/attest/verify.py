@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.utils import CryptographyDeprecationWarning
 
 from sevtui.attest.report import Report
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
+from sevtui.base.inputs import read_input
 from sevtui.host.tcb import Tcb
-from sevtui.inputs import read_input
 
 PRODUCTS = ("Milan", "Genoa", "Turin")
 _AMD = "1.3.6.1.4.1.3704.1."

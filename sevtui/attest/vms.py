@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from sevtui.attest.service import Attestation, KeySources, attest_vm
+from sevtui.base.errors import SevtuiError, UsageError
 from sevtui.config import Config
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.store import AttestationRow
+from sevtui.store.db import AttestationRow
 from sevtui.vm import lifecycle, remote
 
 

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sevtui.base.errors import UsageError
+from sevtui.base.sizes import parse_size
 from sevtui.bench.results import ComparisonTable, build_comparisons
 from sevtui.bench.variants import PARAMETERS, Variant, parse_name
-from sevtui.errors import UsageError
-from sevtui.sizes import parse_size
-from sevtui.store import RunFacts, Series
+from sevtui.store.db import RunFacts, Series
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from sevtui.base.errors import SevtuiError
+from sevtui.base.proc import process_started
+from sevtui.base.values import Value
 from sevtui.config import Config
-from sevtui.errors import SevtuiError
 from sevtui.host.caps import CapabilityReport
-from sevtui.proc import process_started
-from sevtui.values import Value
 from sevtui.vm import lifecycle
 
 if TYPE_CHECKING:

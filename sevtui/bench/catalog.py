@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from sevtui.base.errors import UsageError
 from sevtui.config import Config
-from sevtui.errors import UsageError
-from sevtui.sources import BUILD_QUICK, GODOT, IMAGEMAGICK, LINUX, LLVM, Source
+from sevtui.image.sources import BUILD_QUICK, GODOT, IMAGEMAGICK, LINUX, LLVM, Source
 
 Category = Literal["cpu", "memory", "io", "launch", "other"]
 ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "boot"]

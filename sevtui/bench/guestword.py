@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sevtui.tagged import tagged_values
+from sevtui.base.tagged import tagged_values
 
 PREFIX = "sevtui-word."
 SCRIPT = (

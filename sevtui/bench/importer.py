@@ -8,6 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from sevtui.base.errors import UsageError
+from sevtui.base.values import Value
 from sevtui.bench.catalog import Catalog
 from sevtui.bench.parsers import (
     PARSERS,
@@ -16,9 +18,7 @@ from sevtui.bench.parsers import (
     check_value,
     detect_format,
 )
-from sevtui.errors import UsageError
-from sevtui.store import Store
-from sevtui.values import Value
+from sevtui.store.db import Store
 
 # Files of these formats hold one benchmark each.
 _SINGLE = {"mbw": "mbw", "tinymembench": "tinymembench", "redis-csv": "redis"}

@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
-from sevtui.errors import UsageError
-from sevtui.values import Value
+from sevtui.base.errors import UsageError
+from sevtui.base.values import MAX_VALUE, Value
 
 
 class ParseError(UsageError):
@@ -25,7 +25,6 @@ class ParseError(UsageError):
 FORMATS = ("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv")
 """What `sevtui import --format` accepts (csv: long format, read by the importer)."""
 
-MAX_VALUE = 1e15
 """Larger values are refused: no time, rate or latency sevtui measures gets near it."""
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sevtui.base.errors import UsageError
+from sevtui.base.values import Direction
 from sevtui.bench.stats import (
     ALPHA,
     TREND_ALPHA,
@@ -38,9 +40,7 @@ from sevtui.bench.stats import (
     trend_p,
 )
 from sevtui.bench.units import convert, units_agree
-from sevtui.errors import UsageError
-from sevtui.store import RunFacts, Series
-from sevtui.values import Direction
+from sevtui.store.db import RunFacts, Series
 
 CATEGORY_ORDER = ("cpu", "memory", "io", "launch", "other")
 METHOD = (

@@ -30,6 +30,8 @@ from typing import Any
 
 from sevtui import __version__
 from sevtui.attest import vms as attest_vms
+from sevtui.base.errors import CommandTimeout, SevtuiError, UsageError
+from sevtui.base.proc import process_started
 from sevtui.bench import boot, conditions, guestword, variants
 from sevtui.bench.catalog import BOOT, Benchmark, Catalog
 from sevtui.bench.events import (
@@ -47,13 +49,11 @@ from sevtui.bench.parsers import ParseError, elapsed_marker, parse_output
 from sevtui.bench.stats import two_stage_n
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
 from sevtui.config import Config, dump_config
-from sevtui.errors import CommandTimeout, SevtuiError, UsageError
 from sevtui.host import platform as platform_facts_of
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
-from sevtui.proc import process_started
-from sevtui.sources import SHIPPED_SOURCES, Source, fetch
-from sevtui.store import RepetitionRecord, Store
+from sevtui.image.sources import SHIPPED_SOURCES, Source, fetch
+from sevtui.store.db import RepetitionRecord, Store
 from sevtui.vm import lease, lifecycle, remote
 from sevtui.vm.resolve import vm_paths, vm_profile
 

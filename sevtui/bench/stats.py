@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sevtui.values import Direction
+from sevtui.base.values import Direction
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE

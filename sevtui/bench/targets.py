@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sevtui.proc import run_with_timeout
+from sevtui.base.proc import run_with_timeout
 from sevtui.vm.remote import Runner
 
 HOST = "host"

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from sevtui.base.errors import UsageError
+from sevtui.base.sizes import parse_size
 from sevtui.config import Config, VmConfig
-from sevtui.errors import UsageError
-from sevtui.sizes import parse_size
 
 PARAMETERS = ("kind", "vcpus", "memory")
 MAX_VARIANTS = 64

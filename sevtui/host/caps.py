@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from sevtui.base.kinds import SnpDialect
 from sevtui.config import VM_KINDS, VmKind
 from sevtui.host import firmware
 from sevtui.host.check import Check, Status
@@ -15,7 +16,6 @@ from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo, snp_dialect
 from sevtui.host.sevplatform import SnpStatus
 from sevtui.host.snpchecks import platform_checks
-from sevtui.kinds import SnpDialect
 
 BIOS_HINT = (
     "enable it in the BIOS/UEFI setup (SMEE, SEV-ES ASID space limit, SNP memory coverage, "

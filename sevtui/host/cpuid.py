@@ -11,7 +11,7 @@ import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
 
 LEAF = 0x8000001F
 EXT_MAX_LEAF = 0x80000000

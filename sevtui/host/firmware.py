@@ -18,7 +18,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from sevtui.kinds import SnpDialect, VmKind
+from sevtui.base.kinds import SnpDialect, VmKind
 
 MAX_DESCRIPTOR_BYTES = 64 * 1024
 SYSTEM_DIRS = ("usr/share/qemu/firmware", "etc/qemu/firmware")

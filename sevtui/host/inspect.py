@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sevtui.base.errors import SevtuiError
 from sevtui.config import Config
-from sevtui.errors import SevtuiError
 from sevtui.host import kvm
 from sevtui.host.caps import CapabilityReport, assess
 from sevtui.host.cpuid import CpuidReading, parse_cpuid_text

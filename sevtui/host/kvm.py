@@ -16,9 +16,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sevtui import statedir
-from sevtui.errors import CommandTimeout, SevtuiError
-from sevtui.proc import run_with_timeout
+from sevtui.base import statedir
+from sevtui.base.errors import CommandTimeout, SevtuiError
+from sevtui.base.proc import run_with_timeout
 
 KVM_GET_API_VERSION = 0xAE00
 PROBE_TIMEOUT_S = 6.0

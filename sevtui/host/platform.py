@@ -97,8 +97,8 @@ def file_provenance(path: Path) -> dict[str, Any]:
     """PATH's sha256 and size, and the Debian package (with its version) that owns it."""
     import hashlib
 
-    from sevtui.errors import SevtuiError
-    from sevtui.proc import run_with_timeout
+    from sevtui.base.errors import SevtuiError
+    from sevtui.base.proc import run_with_timeout
 
     facts: dict[str, Any] = {"path": str(path), "sha256": None, "size": None}
     try:

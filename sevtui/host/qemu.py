@@ -7,9 +7,9 @@ import shutil
 from dataclasses import dataclass
 from functools import cache
 
-from sevtui.errors import SevtuiError
-from sevtui.kinds import SnpDialect
-from sevtui.proc import run_checked
+from sevtui.base.errors import SevtuiError
+from sevtui.base.kinds import SnpDialect
+from sevtui.base.proc import run_checked
 
 QEMU_PACKAGE_HINT = "install QEMU (Debian/Ubuntu: sudo apt-get install qemu-system-x86)"
 

@@ -28,7 +28,7 @@ from sevtui.bench.results import (
     format_pct,
 )
 from sevtui.report.system import SystemTable
-from sevtui.store import RunRow
+from sevtui.store.db import RunRow
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sevtui.base.errors import UsageError
+from sevtui.base.outputs import write_output
 from sevtui.bench.results import ComparisonTable, MeanFigure
-from sevtui.errors import UsageError
-from sevtui.outputs import write_output
 from sevtui.report import ONE_COLUMN_IN, PLOT_KINDS
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sevtui.errors import UsageError
-from sevtui.outputs import output_folder, write_output
+from sevtui.base.errors import UsageError
+from sevtui.base.outputs import output_folder, write_output
 from sevtui.report import document, figures
 
 FIGURE = "figures/overhead"

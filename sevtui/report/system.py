@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sevtui.sizes import format_size
-from sevtui.store import RunRow
+from sevtui.base.sizes import format_size
+from sevtui.store.db import RunRow
 
 NOT_RECORDED = "not recorded"
 

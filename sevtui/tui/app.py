@@ -17,8 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from sevtui.base.errors import SevtuiError
 from sevtui.bench.events import Event, RunFinished, RunPlan
-from sevtui.errors import SevtuiError
 from sevtui.tui.dashboard import BenchPane, Dashboard, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, BenchRequest, ConfirmScreen, ExecDialog
 from sevtui.tui.messages import (
@@ -38,8 +38,8 @@ from sevtui.tui.screens import ChecksScreen, FleetScreen, VmDetailScreen
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
-    from sevtui.probe import ProbeResult
-    from sevtui.store import AttestationRow
+    from sevtui.probe.exposure import ProbeResult
+    from sevtui.store.db import AttestationRow
     from sevtui.tui.sources import Sources
 
 REFRESH_S = 1.0

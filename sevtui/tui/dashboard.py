@@ -10,15 +10,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
+from sevtui.base.names import visible
+from sevtui.base.sizes import format_duration, format_size
 from sevtui.bench import events
-from sevtui.names import visible
-from sevtui.sizes import format_duration, format_size
 from sevtui.tui.quiet_cells import repaint_row, write_cell_quietly
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
-    from sevtui.probe import ProbeResult
-    from sevtui.store import AttestationRow, RunInfo
+    from sevtui.probe.exposure import ProbeResult
+    from sevtui.store.db import AttestationRow, RunInfo
     from sevtui.vm.inventory import VmRow
 
 VM_COLUMNS = (

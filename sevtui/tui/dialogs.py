@@ -23,7 +23,7 @@ from textual.widgets import (
     Static,
 )
 
-from sevtui.names import visible
+from sevtui.base.names import visible
 
 
 class ConfirmScreen(ModalScreen[bool]):

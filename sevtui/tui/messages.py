@@ -9,8 +9,8 @@ from textual.message import Message
 if TYPE_CHECKING:
     from sevtui.bench.events import Event
     from sevtui.host.caps import CapabilityReport
-    from sevtui.probe import ProbeResult
-    from sevtui.store import AttestationRow, RunInfo
+    from sevtui.probe.exposure import ProbeResult
+    from sevtui.store.db import AttestationRow, RunInfo
     from sevtui.tui.sources import Sources
     from sevtui.vm.inventory import VmRow
 

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Select, Static
 from textual_plotext import PlotextPlot
 
+from sevtui.base.names import visible
 from sevtui.bench.results import (
     ComparisonSet,
     ComparisonTable,
@@ -23,14 +24,13 @@ from sevtui.bench.results import (
     format_pct,
     format_value,
 )
-from sevtui.names import visible
 from sevtui.tui.barchart import Bar, render_bars
 from sevtui.tui.dialogs import ExportDialog
 from sevtui.tui.screens import CoveringScreen, RunDetailScreen
 
 if TYPE_CHECKING:
     from sevtui.bench.along import AlongPoint
-    from sevtui.store import RunInfo
+    from sevtui.store.db import RunInfo
     from sevtui.tui.sources import Sources
 
 
@@ -473,7 +473,7 @@ class ResultsScreen(CoveringScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def export(self, table: ComparisonSet, path: Path, fmt: str) -> None:
         """Write the comparison as FMT (a figure or a report takes a second or two)."""
-        from sevtui.outputs import write_output
+        from sevtui.base.outputs import write_output
 
         if fmt == "report":
             run_ids, base, others = self.compared

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from sevtui.names import visible
+from sevtui.base.names import visible
 from sevtui.tui.messages import DashboardCovered
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from sevtui.bench.runner import RunOutcome
     from sevtui.config import Config
     from sevtui.host.caps import CapabilityReport
-    from sevtui.probe import ProbeResult
+    from sevtui.probe.exposure import ProbeResult
     from sevtui.session import Session, VmDetails
-    from sevtui.store import AttestationRow, RunInfo
+    from sevtui.store.db import AttestationRow, RunInfo
     from sevtui.vm.inventory import VmRow
 
 

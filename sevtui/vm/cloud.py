@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sevtui import statedir
+from sevtui.base import statedir
+from sevtui.base.errors import UsageError
+from sevtui.base.proc import run_checked
 from sevtui.config import Config, parse_size
-from sevtui.errors import UsageError
 from sevtui.host.qemu import find_binary
-from sevtui.proc import run_checked
 from sevtui.vm import lifecycle
 from sevtui.vm.remote import ssh_key
 from sevtui.vm.resolve import (

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pexpect
 import pexpect.fdpexpect
 
-from sevtui.errors import CommandTimeout, SevtuiError
+from sevtui.base.errors import CommandTimeout, SevtuiError
 from sevtui.vm.spec import VmPaths
 
 DETACH_KEY = b"\x1d"  # Ctrl-]

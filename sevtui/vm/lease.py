@@ -11,8 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from sevtui import statedir
-from sevtui.proc import process_started
+from sevtui.base import statedir
+from sevtui.base.proc import process_started
 
 LEASE = "lease.json"
 

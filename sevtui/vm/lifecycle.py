@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import psutil
 
-from sevtui import statedir
+from sevtui.base import statedir
+from sevtui.base.errors import CommandTimeout, ConfigError, SevtuiError, UsageError
 from sevtui.config import Config, VmKind
-from sevtui.errors import CommandTimeout, ConfigError, SevtuiError, UsageError
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu, snp_dialect
 from sevtui.vm import diagnose, remote, sevparams

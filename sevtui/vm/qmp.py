@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sevtui.errors import SevtuiError
+from sevtui.base.errors import SevtuiError
 
 
 class QmpError(SevtuiError):

@@ -7,9 +7,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from sevtui.base.errors import SevtuiError
+from sevtui.base.proc import run_with_timeout
 from sevtui.config import Config
-from sevtui.errors import SevtuiError
-from sevtui.proc import run_with_timeout
 from sevtui.vm import console
 from sevtui.vm.resolve import vm_data_dir, vm_paths, vm_profile
 

@@ -7,14 +7,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sevtui.base.errors import UsageError
+from sevtui.base.kinds import SnpDialect
 from sevtui.config import Config, VmConfig
-from sevtui.errors import UsageError
 from sevtui.host import firmware
 from sevtui.host.cpuid import Leaf8000001F
 from sevtui.host.firmware import FirmwareChoice
 from sevtui.host.qemu import QemuInfo, snp_dialect
-from sevtui.kinds import SnpDialect
-from sevtui.vm.images import built_minimal, minimal_dir
+from sevtui.image.minimal import built_minimal, minimal_dir
 from sevtui.vm.spec import DEFAULT_POLICY, Accel, DirectBoot, VmPaths, VmSpec
 
 FALLBACK_CBITPOS = 51

@@ -12,8 +12,8 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from sevtui.base.kinds import SnpDialect, VmKind
 from sevtui.config import VmConfig
-from sevtui.kinds import SnpDialect, VmKind
 
 SNP_RESERVED_MBO = 1 << 17
 SNP_DEFINED_BITS = (1 << 26) - 1

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from sevtui.base.kinds import SnpDialect
 from sevtui.config import VmKind, format_size
-from sevtui.kinds import SnpDialect
 
 Accel = Literal["kvm", "tcg"]
 READY_MARKER = "SEVTUI-READY"

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from sevtui import statedir
+from sevtui.base import statedir
 
 
 def supervise(state_dir: Path, argv: list[str]) -> int:

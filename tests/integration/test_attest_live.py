@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sevtui.attest.guest import NO_INTERFACE, REPLAYED
-from sevtui.vm.images import MinimalImage
+from sevtui.image.minimal import MinimalImage
 from tests.conftest import sevtui
 from tests.sysroots import DATA
 

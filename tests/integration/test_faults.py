@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from sevtui.config import Config
-from sevtui.store import Store
+from sevtui.store.db import Store
 from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
@@ -128,8 +128,8 @@ def test_a_vm_ignoring_powerdown_and_sigterm_is_killed_on_schedule(
 WRITER = textwrap.dedent(
     """
     import sys
-    from sevtui.values import Value
-    from sevtui.store import RepetitionRecord, Store
+    from sevtui.base.values import Value
+    from sevtui.store.db import RepetitionRecord, Store
     store = Store(__import__("pathlib").Path(sys.argv[1]))
     run = store.create_run("soak", "running", "quick", 1, ["host"])
     i = 0

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sevtui import probe
+from sevtui.base.errors import SevtuiError
 from sevtui.config import load_config
-from sevtui.errors import SevtuiError
+from sevtui.probe import exposure as probe
 from sevtui.tui.sources import LiveSources
 from tests.conftest import sevtui
 
@@ -94,7 +94,7 @@ def test_a_canary_across_a_chunk_boundary_is_found_once() -> None:
 
 def test_reading_another_users_process_names_the_setting() -> None:
     code = (
-        "import os; from sevtui import probe\n"
+        "import os; from sevtui.probe import exposure as probe\n"
         "os.setgid(65534); os.setuid(65534)\n"
         "try:\n    probe.scan(1, b'x', probe.regions(1, None, True))\n"
         "except Exception as exc:\n    print(type(exc).__name__, exc)\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sevtui.host.qemu import probe_qemu
-from sevtui.vm.images import MinimalImage
+from sevtui.image.minimal import MinimalImage
 from tests.conftest import IMAGES, sevtui
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sevtui.base.errors import CommandTimeout, SevtuiError
 from sevtui.bench.targets import GuestTarget
 from sevtui.config import parse_config
-from sevtui.errors import CommandTimeout, SevtuiError
 from sevtui.vm import remote
 
 pytestmark = pytest.mark.slow

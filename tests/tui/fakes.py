@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from sevtui.base.errors import SevtuiError
+from sevtui.base.kinds import VmKind
 from sevtui.bench import events
 from sevtui.bench.along import AlongPoint, AlongQuery, compare_along
 from sevtui.bench.catalog import build_catalog
@@ -18,15 +20,13 @@ from sevtui.bench.events import RunPlan
 from sevtui.bench.importer import parse_file
 from sevtui.bench.results import ComparisonSet, build_comparisons
 from sevtui.bench.runner import RunOutcome
-from sevtui.errors import SevtuiError
 from sevtui.host.caps import CapabilityReport, assess
 from sevtui.host.facts import gather
 from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo
-from sevtui.kinds import VmKind
-from sevtui.probe import ProbeResult
+from sevtui.probe.exposure import ProbeResult
 from sevtui.session import VmDetails, default_label
-from sevtui.store import AttestationRow, RunInfo, RunRow, Sample, group_samples
+from sevtui.store.db import AttestationRow, RunInfo, RunRow, Sample, group_samples
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import VmState, VmStatus
 from sevtui.vm.monitor import ProcessSample

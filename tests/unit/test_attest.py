@@ -20,8 +20,8 @@ from cryptography import x509
 
 from sevtui.attest import guest, report, verify
 from sevtui.attest.measure import expected
-from sevtui.cli import main
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
+from sevtui.cli.commands import main
 from tests.sysroots import DATA
 
 FIXTURES = DATA / "snp-attestation"
@@ -347,7 +347,7 @@ def test_vm_details_decode_the_policy_and_show_the_last_attestation(
 
     from sevtui.attest.service import Attestation
     from sevtui.attest.vms import as_row
-    from sevtui.store import Store
+    from sevtui.store.db import Store
 
     config = tmp_path / "config.toml"
     config.write_text(

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from sevtui.attest import kds
-from sevtui.cli import main
-from sevtui.errors import SevtuiError
+from sevtui.base.errors import SevtuiError
+from sevtui.cli.commands import main
 from tests.unit.test_attest import REPORT_HEX, VCEK, milan
 
 

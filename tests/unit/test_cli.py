@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.cli import HANDLERS, main
-from sevtui.cli_parser import build_parser
+from sevtui.cli.commands import HANDLERS, main
+from sevtui.cli.parser import build_parser
 from tests.sysroots import DATA, seed_host
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +126,7 @@ def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
 def test_caps_prints_each_check_under_its_own_parent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sevtui.cli_text import tree_order
+    from sevtui.cli.text import tree_order
     from sevtui.host.caps import assess
     from sevtui.host.facts import gather
 

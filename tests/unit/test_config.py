@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.cli import main
+from sevtui.base.errors import ConfigError
+from sevtui.cli.commands import main
 from sevtui.config import Config, find_config, format_size, load_config, parse_size
-from sevtui.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

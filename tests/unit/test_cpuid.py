@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
 from sevtui.host.cpuid import Leaf8000001F, execute_cpuid, parse_cpuid_text, read_leaf
 from tests.sysroots import DATA, SEED_LEAF, recorded, write_cpuid_device
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.errors import SevtuiError
-from sevtui.vm import debian
-from sevtui.vm.debian import CLOUD_CFG, ESP_TYPE, ROOT_TYPE, SYSTEMD_BOOT
+from sevtui.base.errors import SevtuiError
+from sevtui.image import debian
+from sevtui.image.debian import CLOUD_CFG, ESP_TYPE, ROOT_TYPE, SYSTEMD_BOOT
 
 ROOT_UUID = "0b6c5d1e-6f1f-4a57-9d7e-3b7d1c2a4e55"
 

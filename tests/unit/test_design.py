@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sevtui.bench.results import build_comparison
-from sevtui.store import Series
+from sevtui.store.db import Series
 from tests.unit.test_stats import fieller_by_hand
 
 BASE_S = [10.0, 10.4, 9.8, 10.1, 9.9]
@@ -152,7 +152,7 @@ def test_the_markdown_export_renders_its_tables_after_the_warnings() -> None:
     from markdown_it import MarkdownIt
 
     from sevtui.bench.results import ComparisonSet
-    from sevtui.store import RunFacts
+    from sevtui.store.db import RunFacts
 
     data = [
         Series(
@@ -202,7 +202,7 @@ def test_the_text_table_keeps_the_interval_apart_from_the_marks_and_unit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from sevtui.bench.results import ComparisonSet
-    from sevtui.cli_text import print_comparisons
+    from sevtui.cli.text import print_comparisons
 
     other = [v * 16.0 for v in BASE_S]
     data = [

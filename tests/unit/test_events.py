@@ -25,7 +25,7 @@ def test_the_counter_never_counts_work_taken_off_the_plan(
     """A sweep whose sev-snp variants cannot run here: their close-outs shrink the plan,
     they do not count as done (the counter once went 1/3 ... 4/4)."""
     from sevtui.bench import events
-    from sevtui.cli_text import ProgressPrinter
+    from sevtui.cli.text import ProgressPrinter
 
     printer = ProgressPrinter()
     printer(events.RunStarted(1, "sw", ("a", "b", "c", "d"), ("spin",), 4))

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sevtui.cli import main
+from sevtui.base.errors import ConfigError, SevtuiError
+from sevtui.cli.commands import main
 from sevtui.config import parse_config
-from sevtui.errors import ConfigError, SevtuiError
-from sevtui.store import Store
+from sevtui.store.db import Store
 from sevtui.vm.diagnose import explain
 from sevtui.vm.qmp import QmpClient, QmpError
 

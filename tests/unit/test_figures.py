@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sevtui.cli import main
+from sevtui.cli.commands import main
 
 SVG = "{http://www.w3.org/2000/svg}"
 TRUE_FACTORS = {
@@ -232,7 +232,7 @@ def test_what_cannot_be_drawn_is_refused_clearly(
 
 def test_compare_never_loads_matplotlib(study: Path) -> None:
     code = (
-        "import sys; from sevtui.cli import main; "
+        "import sys; from sevtui.cli.commands import main; "
         f"rc = main(['--db', {str(study)!r}, 'results', 'compare', 'c', '--base', 'nosev', "
         "'--other', 'snp', '--json']); "
         "print('matplotlib' in sys.modules, file=sys.stderr); sys.exit(rc)"

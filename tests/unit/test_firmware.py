@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sevtui.base.kinds import VmKind
 from sevtui.host import firmware
 from sevtui.host.firmware import canonical_machine, choose, descriptor_dirs, load_descriptors
-from sevtui.kinds import VmKind
 from tests.conftest import sevtui
 from tests.sysroots import DATA
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.errors import SevtuiError
-from sevtui.fleet import (
+from sevtui.base.errors import SevtuiError
+from sevtui.fleet.run import (
     PLAYBOOK,
     FleetStatus,
     HostOutcome,

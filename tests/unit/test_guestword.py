@@ -12,8 +12,8 @@ import pytest
 
 from sevtui.bench import guestword
 from sevtui.bench.guestword import parse
-from sevtui.cli import main
-from sevtui.store import Store
+from sevtui.cli.commands import main
+from sevtui.store.db import Store
 from sevtui.tui.results import profile_label
 from tests.sysroots import DATA
 

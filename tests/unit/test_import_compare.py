@@ -11,25 +11,10 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from sevtui.cli import main
-from sevtui.values import Value
+from sevtui.base.values import Value
 from tests.sysroots import DATA
+from tests.unit.conftest import SEED, cli
 from tests.unit.test_stats import fieller_by_hand
-
-SEED = DATA / "seed"
-
-
-def cli(db: Path, *args: str) -> int:
-    return main(["--db", str(db), *args])
-
-
-@pytest.fixture
-def seeded(tmp_path: Path) -> Path:
-    db = tmp_path / "r.db"
-    for folder, profile in (("sev", "sev-snp"), ("nosev", "nosev")):
-        files = map(str, sorted((SEED / folder).iterdir()))
-        assert cli(db, "import", *files, "--label", "seed", "--profile", profile) == 0
-    return db
 
 
 def test_every_seed_value_lands(seeded: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -273,7 +258,7 @@ def test_long_csv_one_run_per_profile(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_noisy_metrics_are_flagged() -> None:
     from sevtui.bench.results import build_comparison
-    from sevtui.store import Sample, group_samples
+    from sevtui.store.db import Sample, group_samples
 
     def m(target: str, rep: int, value: float) -> Sample:
         return Sample(1, target, "b", "cpu", "time", "s", "lower", rep, value)
@@ -370,7 +355,7 @@ def test_csv_export_escapes_formulas_and_json_is_strict(
 
 def test_io_rows_on_different_media_and_busy_repetitions_are_flagged(tmp_path: Path) -> None:
     from sevtui.bench.results import build_comparison
-    from sevtui.store import RepetitionRecord, Store
+    from sevtui.store.db import RepetitionRecord, Store
 
     store = Store(tmp_path / "r.db")
     run_id = store.create_run("m", "running", "s", 2, ["host", "demo"])

@@ -24,15 +24,15 @@ def test_core_module_does_not_load_textual(module: str) -> None:
 
 
 def test_core_list_is_not_empty() -> None:
-    assert "sevtui.host.caps" in CORE and "sevtui.cli" in CORE
+    assert "sevtui.host.caps" in CORE and "sevtui.cli.commands" in CORE
 
 
 def test_the_first_frame_waits_for_no_heavy_module() -> None:
     """The command tree and the app load without pydantic, SciPy or the store: those load
     after the first frame is drawn (start-up is measured by bench/tui_startup.py)."""
-    heavy = ("pydantic", "scipy", "sevtui.store", "sevtui.config", "matplotlib")
+    heavy = ("pydantic", "scipy", "sevtui.store.db", "sevtui.config", "matplotlib")
     code = (
-        "import sys, sevtui.cli, sevtui.cli_parser, sevtui.tui.app; "
+        "import sys, sevtui.cli.commands, sevtui.cli.parser, sevtui.tui.app; "
         f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

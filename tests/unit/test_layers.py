@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "sevtui"
-FRONT_ENDS = {"sevtui.cli", "sevtui.cli_parser", "sevtui.cli_text", "sevtui.tui", "sevtui.__main__"}
+FRONT_ENDS = {"sevtui.cli", "sevtui.tui", "sevtui.__main__"}
 
 
 def unit_of(module: str) -> str:
@@ -64,6 +64,52 @@ def test_no_package_level_import_cycles() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+LAYERS = (
+    ("sevtui", "sevtui.base"),
+    ("sevtui.config",),
+    ("sevtui.host", "sevtui.store", "sevtui.image", "sevtui.fleet"),
+    ("sevtui.vm",),
+    ("sevtui.attest", "sevtui.probe"),
+    ("sevtui.bench",),
+    ("sevtui.report",),
+    ("sevtui.session",),
+    ("sevtui.cli", "sevtui.tui", "sevtui.__main__"),
+)
+"""The layer diagram of docs/ARCHITECTURE.md, lowest first: a package imports only
+packages of lower layers (the front ends may also start each other)."""
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs that do not point to a lower layer."""
+    rank = {unit: level for level, units in enumerate(LAYERS) for unit in units}
+    found = []
+    for unit, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            same_front_end = unit in FRONT_ENDS and target in FRONT_ENDS
+            if rank[target] >= rank[unit] and not same_front_end:
+                found.append((unit, target))
+    return found
+
+
+def test_every_package_has_a_layer_and_imports_only_below_it() -> None:
+    graph = import_graph()
+    placed = {unit for units in LAYERS for unit in units}
+    assert set(graph) <= placed, "a new package needs its place in LAYERS"
+    assert upward_imports(graph) == []
+
+
+def test_the_layer_check_catches_an_upward_import() -> None:
+    assert upward_imports({"sevtui.store": {"sevtui.bench"}, "sevtui.bench": set()}) == [
+        ("sevtui.store", "sevtui.bench")
+    ]
+    assert upward_imports({"sevtui.vm": {"sevtui.host"}, "sevtui.host": set()}) == []
+
+
+def test_the_top_level_holds_at_most_five_modules() -> None:
+    modules = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(modules) <= 5, modules
 
 
 def test_the_core_never_imports_a_front_end() -> None:

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from sevtui import memscan
+from sevtui.probe import memscan
 
 HOLDER = textwrap.dedent(
     """

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.errors import SevtuiError
-from sevtui.merge import merge
-from sevtui.store import (
+from sevtui.base.errors import SevtuiError
+from sevtui.base.values import Value
+from sevtui.store.db import (
     _MIGRATIONS,
     SCHEMA_VERSION,
     AttestationRow,
@@ -20,7 +20,7 @@ from sevtui.store import (
     RepetitionRecord,
     Store,
 )
-from sevtui.values import Value
+from sevtui.store.merge import merge
 from tests.conftest import sevtui
 
 HOST_VALUES = {
@@ -166,7 +166,7 @@ def test_compare_by_host_gives_each_host_its_own_overhead(tmp_path: Path) -> Non
 
 
 def test_a_host_gets_the_config_without_the_controllers_paths() -> None:
-    from sevtui.fleet import host_config
+    from sevtui.fleet.run import host_config
 
     text = (
         'paths.database = "x.db"\n[paths]\ndata_dir = "/home/me/sevtui"\n\n'

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.errors import SevtuiError
-from sevtui.merge import BATCH_ROWS, MergeStopped, _Guard, _stoppable, columns, merge
-from sevtui.merge_rows import CHECKS
-from sevtui.store import _MIGRATIONS, RepetitionRecord, Store
-from sevtui.values import Value
+from sevtui.base.errors import SevtuiError
+from sevtui.base.values import Value
+from sevtui.store.db import _MIGRATIONS, RepetitionRecord, Store
+from sevtui.store.merge import BATCH_ROWS, MergeStopped, _Guard, _stoppable, columns, merge
+from sevtui.store.merge_rows import CHECKS
 from tests.unit.test_merge import counts, host_database
 
 RECURSIVE = (
@@ -233,7 +233,7 @@ def test_a_value_stored_while_the_database_is_busy_waits_and_is_kept(
 ) -> None:
     """A merge (or another sevtui) holds the write lock past the busy timeout: the
     measured repetition keeps trying instead of being lost."""
-    import sevtui.store as store_module
+    import sevtui.store.db as store_module
 
     monkeypatch.setattr(store_module, "BUSY_TIMEOUT_MS", 100)
     store = Store(tmp_path / "r.db")

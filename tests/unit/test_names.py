@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.cli import main
-from sevtui.errors import UsageError
-from sevtui.names import check_label, check_name, visible
-from sevtui.store import Store
+from sevtui.base.errors import UsageError
+from sevtui.base.names import check_label, check_name, visible
+from sevtui.cli.commands import main
+from sevtui.store.db import Store
 from tests.sysroots import DATA
 
 SEED_MBW = DATA / "seed" / "sev" / "mbw.txt"

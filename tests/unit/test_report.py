@@ -12,26 +12,10 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from sevtui.cli import main
 from sevtui.report.document import tex_escape
 from sevtui.report.system import NOT_RECORDED, system_table
-from sevtui.store import ProbeRow, RunRow, Store
-from tests.sysroots import DATA
-
-SEED = DATA / "seed"
-
-
-def cli(db: Path, *args: str) -> int:
-    return main(["--db", str(db), *args])
-
-
-@pytest.fixture
-def seeded(tmp_path: Path) -> Path:
-    db = tmp_path / "r.db"
-    for folder, profile in (("sev", "sev-snp"), ("nosev", "nosev")):
-        files = map(str, sorted((SEED / folder).iterdir()))
-        assert cli(db, "import", *files, "--label", "seed", "--profile", profile) == 0
-    return db
+from sevtui.store.db import ProbeRow, RunRow, Store
+from tests.unit.conftest import cli
 
 
 def write(db: Path, out: Path, *extra: str) -> int:

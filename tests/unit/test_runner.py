@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sevtui.base.errors import SevtuiError
 from sevtui.bench import conditions
 from sevtui.bench.catalog import Benchmark, build_catalog
 from sevtui.bench.events import (
@@ -24,8 +25,7 @@ from sevtui.bench.events import (
 from sevtui.bench.pace import Pace
 from sevtui.bench.runner import SuiteRun, work_filesystem
 from sevtui.bench.targets import HostTarget, Outcome, Target
-from sevtui.errors import SevtuiError
-from sevtui.store import Store
+from sevtui.store.db import Store
 
 QUICK = Benchmark("quick", "echo", "cpu", "sleep 0.05")
 HANG = Benchmark(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.cli import main
+from sevtui.cli.commands import main
 from sevtui.host.caps import CapabilityReport, assess
 from sevtui.host.facts import gather
 from sevtui.host.kvm import KvmVerdict

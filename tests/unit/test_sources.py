@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from sevtui.base.errors import SevtuiError
 from sevtui.bench.catalog import Benchmark, build_catalog
 from sevtui.bench.targets import HostTarget
-from sevtui.errors import SevtuiError
-from sevtui.sources import BUILD_QUICK, Source, cached, fetch
+from sevtui.image.sources import BUILD_QUICK, Source, cached, fetch
 from tests.unit.test_runner import make_run
 
 

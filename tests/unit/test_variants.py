@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sevtui.base.errors import UsageError
 from sevtui.bench.variants import Variant, expand, parse_name, parse_vary, with_variants
 from sevtui.config import Config, VmConfig
-from sevtui.errors import UsageError
 from sevtui.vm.resolve import vm_paths
 
 
@@ -105,7 +105,7 @@ def test_one_vm_swept_along_a_parameter_compares_each_value_with_the_first() -> 
     """The README's sweep: `bench sweep --vm demo --vary vcpus=1,2,4`, then
     `results compare LABEL --base demo --other demo --along vcpus`."""
     from sevtui.bench.along import AlongQuery, compare_along, default_query
-    from sevtui.store import Series
+    from sevtui.store.db import Series
 
     names = ["demo@vcpus=4", "demo@vcpus=1", "demo@vcpus=2"]
     assert default_query(names) == AlongQuery("demo", "demo", "vcpus")

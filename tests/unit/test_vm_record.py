@@ -37,7 +37,7 @@ def test_the_record_round_trips() -> None:
 def test_the_ready_marker_must_carry_this_boots_nonce(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sevtui.errors import SevtuiError
+    from sevtui.base.errors import SevtuiError
     from sevtui.vm import lifecycle
     from sevtui.vm.spec import DirectBoot, VmPaths, ready_marker
 

@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
 
 
 def read_input(path: Path, what: str, limit: int) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from sevtui.errors import ConfigError, SevtuiError, UsageError
+from sevtui.base.errors import ConfigError, SevtuiError, UsageError
 
 if TYPE_CHECKING:
     from sevtui.bench.events import Design, Event, RunPlan
@@ -71,7 +71,7 @@ def emit_json(data: Any) -> None:
 
 def cmd_caps(args: argparse.Namespace, ctx: Context) -> int:
     """Report what this host can do for confidential VMs."""
-    from sevtui.cli_text import print_caps
+    from sevtui.cli.text import print_caps
 
     sysroot = Path(args.sysroot) if args.sysroot else Path("/")
     if not sysroot.is_dir():
@@ -99,7 +99,7 @@ def cmd_caps(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
     """Validate the config and print the effective values."""
-    from sevtui.cli_text import print_toml
+    from sevtui.cli.text import print_toml
     from sevtui.config import dump_config
 
     loaded = ctx.loaded
@@ -123,7 +123,7 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_vm_argv(args: argparse.Namespace, ctx: Context) -> int:
     """Print the QEMU argv of a VM without starting it."""
-    from sevtui.cli_text import print_argv_explained, progress
+    from sevtui.cli.text import print_argv_explained, progress
 
     planned = ctx.session.vm_argv(args.name)
     for note in planned.notes:
@@ -141,7 +141,7 @@ def cmd_vm_argv(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_vm_start(args: argparse.Namespace, ctx: Context) -> int:
     """Start a configured VM detached from sevtui."""
-    from sevtui.cli_text import progress
+    from sevtui.cli.text import progress
 
     result = ctx.session.start_vm(args.name, args.force, not args.no_wait, progress)
     for note in result.notes:
@@ -152,7 +152,7 @@ def cmd_vm_start(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_vm_stop(args: argparse.Namespace, ctx: Context) -> int:
     """Stop a running VM, escalating from ACPI powerdown to SIGKILL."""
-    from sevtui.cli_text import progress
+    from sevtui.cli.text import progress
 
     print(ctx.session.stop_vm(args.name, args.kill, args.grace, progress, args.force).summary())
     return 0
@@ -160,7 +160,7 @@ def cmd_vm_stop(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_vm_list(args: argparse.Namespace, ctx: Context) -> int:
     """List configured VMs and every other QEMU process on this host."""
-    from sevtui.cli_text import print_vm_list
+    from sevtui.cli.text import print_vm_list
 
     rows = ctx.session.vm_list()
     if args.json:
@@ -210,11 +210,11 @@ def cmd_vm_console(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
     """Build (or reuse) the minimal or the Debian guest image."""
-    from sevtui.cli_text import progress
+    from sevtui.cli.text import progress
 
     images = ctx.config.paths.images
     if args.image == "debian":
-        from sevtui.vm.debian import build_debian
+        from sevtui.image.debian import build_debian
 
         debian, rebuilt = build_debian(
             images,
@@ -226,7 +226,7 @@ def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
         print(f"debian image {'built' if rebuilt else 'up to date'}: {debian.disk}")
         print(f"next: sevtui image prepare-cloud --base {debian.disk} --vm NAME")
         return 0
-    from sevtui.vm.images import build_minimal
+    from sevtui.image.minimal import build_minimal
 
     image, rebuilt = build_minimal(
         images, ctx.config.image.kernel, force=args.force, progress=progress
@@ -248,7 +248,7 @@ def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_image_ensure(args: argparse.Namespace, ctx: Context) -> int:
     """Build what the named VMs need: one line per step, with its time."""
-    from sevtui.cli_text import progress
+    from sevtui.cli.text import progress
 
     for step in ctx.session.ensure_images(args.vm, progress):
         print(step)
@@ -260,7 +260,7 @@ def cmd_image_ensure(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on VMs (and/or host), interleaved, storing every value as it is parsed."""
-    from sevtui.cli_text import print_outcome
+    from sevtui.cli.text import print_outcome
 
     if args.resume:
         if not args.label:
@@ -296,7 +296,7 @@ def _design(args: argparse.Namespace) -> Design:
 def _progress(args: argparse.Namespace, ctx: Context, plan: RunPlan) -> Callable[[Event], None]:
     """The plan said first; then progress lines on stderr, and with --events FILE a
     JSON line per event there too (the file is checked before anything runs)."""
-    from sevtui.cli_text import EventLog, ProgressPrinter, progress
+    from sevtui.cli.text import EventLog, ProgressPrinter, progress
 
     printer = ProgressPrinter()
     emit = EventLog(Path(args.events), printer) if args.events else printer
@@ -307,7 +307,7 @@ def _progress(args: argparse.Namespace, ctx: Context, plan: RunPlan) -> Callable
 
 def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on every variant of the named VMs (one per combination of values)."""
-    from sevtui.cli_text import print_outcome, progress
+    from sevtui.cli.text import print_outcome, progress
 
     base = ctx.session.plan_run(
         [], args.suite, args.repetitions, args.label, args.warmup, _design(args)
@@ -319,7 +319,7 @@ def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
     """Run only what a failed or interrupted run is missing."""
-    from sevtui.cli_text import print_outcome
+    from sevtui.cli.text import print_outcome
 
     plan = ctx.session.resume_plan(args.run)
     return print_outcome(ctx.session.run(plan, _progress(args, ctx, plan)))
@@ -367,7 +367,7 @@ def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_attest(args: argparse.Namespace, ctx: Context) -> int:
     """Verify a report file, or fetch, verify and store a running VM's attestation."""
-    from sevtui.cli_text import print_attestation
+    from sevtui.cli.text import print_attestation
 
     if args.target == "verify":
         if args.sample:
@@ -436,7 +436,7 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_results_list(args: argparse.Namespace, ctx: Context) -> int:
     """List stored runs."""
-    from sevtui.cli_text import print_run_list
+    from sevtui.cli.text import print_run_list
 
     runs = ctx.session.runs()
     if args.json:
@@ -448,7 +448,7 @@ def cmd_results_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
     """Show one run (or all runs with a label): its status, summaries per target and metric."""
-    from sevtui.cli_text import print_run_details, print_runs
+    from sevtui.cli.text import print_run_details, print_runs
 
     report = ctx.session.report(args.run)
     if args.json:
@@ -469,7 +469,7 @@ def cmd_results_output(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
     """Overhead of one or more profiles relative to a base, with confidence intervals."""
-    from sevtui.cli_text import print_along, print_comparisons
+    from sevtui.cli.text import print_along, print_comparisons
 
     if args.along:
         if len(args.other) != 1 or args.csv or args.markdown:
@@ -526,7 +526,7 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
 
 def _compare_by_host(args: argparse.Namespace, ctx: Context) -> int:
     """One comparison per host that measured the run(s): text, JSON, CSV or Markdown."""
-    from sevtui.cli_text import print_comparisons
+    from sevtui.cli.text import print_comparisons
 
     if args.along:
         raise UsageError("--by-host and --along do not combine", "pick one")
@@ -575,8 +575,8 @@ def cmd_results_merge(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
     """One capability row per host of the inventory."""
-    from sevtui.cli_text import print_fleet_rows, progress
-    from sevtui.fleet import KINDS, FleetRequest
+    from sevtui.cli.text import print_fleet_rows, progress
+    from sevtui.fleet.run import KINDS, FleetRequest
 
     request = FleetRequest(Path(args.inventory), _fleet_config(ctx), "caps")
     wheel = Path(args.wheel) if args.wheel else None
@@ -592,8 +592,8 @@ def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_fleet_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on every host, then merge what came back."""
-    from sevtui.cli_text import print_fleet_rows, progress
-    from sevtui.fleet import KINDS, FleetRequest
+    from sevtui.cli.text import print_fleet_rows, progress
+    from sevtui.fleet.run import KINDS, FleetRequest
 
     request = FleetRequest(
         Path(args.inventory),
@@ -656,7 +656,7 @@ HANDLERS: dict[str, Handler] = {
 def _visible_output(stdout_too: bool) -> Iterator[None]:
     """Control characters in what a command prints are written out (labels, host replies
     and guest output come from outside); `vm exec` into a pipe stays byte for byte."""
-    from sevtui.names import VisibleStream
+    from sevtui.base.names import VisibleStream
 
     saved = sys.stdout, sys.stderr
     if stdout_too:
@@ -671,7 +671,7 @@ def _visible_output(stdout_too: bool) -> Iterator[None]:
 def _stop_signals() -> contextlib.AbstractContextManager[None]:
     """SIGTERM and SIGHUP stop a command as Ctrl-C does: a run ends `interrupted`, its
     targets closed, its process groups killed and its work folders removed."""
-    from sevtui.proc import signals_handled
+    from sevtui.base.proc import signals_handled
 
     def interrupt(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
@@ -681,7 +681,7 @@ def _stop_signals() -> contextlib.AbstractContextManager[None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run one handler, turn errors into messages and exit codes."""
-    from sevtui.cli_parser import build_parser
+    from sevtui.cli.parser import build_parser
 
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -703,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return open_tui(ctx)
     except SevtuiError as exc:
-        from sevtui.names import visible
+        from sevtui.base.names import visible
 
         print(f"sevtui: error: {visible(exc.message, lines=True)}", file=sys.stderr)
         hint = "; ".join(part for part in (exc.hint, exc.cli_hint) if part)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from sevtui.errors import CommandTimeout, SevtuiError
+from sevtui.base.errors import CommandTimeout, SevtuiError
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.names import check_label, check_name
-from sevtui.proc import pid_alive
-from sevtui.values import Value
+from sevtui.base.errors import SevtuiError, UsageError
+from sevtui.base.names import check_label, check_name
+from sevtui.base.proc import pid_alive
+from sevtui.base.values import Value
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000

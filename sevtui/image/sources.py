@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sevtui.errors import SevtuiError
+from sevtui.base.errors import SevtuiError
 
 TIMEOUT_S = 60.0
 CHUNK = 1 << 20

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from sevtui.errors import SevtuiError
-from sevtui.proc import run_checked
+from sevtui.base.errors import SevtuiError
+from sevtui.base.proc import run_checked
 
 BUILDER_VERSION = "1"
 ASSETS = Path(str(resources.files("sevtui").joinpath("data", "guest")))

@@ -32,10 +32,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.merge_rows import CHECKS, BadValue, check_row
-from sevtui.proc import pid_alive, signals_handled
-from sevtui.store import _MIGRATIONS, SCHEMA_VERSION, Store
+from sevtui.base.errors import SevtuiError, UsageError
+from sevtui.base.proc import pid_alive, signals_handled
+from sevtui.store.db import _MIGRATIONS, SCHEMA_VERSION, Store
+from sevtui.store.merge_rows import CHECKS, BadValue, check_row
 
 BUDGET_S = 900.0
 """Longest a merge may take, checks and writes together."""

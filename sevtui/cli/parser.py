@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from sevtui import __version__
+from sevtui.base.kinds import VM_KINDS
 from sevtui.bench.parsers import FORMATS
-from sevtui.kinds import VM_KINDS
 from sevtui.report import ONE_COLUMN_IN, PLOT_KINDS
 
 
@@ -401,6 +401,17 @@ def _results_commands(results: _Commands) -> None:
     merge.add_argument("--json", action="store_true", help="print JSON rows")
 
 
+def _profiles(command: argparse.ArgumentParser) -> None:
+    """--base and --other, as compare, plot and report take them."""
+    command.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
+    command.add_argument(
+        "--other",
+        required=True,
+        action="append",
+        help="profile compared with the base (e.g. sev-snp); repeat for several",
+    )
+
+
 def _compare_command(results: _Commands) -> None:
     comp = results.command(
         "compare",
@@ -412,13 +423,7 @@ def _compare_command(results: _Commands) -> None:
         "95 % CI; * marks Benjamini-Hochberg adjusted p < 0.05. RUN is an id or a label.",
     )
     comp.add_argument("run", help="run id or label")
-    comp.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
-    comp.add_argument(
-        "--other",
-        required=True,
-        action="append",
-        help="profile compared with the base (e.g. sev-snp); repeat for several",
-    )
+    _profiles(comp)
     comp.add_argument(
         "--along",
         metavar="PARAM",
@@ -448,10 +453,7 @@ def _report_command(top: _Commands) -> None:
         "number comes from the database. RUN is an id or a label; give several to combine.",
     )
     report.add_argument("runs", nargs="+", metavar="RUN", help="run ids or labels")
-    report.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
-    report.add_argument(
-        "--other", required=True, action="append", help="profile compared; repeat for several"
-    )
+    _profiles(report)
     report.add_argument("-o", "--output", required=True, metavar="DIR", help="report folder")
     report.add_argument("--force", action="store_true", help="replace the report already in DIR")
 
@@ -469,13 +471,7 @@ def _plot_command(results: _Commands) -> None:
         "embedded, colours are colour-blind safe and hatched for grey print.",
     )
     plot.add_argument("run", help="run id or label")
-    plot.add_argument("--base", required=True, help="baseline profile (e.g. nosev or host)")
-    plot.add_argument(
-        "--other",
-        required=True,
-        action="append",
-        help="profile compared with the base; repeat for several (one bar each)",
-    )
+    _profiles(plot)
     plot.add_argument(
         "--kind", default="overhead", choices=PLOT_KINDS, help="what to draw (default overhead)"
     )

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sevtui.errors import SevtuiError
-from sevtui.proc import run_checked
-from sevtui.sources import BUILD_QUICK, SHIPPED_SOURCES, fetch
+from sevtui.base.errors import SevtuiError
+from sevtui.base.proc import run_checked
+from sevtui.image.sources import BUILD_QUICK, SHIPPED_SOURCES, fetch
 
 BUILDER_VERSION = "2"
 SUITE = "bookworm"

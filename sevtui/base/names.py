@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, TextIO
 
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
 
 MAX_NAME = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -16,7 +16,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from sevtui.errors import SevtuiError
+from sevtui.base.errors import SevtuiError
 
 MAX_STATE_FILE = 4 << 20
 

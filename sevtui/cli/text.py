@@ -14,18 +14,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.sizes import format_duration, format_size
+from sevtui.base.errors import SevtuiError, UsageError
+from sevtui.base.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
+    from sevtui.base.kinds import VmKind
     from sevtui.bench.along import AlongPoint
     from sevtui.bench.events import Event
     from sevtui.bench.results import BenchmarkOverhead, ComparisonSet, ComparisonTable, MeanFigure
     from sevtui.bench.runner import RunOutcome
     from sevtui.host.caps import CapabilityReport
     from sevtui.host.check import Check
-    from sevtui.kinds import VmKind
     from sevtui.session import ArgvPlan, RunReport
     from sevtui.vm.inventory import VmRow
 
@@ -459,7 +459,7 @@ def print_vm_list(rows: list[VmRow]) -> None:
 def print_runs(report: RunReport) -> None:
     """`results show`: each run's status (and why) and design, then statistics per target
     and metric, with each launch's mean when there were several."""
-    from sevtui.store import mode_fact
+    from sevtui.store.db import mode_fact
 
     stats, units, launches = report.summaries, report.units, report.launch_means
     for run in report.runs:

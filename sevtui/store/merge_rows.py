@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sevtui.bench.parsers import MAX_VALUE
-from sevtui.errors import UsageError
-from sevtui.names import check_label, check_name
+from sevtui.base.errors import UsageError
+from sevtui.base.names import check_label, check_name
+from sevtui.base.values import MAX_VALUE
 
 LATEST_TIME = 4102444800.0
 """2100-01-01: a timestamp past it is no time sevtui wrote."""

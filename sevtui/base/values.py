@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 Direction = Literal["lower", "higher"]
+MAX_VALUE = 1e15
+"""The largest measurement sevtui stores (parsers and merges refuse anything above)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from sevtui.errors import UsageError
+from sevtui.base.errors import UsageError
 
 
 def write_output(path: Path, data: bytes, what: str = "output") -> Path:

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sevtui import memscan
+from sevtui.base.errors import SevtuiError, UsageError
+from sevtui.base.proc import pid_alive, process_started, run_with_timeout, signals_handled
 from sevtui.config import Config, VmKind
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.proc import pid_alive, process_started, run_with_timeout, signals_handled
+from sevtui.probe import memscan
 from sevtui.vm.lifecycle import VmStatus
 
 Method = Literal["scan", "gcore"]
@@ -131,7 +131,7 @@ def regions(pid: int, memory: int | None, everything: bool) -> list[memscan.Area
 def scan(
     pid: int, needle: bytes, areas: list[memscan.Area], chunk: int = memscan.CHUNK
 ) -> ProbeResult:
-    """Search the resident pages of AREAS of process PID for NEEDLE (see sevtui.memscan)."""
+    """Search the resident pages of AREAS of process PID for NEEDLE (see sevtui.probe.memscan)."""
     started = time.monotonic()
     try:
         found = memscan.search(pid, needle, areas, chunk)
@@ -291,7 +291,7 @@ def _why_a_miss_proves_nothing(
 
 
 def _store(config: Config, vm: VmStatus, result: ProbeResult) -> None:
-    from sevtui.store import ProbeRow, Store
+    from sevtui.store.db import ProbeRow, Store
 
     store = Store(config.paths.db)
     try:

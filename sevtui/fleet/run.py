@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from sevtui import statedir
-from sevtui.errors import SevtuiError, UsageError
-from sevtui.names import safe_file_stem
+from sevtui.base import statedir
+from sevtui.base.errors import SevtuiError, UsageError
+from sevtui.base.names import safe_file_stem
 
 PLAYBOOK = Path(str(resources.files("sevtui").joinpath("data", "ansible", "playbook.yml")))
 INSTALL_HINT = "pip install 'sevtui[fleet]' (ansible-core and ansible-runner)"

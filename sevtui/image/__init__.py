@@ -1,0 +1,1 @@
+"""Guest images: the minimal initramfs guest, the Debian image, pinned source tarballs."""

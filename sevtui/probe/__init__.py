@@ -1,0 +1,1 @@
+"""The memory-exposure probe: can the host read a guest's memory?"""

@@ -1,0 +1,1 @@
+"""The results database: schema and migrations, rows, and merging other databases."""
