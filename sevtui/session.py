@@ -256,6 +256,31 @@ class Session:
         self._catalog: Catalog | None = None
         self._watcher: InventoryWatcher | None = None
 
+    @property
+    def data_dir(self) -> str:
+        """Where sevtui keeps its data (exports go below it by default)."""
+        return str(self.config.paths.data_dir)
+
+    @property
+    def vm_names(self) -> list[str]:
+        """The configured VMs, in config order."""
+        return list(self.config.vm)
+
+    @property
+    def suites(self) -> list[str]:
+        """The suites a run can use."""
+        return sorted(self.catalog.suites)
+
+    @property
+    def cv_threshold_pct(self) -> float:
+        """The CV above which a metric is marked noisy."""
+        return self.config.bench.cv_threshold_pct
+
+    @property
+    def default_repetitions(self) -> int:
+        """Repetitions per launch when a plan does not say."""
+        return self.config.bench.repetitions
+
     # --- host ---------------------------------------------------------------------------
 
     def capabilities(self) -> CapabilityReport:
@@ -745,6 +770,10 @@ class Session:
                 launch_means(series),
             )
 
+    def run_details(self, run_id: int) -> list[str]:
+        """One run's details as text lines (the app's run details, `show --details`)."""
+        return self.report(str(run_id)).detail_lines()
+
     def repetition_output(self, run_id: int, target: str, benchmark: str, rep: int) -> str:
         """What one repetition printed, as stored."""
         with self.store() as store:
@@ -823,6 +852,15 @@ class Session:
                 _one_mode(store.facts(run_ids), run_ids),
             )
 
+    def comparisons_by_host(
+        self, run_ids: list[int], base: str, others: list[str]
+    ) -> dict[str, ComparisonSet]:
+        """BASE against OTHERS on each host's runs (runs merged from several hosts)."""
+        return {
+            host: self.comparisons(ids, base, others)
+            for host, ids in sorted(self.hosts(run_ids).items())
+        }
+
     def compare_along(
         self, run_ids: list[int], base: str, other: str, parameter: str
     ) -> list[AlongPoint]:
@@ -856,10 +894,8 @@ class Session:
             what = (benchmark, metric, unit)
             return figures.draw_repetitions(values, what, request.path, request.width_in)
         if request.kind == "by-host":
-            series = [
-                figures.BarSeries(host, self.comparisons(ids, base, others).tables[0])
-                for host, ids in sorted(self.hosts(run_ids).items())
-            ]
+            per_host = self.comparisons_by_host(run_ids, base, others)
+            series = [figures.BarSeries(host, set_.tables[0]) for host, set_ in per_host.items()]
         else:
             tables = self.comparisons(run_ids, base, others).tables
             series = [figures.BarSeries(table.other, table) for table in tables]

@@ -24,6 +24,20 @@ if TYPE_CHECKING:
     from sevtui.session import Session
 
 Handler = Callable[[argparse.Namespace, "Context"], int]
+HANDLERS: dict[str, Handler] = {}
+"""Command path (`results plot`) -> its handler, registered by @handles beside it."""
+
+
+def handles(command: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the handler of COMMAND."""
+
+    def register(handler: Handler) -> Handler:
+        if command in HANDLERS:
+            raise ValueError(f"two handlers for {command!r}")
+        HANDLERS[command] = handler
+        return handler
+
+    return register
 
 
 @dataclass
@@ -69,6 +83,7 @@ def emit_json(data: Any) -> None:
 # --- caps -------------------------------------------------------------------------------
 
 
+@handles("caps")
 def cmd_caps(args: argparse.Namespace, ctx: Context) -> int:
     """Report what this host can do for confidential VMs."""
     from sevtui.cli.text import print_caps
@@ -97,6 +112,7 @@ def cmd_caps(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("config check")
 def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
     """Validate the config and print the effective values."""
     from sevtui.cli.text import print_toml
@@ -121,6 +137,7 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
 # --- vm ---------------------------------------------------------------------------------
 
 
+@handles("vm argv")
 def cmd_vm_argv(args: argparse.Namespace, ctx: Context) -> int:
     """Print the QEMU argv of a VM without starting it."""
     from sevtui.cli.text import print_argv_explained, progress
@@ -139,6 +156,7 @@ def cmd_vm_argv(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("vm start")
 def cmd_vm_start(args: argparse.Namespace, ctx: Context) -> int:
     """Start a configured VM detached from sevtui."""
     from sevtui.cli.text import progress
@@ -150,6 +168,7 @@ def cmd_vm_start(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("vm stop")
 def cmd_vm_stop(args: argparse.Namespace, ctx: Context) -> int:
     """Stop a running VM, escalating from ACPI powerdown to SIGKILL."""
     from sevtui.cli.text import progress
@@ -158,6 +177,7 @@ def cmd_vm_stop(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("vm list")
 def cmd_vm_list(args: argparse.Namespace, ctx: Context) -> int:
     """List configured VMs and every other QEMU process on this host."""
     from sevtui.cli.text import print_vm_list
@@ -170,6 +190,7 @@ def cmd_vm_list(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("vm details")
 def cmd_vm_details(args: argparse.Namespace, ctx: Context) -> int:
     """How a VM was started and what it said: the app's VM details, as text or JSON."""
     from dataclasses import asdict
@@ -189,6 +210,7 @@ def cmd_vm_details(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("vm exec")
 def cmd_vm_exec(args: argparse.Namespace, ctx: Context) -> int:
     """Run a command in the guest: over ssh for cloud guests, else the serial console."""
     command = list(args.passthrough) or list(args.command)
@@ -199,6 +221,7 @@ def cmd_vm_exec(args: argparse.Namespace, ctx: Context) -> int:
     return exit_status
 
 
+@handles("vm console")
 def cmd_vm_console(args: argparse.Namespace, ctx: Context) -> int:
     """Attach this terminal to the guest console (Ctrl-] detaches)."""
     ctx.session.console(args.name)
@@ -208,6 +231,7 @@ def cmd_vm_console(args: argparse.Namespace, ctx: Context) -> int:
 # --- image ------------------------------------------------------------------------------
 
 
+@handles("image build")
 def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
     """Build (or reuse) the minimal or the Debian guest image."""
     from sevtui.cli.text import progress
@@ -235,6 +259,7 @@ def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("image prepare-cloud")
 def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
     """Make a VM's disk, ssh key and cloud-init seed from a cloud image."""
     from sevtui.vm.cloud import prepare_cloud
@@ -246,6 +271,7 @@ def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("image ensure")
 def cmd_image_ensure(args: argparse.Namespace, ctx: Context) -> int:
     """Build what the named VMs need: one line per step, with its time."""
     from sevtui.cli.text import progress
@@ -258,6 +284,7 @@ def cmd_image_ensure(args: argparse.Namespace, ctx: Context) -> int:
 # --- bench ------------------------------------------------------------------------------
 
 
+@handles("bench run")
 def cmd_bench_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on VMs (and/or host), interleaved, storing every value as it is parsed."""
     from sevtui.cli.text import print_outcome
@@ -305,6 +332,7 @@ def _progress(args: argparse.Namespace, ctx: Context, plan: RunPlan) -> Callable
     return emit
 
 
+@handles("bench sweep")
 def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on every variant of the named VMs (one per combination of values)."""
     from sevtui.cli.text import print_outcome, progress
@@ -317,6 +345,7 @@ def cmd_bench_sweep(args: argparse.Namespace, ctx: Context) -> int:
     return print_outcome(ctx.session.run(plan, _progress(args, ctx, plan)))
 
 
+@handles("bench resume")
 def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
     """Run only what a failed or interrupted run is missing."""
     from sevtui.cli.text import print_outcome
@@ -325,6 +354,7 @@ def cmd_bench_resume(args: argparse.Namespace, ctx: Context) -> int:
     return print_outcome(ctx.session.run(plan, _progress(args, ctx, plan)))
 
 
+@handles("bench list")
 def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
     """List benchmarks and suites."""
     catalog = ctx.session.catalog
@@ -349,6 +379,7 @@ def cmd_bench_list(args: argparse.Namespace, ctx: Context) -> int:
 # --- probe ------------------------------------------------------------------------------
 
 
+@handles("probe")
 def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
     """Plant a canary in a running guest and search QEMU's memory for it from the host."""
     result, kind = ctx.session.probe_vm(args.name, args.method, args.secret, args.all)
@@ -365,6 +396,7 @@ def cmd_probe(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("attest")
 def cmd_attest(args: argparse.Namespace, ctx: Context) -> int:
     """Verify a report file, or fetch, verify and store a running VM's attestation."""
     from sevtui.cli.text import print_attestation
@@ -410,6 +442,7 @@ def _sample_attestation() -> tuple[Path, Path]:
 # --- results ----------------------------------------------------------------------------
 
 
+@handles("import")
 def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     """Import mbw, tinymembench, redis CSV, tinyben or long CSV files as runs."""
     from sevtui.bench.importer import CsvColumns, ImportRequest
@@ -434,6 +467,7 @@ def cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("results list")
 def cmd_results_list(args: argparse.Namespace, ctx: Context) -> int:
     """List stored runs."""
     from sevtui.cli.text import print_run_list
@@ -446,6 +480,7 @@ def cmd_results_list(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("results show")
 def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
     """Show one run (or all runs with a label): its status, summaries per target and metric."""
     from sevtui.cli.text import print_run_details, print_runs
@@ -460,6 +495,7 @@ def cmd_results_show(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("results output")
 def cmd_results_output(args: argparse.Namespace, ctx: Context) -> int:
     """The raw output of one repetition."""
     text = ctx.session.repetition_output(args.run, args.target, args.benchmark, args.repetition)
@@ -467,6 +503,7 @@ def cmd_results_output(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("results compare")
 def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
     """Overhead of one or more profiles relative to a base, with confidence intervals."""
     from sevtui.cli.text import print_along, print_comparisons
@@ -497,6 +534,7 @@ def cmd_results_compare(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("results plot")
 def cmd_results_plot(args: argparse.Namespace, ctx: Context) -> int:
     """Draw a figure of the overhead into a PDF, SVG or PNG file."""
     from sevtui.report.figures import PlotRequest
@@ -513,6 +551,7 @@ def cmd_results_plot(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("report")
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     """Write a study's report folder."""
     run_ids = list(dict.fromkeys(i for ref in args.runs for i in ctx.session.resolve(ref)))
@@ -530,10 +569,7 @@ def _compare_by_host(args: argparse.Namespace, ctx: Context) -> int:
 
     if args.along:
         raise UsageError("--by-host and --along do not combine", "pick one")
-    per_host = {
-        host: ctx.session.comparisons(run_ids, args.base, args.other)
-        for host, run_ids in sorted(ctx.session.hosts(ctx.session.resolve(args.run)).items())
-    }
+    per_host = ctx.session.comparisons_by_host(ctx.session.resolve(args.run), args.base, args.other)
     if args.json:
         hosts = {host: comparisons.to_json() for host, comparisons in per_host.items()}
         emit_json({"base": args.base, "others": args.other, "hosts": hosts})
@@ -559,6 +595,7 @@ def _compare_by_host(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("results merge")
 def cmd_results_merge(args: argparse.Namespace, ctx: Context) -> int:
     """Copy runs from other sevtui databases into this one, by run UUID."""
     merged = ctx.session.merge([Path(name) for name in args.files])
@@ -573,6 +610,7 @@ def cmd_results_merge(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+@handles("fleet caps")
 def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
     """One capability row per host of the inventory."""
     from sevtui.cli.text import print_fleet_rows, progress
@@ -590,6 +628,7 @@ def cmd_fleet_caps(args: argparse.Namespace, ctx: Context) -> int:
     return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
 
 
+@handles("fleet run")
 def cmd_fleet_run(args: argparse.Namespace, ctx: Context) -> int:
     """Run a suite on every host, then merge what came back."""
     from sevtui.cli.text import print_fleet_rows, progress
@@ -637,18 +676,12 @@ def open_tui(ctx: Context) -> int:
     # the first frame. The app turns collection back on once that frame is drawn.
     gc.disable()
     from sevtui.tui.app import SevtuiApp
-    from sevtui.tui.sources import LiveSources
 
-    app = SevtuiApp(lambda: LiveSources(ctx.config))
+    app = SevtuiApp(lambda: ctx.session)
     app.run()
     return app.return_code or 0
 
 
-HANDLERS: dict[str, Handler] = {
-    name.removeprefix("cmd_").replace("_", " ").replace("prepare cloud", "prepare-cloud"): handler
-    for name, handler in list(globals().items())
-    if name.startswith("cmd_")
-}
 """Command path (`vm start`) -> its handler (`cmd_vm_start`)."""
 
 

@@ -35,6 +35,7 @@ from sevtui.tui.messages import (
     VmsUpdated,
 )
 from sevtui.tui.screens import ChecksScreen, FleetScreen, VmDetailScreen
+from sevtui.tui.sources import EXEC_TIMEOUT_S
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
@@ -257,21 +258,21 @@ class SevtuiApp(App[None]):
         """Start / stop / kill a VM."""
         self.call_from_thread(self.notify, f"{label} {name}...", timeout=3)
         if kind == "start":
-            text = self.sources.start_vm(name)
+            text = self.sources.start_vm(name).summary()
         else:
             # The user has confirmed when a benchmark run holds the VM.
-            text = self.sources.stop_vm(name, kill=kind == "kill", force=True)
+            text = self.sources.stop_vm(name, kill=kind == "kill", force=True).summary()
         self.post_message(ActionDone(text))
 
     @work(thread=True, exit_on_error=False, group="probe")
     def run_probe(self, name: str) -> None:
         """Plant a canary and scan the QEMU process."""
-        self.post_message(ProbeDone(name, self.sources.probe_vm(name)))
+        self.post_message(ProbeDone(name, self.sources.probe_vm(name)[0]))
 
     @work(thread=True, exit_on_error=False, group="exec")
     def run_exec(self, name: str, command: str) -> None:
         """Run a command in the guest; the console dialog shows its output."""
-        output, status = self.sources.exec_vm(name, command)
+        output, status = self.sources.exec_vm(name, command, EXEC_TIMEOUT_S)
         self.post_message(ExecDone(name, command, output, status))
 
     def on_exec_done(self, message: ExecDone) -> None:
@@ -289,7 +290,7 @@ class SevtuiApp(App[None]):
             self.post_message(BenchProgress(event))
 
         try:
-            outcome = self.sources.run_bench(plan, emit, stop)
+            outcome = self.sources.run(plan, emit, stop)
             run_id = outcome.run_id
             if outcome.status == "done":
                 text = f"run {run_id} done: [r] to read it"
@@ -523,7 +524,7 @@ class SevtuiApp(App[None]):
             if request is None:
                 return
             self.last_bench = request
-            plan = self.sources.make_plan(
+            plan = self.sources.plan_run(
                 request.targets,
                 request.suite,
                 request.repetitions,

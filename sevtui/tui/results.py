@@ -370,7 +370,7 @@ class ResultsScreen(CoveringScreen):
     def load_hosts(self, run_ids: list[int], base: str, other: str) -> None:
         """Compare BASE with OTHER on each host's runs, in a worker."""
         self.post_message(
-            HostsCompared(base, other, self.sources.comparisons_by_host(run_ids, base, other))
+            HostsCompared(base, other, self.sources.comparisons_by_host(run_ids, base, [other]))
         )
 
     def on_hosts_compared(self, message: HostsCompared) -> None:
@@ -477,7 +477,7 @@ class ResultsScreen(CoveringScreen):
 
         if fmt == "report":
             run_ids, base, others = self.compared
-            written = self.sources.write_report(run_ids, base, others, path)
+            written = self.sources.write_report(run_ids, base, others, path, replace=True)
             self.app.call_from_thread(
                 self.notify, f"report written to {path} ({len(written)} files)"
             )

@@ -17,7 +17,7 @@ import pytest
 from sevtui.base.errors import SevtuiError
 from sevtui.config import load_config
 from sevtui.probe import exposure as probe
-from sevtui.tui.sources import LiveSources
+from sevtui.session import Session
 from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_probe_finds_the_canary_in_a_normal_guest(vm_config_file: Path) -> None:
     )
     assert gcore["found"] is True and gcore["method"] == "gcore"
     assert not list(Path(tempfile.gettempdir()).glob("sevtui-gcore-*")), "a core file was left"
-    stored = LiveSources(load_config(vm_config_file).config).last_probes()
+    stored = Session(load_config(vm_config_file).config).last_probes()
     assert stored["demo"][0].found is True and stored["demo"][0].method == "gcore"
 
 
@@ -160,11 +160,11 @@ def test_dump_folders_of_a_killed_sevtui_are_removed_next_time(tmp_path: Path) -
 
 
 def test_a_verdict_belongs_to_one_qemu_process(vm_config_file: Path) -> None:
-    sources = LiveSources(load_config(vm_config_file).config)
+    session = Session(load_config(vm_config_file).config)
     assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
     assert sevtui(vm_config_file, "probe", "demo").returncode == 0
-    assert sources.last_probes()["demo"][0].found is True
+    assert session.last_probes()["demo"][0].found is True
     assert sevtui(vm_config_file, "vm", "stop", "demo", "--kill").returncode == 0
-    assert "demo" not in sources.last_probes(), "a stopped VM keeps no verdict"
+    assert "demo" not in session.last_probes(), "a stopped VM keeps no verdict"
     assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
-    assert "demo" not in sources.last_probes(), "the restarted QEMU has not been probed"
+    assert "demo" not in session.last_probes(), "the restarted QEMU has not been probed"

@@ -28,7 +28,7 @@ from sevtui.probe.exposure import ProbeResult
 from sevtui.session import VmDetails, default_label
 from sevtui.store.db import AttestationRow, RunInfo, RunRow, Sample, group_samples
 from sevtui.vm.inventory import VmRow
-from sevtui.vm.lifecycle import VmState, VmStatus
+from sevtui.vm.lifecycle import StartResult, StopResult, VmState, VmStatus
 from sevtui.vm.monitor import ProcessSample
 from tests.sysroots import DATA, seed_host
 
@@ -195,25 +195,25 @@ class FakeSources:
         rows.append(VmRow(external, ProcessSample(999, 100 << 20, 0.5, 3600.0, 2), "", "external"))
         return rows
 
-    def start_vm(self, name: str) -> str:
+    def start_vm(self, name: str) -> StartResult:
         self.running.add(name)
-        return f"{name}: running, PID 4242 (kvm), ready after 1.0 s"
+        return StartResult(name, 4242, "kvm", "KVM works", 0.2, 1.0)
 
-    def stop_vm(self, name: str, kill: bool, force: bool = False) -> str:
+    def stop_vm(self, name: str, *, kill: bool = False, force: bool = False) -> StopResult:
         if name in self.leased and not force:
             raise SevtuiError(f"{name} is in use by {self.leased[name]}")
         if name not in self.running:
             raise SevtuiError(f"VM {name!r} is not running: stopped")
         self.running.discard(name)
-        return f"{name}: stopped by {'SIGKILL' if kill else 'ACPI powerdown'} after 0.1 s"
+        return StopResult(name, 4242, "SIGKILL" if kill else "ACPI powerdown", 0.1)
 
     def vm_user(self, name: str) -> str | None:
         return self.leased.get(name)
 
-    def probe_vm(self, name: str) -> ProbeResult:
+    def probe_vm(self, name: str) -> tuple[ProbeResult, str]:
         result = ProbeResult("scan", True, 2, 512 << 20, 0.05)
         result.locations.append({"mapping": "7f00-7fff [anon]", "offset": 4096})
-        return result
+        return result, "nosev"
 
     def last_probes(self) -> dict[str, tuple[ProbeResult, float]]:
         return {"nosev": (ProbeResult("scan", False, 0, 1 << 30, 0.2), STARTED)}
@@ -225,7 +225,7 @@ class FakeSources:
             "sev-snp": AttestationRow("sev-snp", "verified", MILAN_MEASUREMENT, [], {}, STARTED),
         }
 
-    def exec_vm(self, name: str, command: str) -> tuple[str, int]:
+    def exec_vm(self, name: str, command: str, timeout: float) -> tuple[str, int]:
         return f"ran {command}\n", 0
 
     def vm_details(self, name: str) -> VmDetails:
@@ -257,17 +257,17 @@ class FakeSources:
         return build_comparisons(series, base, others, self.cv_threshold_pct, headlines)
 
     def comparisons_by_host(
-        self, run_ids: list[int], base: str, other: str
+        self, run_ids: list[int], base: str, others: list[str]
     ) -> dict[str, ComparisonSet]:
-        """milan-a has the seed's numbers; on genoa-b the other profile is 10 % slower."""
+        """milan-a has the seed's numbers; on genoa-b the other profiles are 10 % slower."""
         headlines = build_catalog().headlines()
         slower = [
-            replace(sample, value=sample.value * 1.1) if sample.target == other else sample
+            replace(sample, value=sample.value * 1.1) if sample.target in others else sample
             for sample in self.measured
         ]
         return {
             host: build_comparisons(
-                group_samples(samples), base, [other], self.cv_threshold_pct, headlines
+                group_samples(samples), base, others, self.cv_threshold_pct, headlines
             )
             for host, samples in (("genoa-b", slower), ("milan-a", self.measured))
         }
@@ -289,12 +289,12 @@ class FakeSources:
                 values.setdefault(m.target, []).append(m.value)
         return values
 
-    def make_plan(
+    def plan_run(
         self,
         targets: list[str],
         suite: str,
-        repetitions: int,
-        label: str | None,
+        repetitions: int | None = None,
+        label: str | None = None,
         warmup: int | None = None,
         design: events.Design | None = None,
     ) -> RunPlan:
@@ -302,7 +302,7 @@ class FakeSources:
         return RunPlan(
             targets,
             suite,
-            repetitions,
+            repetitions or self.default_repetitions,
             label or default_label(suite),
             warmup=warmup or 0,
             launches=launches,
@@ -312,7 +312,7 @@ class FakeSources:
         return [f"run {run_id} details", "  host: epyc-7713p", "  nosev: kind imported"]
 
     def write_report(
-        self, run_ids: list[int], base: str, others: list[str], folder: Path
+        self, run_ids: list[int], base: str, others: list[str], folder: Path, replace: bool = False
     ) -> list[Path]:
         """The real report writer over the fake's comparison and one imported run."""
         from sevtui.report import document
@@ -327,7 +327,7 @@ class FakeSources:
         report = document.Report(
             "fake report", [run], system_table([run], [base, *others]), method, comparisons, []
         )
-        return write_report(report, folder, replace=True)
+        return write_report(report, folder, replace)
 
     def start_blockers(self) -> dict[str, str]:
         return {"sev-snp": "this host cannot run sev-snp guests: KVM hangs here"}
@@ -338,8 +338,11 @@ class FakeSources:
             (f"{len(plan.targets)} targets, {plan.repetitions} repetitions",), restarts
         )
 
-    def run_bench(
-        self, plan: RunPlan, emit: Callable[[events.Event], None], stop: threading.Event
+    def run(
+        self,
+        plan: RunPlan,
+        emit: Callable[[events.Event], None],
+        stop: threading.Event | None = None,
     ) -> RunOutcome:
         reason = "demo/redis-quick repetition 1: timeout: killed after 60 s"
         script: list[events.Event] = [

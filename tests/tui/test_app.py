@@ -763,7 +763,7 @@ def test_the_overhead_per_benchmark_with_one_bar_per_host() -> None:
         text = screen_text(app)
         assert "overhead % of sev-snp vs nosev per benchmark, one bar per host" in text
         assert "(genoa-b, milan-a)" in text
-        bars = host_bars(FakeSources().comparisons_by_host([], "nosev", "sev-snp"))
+        bars = host_bars(FakeSources().comparisons_by_host([], "nosev", ["sev-snp"]))
         linux = {bar.series: bar.value for bar in bars if bar.group == "cpu: linux-build"}
         assert list(linux) == ["genoa-b", "milan-a"]
         milan, genoa = linux["milan-a"], linux["genoa-b"]

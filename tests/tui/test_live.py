@@ -16,16 +16,16 @@ from textual.message import Message
 
 from sevtui.bench.events import BenchmarkError
 from sevtui.config import Config
+from sevtui.session import Session
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import VmTable
 from sevtui.tui.messages import BenchProgress
-from sevtui.tui.sources import LiveSources
 
 pytestmark = pytest.mark.slow
 
 
 def test_start_and_stop_the_demo_vm_from_the_vms_pane(vm_config: Config) -> None:
-    app = SevtuiApp(LiveSources(vm_config), poll=False)
+    app = SevtuiApp(Session(vm_config), poll=False)
 
     async def run() -> None:
         async with app.run_test(size=(120, 36)) as pilot:
@@ -63,7 +63,7 @@ def test_a_quick_benchmark_streams_progress(vm_config: Config) -> None:
             if isinstance(message.event, BenchmarkError):
                 errors.append(f"{message.event.benchmark}: {message.event.message}")
 
-    app = SevtuiApp(LiveSources(vm_config), poll=False)
+    app = SevtuiApp(Session(vm_config), poll=False)
 
     async def run() -> None:
         async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
