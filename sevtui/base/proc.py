@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,14 +75,27 @@ STOP_GRACE_S = 2.0
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to PROC's process group, SIGKILL after STOP_GRACE_S; then reap PROC."""
+    """SIGTERM to PROC's process group, SIGKILL after STOP_GRACE_S; then reap PROC.
+
+    PROC is reaped last: while it is an unreaped zombie its PID (the group's id) cannot
+    go to another process, so the SIGKILL reaches this group and no one else's."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(STOP_GRACE_S)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline and not _exited(proc.pid):
+        time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def _exited(pid: int) -> bool:
+    """True when child PID has exited, without reaping it."""
+    try:
+        found = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return found is not None
 
 
 def _text(data: bytes | None) -> str:

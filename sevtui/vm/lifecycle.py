@@ -697,11 +697,18 @@ def stop(
     statedir.touch(paths.root, "stop-requested")
     pid = current.pid
     started = time.monotonic()
+    try:
+        # The process as it is now (PID and start time): once it exits, its PID may go
+        # to another process within seconds (pid_max can be 32768); that one is never
+        # signalled nor waited for.
+        qemu = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return StopResult(name, pid, "already gone", 0.0)
     steps: list[tuple[str, Callable[[], None], float]] = [
         ("ACPI powerdown", lambda: _qmp(paths, "system_powerdown"), grace_s),
         ("QMP quit", lambda: _qmp(paths, "quit"), step_s),
-        ("SIGTERM", lambda: _signal(pid, signal.SIGTERM), step_s),
-        ("SIGKILL", lambda: _signal(pid, signal.SIGKILL), step_s),
+        ("SIGTERM", lambda: _signal(qemu, signal.SIGTERM), step_s),
+        ("SIGKILL", lambda: _signal(qemu, signal.SIGKILL), step_s),
     ]
     if kill:
         steps = steps[-1:]
@@ -711,7 +718,7 @@ def stop(
             action()
         except (QmpError, OSError) as exc:
             progress(f"{name}: {step} failed: {exc}")
-        if _wait_gone(pid, wait):
+        if _wait_gone(qemu, wait):
             return StopResult(name, pid, step, time.monotonic() - started)
     raise SevtuiError(
         f"failed to terminate {name!r}: PID {pid} survived SIGKILL",
@@ -724,16 +731,18 @@ def _qmp(paths: VmPaths, command: str) -> None:
         qmp.execute(command)
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
-    os.kill(pid, sig)
+def _signal(process: psutil.Process, sig: signal.Signals) -> None:
+    """SIG to PROCESS if it is still the same process (psutil compares its start time)."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process.send_signal(sig)
 
 
-def _wait_gone(pid: int, seconds: float) -> bool:
+def _wait_gone(process: psutil.Process, seconds: float) -> bool:
+    """True once PROCESS has exited (a zombie, or its PID gone or taken by another)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            proc = psutil.Process(pid)
-            if proc.status() == psutil.STATUS_ZOMBIE:
+            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
                 return True
         except psutil.NoSuchProcess:
             return True
