@@ -8,11 +8,12 @@ CONFIG ?= config.toml
 # QEMU >= 9.1 and the AmdSev OVMF build for the tests, unpacked here, never installed.
 UPSTREAM_QEMU := .cache/upstream-qemu
 # Debian/Ubuntu packages sevtui drives: QEMU and firmware, guest-image tools, the
-# benchmark programs, gdb (gcore) for the memory probe, tmux for end-to-end tests.
+# benchmark programs (gcc builds sevtui-exits), gdb (gcore) for the memory probe, tmux
+# for end-to-end tests.
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
 	mmdebstrap e2fsprogs dosfstools mtools fdisk fio \
 	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server \
-	debian-archive-keyring
+	debian-archive-keyring gcc libc6-dev
 
 .PHONY: help run test check lint typecheck pytest system-deps venv bytecode image upstream-qemu \
 	bench fuzz soak clean

@@ -274,11 +274,11 @@ class BenchmarkConfig(_Model):
     """A user benchmark, `[benchmark.ID]`: runs in the target's shell in $SEVTUI_WORK."""
 
     title: str = Field(default="", description="Shown in tables; default: the id.")
-    category: Literal["cpu", "memory", "io", "other"] = Field(
-        default="other", description="cpu, memory, io or other."
+    category: Literal["cpu", "memory", "io", "exits", "other"] = Field(
+        default="other", description="cpu, memory, io, exits or other."
     )
     command: str = Field(description="Shell command measured (timed inside the target).")
-    parser: Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json"] = Field(
+    parser: Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "exits"] = Field(
         default="elapsed", description="How to read the output; elapsed: wall time in seconds."
     )
     needs: list[str] = Field(default_factory=list, description="Commands the target must have.")

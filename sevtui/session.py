@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
     from sevtui.bench.along import AlongPoint
     from sevtui.bench.catalog import Benchmark, Catalog
+    from sevtui.bench.facts import RunFacts
     from sevtui.bench.importer import ImportRequest
     from sevtui.bench.results import ComparisonSet
     from sevtui.bench.runner import RunOutcome
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from sevtui.probe.exposure import Method, ProbeResult
     from sevtui.report.document import ProbeLine
     from sevtui.report.figures import PlotRequest
-    from sevtui.store.db import AttestationRow, ResultRow, RunFacts, RunInfo, RunRow, Series, Store
+    from sevtui.store.db import AttestationRow, ResultRow, RunInfo, RunRow, Series, Store
     from sevtui.store.merge import MergedFile
     from sevtui.vm.inventory import InventoryWatcher, VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
@@ -838,6 +839,7 @@ class Session:
 
     def comparisons(self, run_ids: list[int], base: str, others: list[str]) -> ComparisonSet:
         """BASE compared with each of OTHERS over these runs."""
+        from sevtui.bench.facts import run_facts
         from sevtui.bench.results import build_comparisons
         from sevtui.bench.stats import prefetch_distributions
 
@@ -849,7 +851,7 @@ class Session:
                 others,
                 self.config.bench.cv_threshold_pct,
                 self.catalog.headlines(),
-                _one_mode(store.facts(run_ids), run_ids),
+                _one_mode(run_facts(store, run_ids), run_ids),
             )
 
     def comparisons_by_host(
@@ -866,6 +868,7 @@ class Session:
     ) -> list[AlongPoint]:
         """A sweep's overhead of OTHER over BASE at each value of PARAMETER."""
         from sevtui.bench.along import AlongQuery, compare_along
+        from sevtui.bench.facts import run_facts
         from sevtui.bench.stats import prefetch_distributions
 
         prefetch_distributions()
@@ -875,7 +878,7 @@ class Session:
                 AlongQuery(base, other, parameter),
                 self.config.bench.cv_threshold_pct,
                 self.catalog.headlines(),
-                _one_mode(store.facts(run_ids), run_ids),
+                _one_mode(run_facts(store, run_ids), run_ids),
             )
 
     def plot(self, run_ids: list[int], base: str, others: list[str], request: PlotRequest) -> Path:

@@ -14,9 +14,10 @@ from typing import Any
 
 from sevtui.base.errors import UsageError
 from sevtui.base.sizes import parse_size
+from sevtui.bench.facts import RunFacts
 from sevtui.bench.results import ComparisonTable, build_comparisons
 from sevtui.bench.variants import PARAMETERS, Variant, parse_name
-from sevtui.store.db import RunFacts, Series
+from sevtui.store.db import Series
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from sevtui.base.errors import UsageError
 from sevtui.config import Config
 from sevtui.image.sources import BUILD_QUICK, GODOT, IMAGEMAGICK, LINUX, LLVM, Source
 
-Category = Literal["cpu", "memory", "io", "launch", "other"]
-ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "boot"]
+Category = Literal["cpu", "memory", "io", "exits", "launch", "other"]
+ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "exits", "boot"]
 BOOT: ParserName = "boot"
 """The parser of the boot benchmark: sevtui restarts the VM and times it from the host."""
 
@@ -44,6 +44,8 @@ class Benchmark:
     typical_s: float | None = None
     """Seconds one repetition typically takes on the host of a small machine (2 cores,
     SSD): the time-left estimate's prior until this target has measured it."""
+    vm_only: str = ""
+    """Why the host target cannot run it (empty: it can)."""
 
 
 def _build(
@@ -270,6 +272,19 @@ BUILTIN: tuple[Benchmark, ...] = (
         typical_s=1.2,
     ),
     Benchmark(
+        "exits",
+        "VM exits: CPUID, port I/O, MMIO read, MSR read, against a null syscall",
+        "exits",
+        "sevtui-exits --mmio",
+        "exits",
+        needs=("sevtui-exits",),
+        headline="^cpuid ns$",
+        typical_s=0.5,
+        vm_only="on the host nothing exits to a hypervisor: this times a guest's exits",
+        notes="sevtui-exits, built static from sevtui's own C source and packed into the "
+        "minimal guest: median cycles and ns per operation over 64 batches of 200",
+    ),
+    Benchmark(
         "boot",
         "cold boot: QEMU start to QMP, console, kernel, ready",
         "launch",
@@ -302,6 +317,7 @@ BUILTIN_SUITES: dict[str, tuple[str, ...]] = {
         "redis-quick",
         "build-quick",
         "fio-quick",
+        "exits",
         "boot",
     ),
 }

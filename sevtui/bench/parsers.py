@@ -25,8 +25,6 @@ class ParseError(UsageError):
 FORMATS = ("auto", "mbw", "tinymembench", "redis-csv", "tinyben", "csv")
 """What `sevtui import --format` accepts (csv: long format, read by the importer)."""
 
-"""Larger values are refused: no time, rate or latency sevtui measures gets near it."""
-
 
 def check_value(number: float, what: str) -> float:
     """NUMBER if it is a usable measurement (finite, not negative, at most MAX_VALUE)."""
@@ -283,7 +281,36 @@ def parse_fio_json(text: str) -> list[Value]:
     return values
 
 
+_EXITS_OP = re.compile(r"^sevtui-exits: op=(?P<op>[\w ]+?) cycles=(?P<cycles>\S+) ns=(?P<ns>\S+)")
+_EXITS_TSC = re.compile(r"^sevtui-exits: tsc_mhz=(?P<mhz>\S+)")
+
+
+def parse_exits(text: str) -> list[Value]:
+    """sevtui-exits: per operation its median cost in ns and in TSC cycles, and the TSC
+    frequency it measured. A skipped operation (no ioperm, no BAR) gives no value."""
+    values: list[Value] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        op, tsc = _EXITS_OP.match(line.strip()), _EXITS_TSC.match(line.strip())
+        try:
+            if op:
+                name = op["op"]
+                values.append(
+                    Value(f"{name} ns", "ns", "lower", check_value(float(op["ns"]), name))
+                )
+                cycles = check_value(float(op["cycles"]), name)
+                values.append(Value(f"{name} cycles", "cycles", "lower", cycles))
+            elif tsc:
+                mhz = check_value(float(tsc["mhz"]), "tsc_mhz")
+                values.append(Value("TSC frequency", "MHz", "higher", mhz))
+        except ValueError:
+            raise ParseError(f"line {number}: a number does not parse: {line.strip()}") from None
+    if not any(v.metric.endswith(" ns") for v in values):
+        raise ParseError("no 'sevtui-exits: op=... ns=...' line")
+    return values
+
+
 PARSERS: dict[str, Callable[[str], list[Value]]] = {
+    "exits": parse_exits,
     "mbw": parse_mbw,
     "fio-json": parse_fio_json,
     "tinymembench": parse_tinymembench,

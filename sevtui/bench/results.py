@@ -20,6 +20,7 @@ from typing import Any
 
 from sevtui.base.errors import UsageError
 from sevtui.base.values import Direction
+from sevtui.bench.facts import RunFacts
 from sevtui.bench.stats import (
     ALPHA,
     TREND_ALPHA,
@@ -40,9 +41,9 @@ from sevtui.bench.stats import (
     trend_p,
 )
 from sevtui.bench.units import convert, units_agree
-from sevtui.store.db import RunFacts, Series
+from sevtui.store.db import Series
 
-CATEGORY_ORDER = ("cpu", "memory", "io", "launch", "other")
+CATEGORY_ORDER = ("cpu", "memory", "io", "network", "exits", "launch", "other")
 METHOD = (
     "overhead = ratio of the arithmetic means of time per unit of work (times as measured, "
     "rates inverted: harmonic means) - 1; 95 % CI: Fieller's interval, Welch-Satterthwaite "

@@ -12,13 +12,9 @@ interrupted, with the reason stored.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
-import platform
 import random
 import re
 import secrets
-import shlex
 import threading
 import time
 from collections.abc import Callable
@@ -28,11 +24,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sevtui import __version__
 from sevtui.attest import vms as attest_vms
 from sevtui.base.errors import CommandTimeout, SevtuiError, UsageError
 from sevtui.base.proc import process_started
-from sevtui.bench import boot, conditions, guestword, variants
+from sevtui.bench import boot, conditions, guestword, provenance, scripts, variants
 from sevtui.bench.catalog import BOOT, Benchmark, Catalog
 from sevtui.bench.events import (
     BenchmarkError,
@@ -45,33 +40,21 @@ from sevtui.bench.events import (
     RunStarted,
 )
 from sevtui.bench.pace import Pace
-from sevtui.bench.parsers import ParseError, elapsed_marker, parse_output
+from sevtui.bench.parsers import ParseError, parse_output
 from sevtui.bench.stats import two_stage_n
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
-from sevtui.config import Config, dump_config
-from sevtui.host import platform as platform_facts_of
+from sevtui.config import Config
 from sevtui.host.caps import CapabilityReport
-from sevtui.host.qemu import probe_qemu
-from sevtui.image.sources import SHIPPED_SOURCES, Source, fetch
+from sevtui.image.sources import Source, fetch
 from sevtui.store.db import RepetitionRecord, Store
 from sevtui.vm import lease, lifecycle, remote
 from sevtui.vm.resolve import vm_paths, vm_profile
 
 MIN_DERIVED_TIMEOUT_S = 60.0
 DERIVED_TIMEOUT_FACTOR = 5.0
-KILL_GRACE_S = 3
-"""Seconds between the watchdog's SIGTERM and its SIGKILL."""
 HOST_SIDE_MARGIN_S = 30.0
 """How much longer sevtui waits than the in-target watchdog before it gives up itself."""
-_CLOCK = (
-    "ns() { t=$(date +%s%N); case $t in *N) sed -n 's/^now at \\([0-9]*\\) nsecs$/\\1/p' "
-    "/proc/timer_list | head -n 1;; *) echo $t;; esac; };"
-)
-_RAM_FILESYSTEMS = {"tmpfs", "ramfs", "rootfs"}
 MAX_REASONS = 3
-HOST_NAME_ENV = "SEVTUI_HOST_NAME"
-"""The host's name in a run's provenance (a fleet run sets the inventory name); else the
-hostname. `results compare --by-host` groups runs by it."""
 
 Emit = Callable[[Event], None]
 OpenTarget = Callable[[str], Target]
@@ -165,8 +148,8 @@ def run_suite(
             plan.repetitions,
             plan.targets,
             {
-                **_provenance(config, report),
-                "mode": run_mode(plan.concurrent),
+                **provenance.host_provenance(config, report),
+                "mode": provenance.run_mode(plan.concurrent),
                 "design": plan.design(),
                 "sources": {b.id: b.source.to_json() for b in suite if b.source is not None},
             },
@@ -205,7 +188,7 @@ def open_live_target(
     when the run lets it go; so is a sweep's variant that the run started.
     """
     if name == HOST:
-        return HostTarget(host_settings())
+        return HostTarget(provenance.host_settings())
     kind = vm_profile(config, name).kind
     variant = variants.parse_name(name) is not None
     if variant and not report.profiles[kind].launchable:
@@ -221,7 +204,7 @@ def open_live_target(
     pids = {pid for pid in (current.pid, record.supervisor_pid) if pid is not None}
     folder = vm_paths(config, name).root
     lease.take(folder, *run)
-    info = _guest_info(config, name)
+    info = provenance.guest_info(config, name)
     with contextlib.suppress(SevtuiError):
         descriptor = lifecycle.plan(config, name, report)[0].firmware.descriptor
         if descriptor is not None and isinstance(info.get("firmware_file"), dict):
@@ -566,6 +549,8 @@ class SuiteRun:
         """Why TARGET cannot run BENCH (empty: it can)."""
         if bench.parser == BOOT and target.relaunch is None:
             return f"boot time needs a VM sevtui starts, not {target.name}"
+        if bench.vm_only and target.kind != "vm":
+            return bench.vm_only
         if bench.needs_disk and target.info.get("work_media") == "ram":
             fstype = target.info.get("work_fs", "RAM")
             return (
@@ -650,9 +635,11 @@ class SuiteRun:
         # A setup is not the benchmark: the previous run's timing says nothing about it.
         limit = bench.timeout_s or self.plan.timeout_s
         outcome = _run(
-            target, set_up(target.work_dir, bench.setup, nonce, limit), limit + HOST_SIDE_MARGIN_S
+            target,
+            scripts.set_up(target.work_dir, bench.setup, nonce, limit),
+            limit + HOST_SIDE_MARGIN_S,
         )
-        if _timed_out(outcome.output, nonce):
+        if scripts.timed_out(outcome.output, nonce):
             message = f"setup killed after {limit:g} s (SIGTERM, then SIGKILL)"
         elif outcome.status != 0:
             message = f"setup exited with status {outcome.status}"
@@ -675,7 +662,7 @@ class SuiteRun:
     def _deliver(self, bench: Benchmark, source: Source, target: Target) -> bool:
         """Put SOURCE's tarball into TARGET's work folder: already there, shipped in the
         image, or fetched into the host cache (checked by sha256) and copied in."""
-        answer = _run(target, wrap(target.work_dir, have_source(source)), 300).output
+        answer = _run(target, wrap(target.work_dir, scripts.have_source(source)), 300).output
         if "sevtui-source: have" in answer:
             return True
         if target.upload is None:
@@ -715,7 +702,9 @@ class SuiteRun:
         """A warm-up run: executed under the watchdog, not recorded."""
         nonce = secrets.token_hex(8)
         limit = self._limit(bench, target)
-        _run(target, timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S)
+        _run(
+            target, scripts.timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S
+        )
         return True
 
     def _round(
@@ -746,7 +735,7 @@ class SuiteRun:
         )
         nonce = secrets.token_hex(8)
         limit = self._limit(bench, target)
-        script = timed(bench, target.work_dir, nonce, limit)
+        script = scripts.timed(bench, target.work_dir, nonce, limit)
         return _Pending(target, repetition, nonce, limit, script)
 
     def _measure(self, bench: Benchmark, target: Target, repetition: int) -> bool:
@@ -839,7 +828,7 @@ class SuiteRun:
             conditions=ran.host,
             busy=ran.busy,
         )
-        if _timed_out(ran.outcome.output, nonce):
+        if scripts.timed_out(ran.outcome.output, nonce):
             message = f"killed after {pending.limit:g} s (SIGTERM, then SIGKILL)"
             return self._failed(base, "timeout", message)
         if ran.outcome.status != 0:
@@ -891,71 +880,6 @@ def _run(target: Target, script: str, timeout: float) -> Any:
         raise TargetDied(exc.message, exc.hint) from None
 
 
-def have_source(source: Source) -> str:
-    """Shell that prints `sevtui-source: have` when the work folder holds SOURCE's tarball
-    with the right sha256, copying it from the image's shipped sources when it is there.
-    The answer is split in the script so a console's echo of it never reads as one."""
-    name = shlex.quote(source.filename)
-    shipped = shlex.quote(f"{SHIPPED_SOURCES}/{source.filename}")
-    return (
-        "h() { sha256sum \"$1\" 2>/dev/null | cut -d' ' -f1; }; "
-        f'if [ "$(h {name})" = {source.sha256} ]; then echo sevtui-source: h""ave; '
-        f'elif [ "$(h {shipped})" = {source.sha256} ] && cp {shipped} {name}; '
-        'then echo sevtui-source: h""ave; else echo sevtui-source: need; fi'
-    )
-
-
-def watched(work_dir: str, command: str, nonce: str, limit: float) -> str:
-    """COMMAND in its own session and process group, killed as a group at LIMIT seconds.
-
-    The watchdog sends SIGTERM, then SIGKILL after KILL_GRACE_S, and leaves a marker
-    that this repetition timed out; output goes to cmd.out and is printed afterwards.
-    It acts only when its own sleep ran out: a sleep killed by someone else ends the
-    watchdog, never the benchmark. When the script itself is stopped (sevtui
-    interrupted), it takes the benchmark's process group with it.
-    """
-    watchdog = (
-        f"( trap 'kill $z 2>/dev/null; exit 0' TERM; sleep {limit:g} & z=$!; "
-        "wait $z || exit 0; "
-        f"echo > .timeout-{nonce}; kill -TERM -$p; sleep {KILL_GRACE_S} & z=$!; wait $z; "
-        "kill -KILL -$p ) >/dev/null 2>&1 & w=$!;"
-    )
-    stop = "trap 'kill -TERM -$p 2>/dev/null; kill $w 2>/dev/null; exit 143' TERM INT HUP;"
-    body = (
-        f"rm -f .timeout-{nonce}; setsid sh -c {shlex.quote(command)} > cmd.out 2>&1 < /dev/null"
-        f" & p=$!; {watchdog} {stop} wait $p; rc=$?; kill $w 2>/dev/null; wait $w 2>/dev/null;"
-    )
-    return wrap(work_dir, body)
-
-
-def set_up(work_dir: str, command: str, nonce: str, limit: float) -> str:
-    """A benchmark's setup under the watchdog: the tail of what it printed, the timeout
-    marker when the watchdog killed it, and its exit status."""
-    inner = watched(work_dir, command, nonce, limit)
-    return (
-        f"{inner} tail -c 2000 cmd.out; "
-        f"[ -e .timeout-{nonce} ] && echo SEVTUI-TIMEOUT-{nonce}; exit $rc"
-    )
-
-
-def timed(bench: Benchmark, work_dir: str, nonce: str, limit: float) -> str:
-    """The measured script: the command under the watchdog, timed inside the target.
-
-    Output without a final newline gets one, so sevtui's timing line starts a line."""
-    show = "tail -c 2000 cmd.out" if bench.parser == "elapsed" else "cat cmd.out"
-    inner = watched(work_dir, bench.command, nonce, limit)
-    return (
-        f"{_CLOCK} s=$(ns); {inner} e=$(ns); {show}; "
-        '[ -n "$(tail -c 1 cmd.out)" ] && echo; '
-        f"[ -e .timeout-{nonce} ] && echo SEVTUI-TIMEOUT-{nonce}; "
-        f'echo "{elapsed_marker(nonce)} $((e - s))"; exit $rc'
-    )
-
-
-def _timed_out(output: str, nonce: str) -> bool:
-    return f"SEVTUI-TIMEOUT-{nonce}" in output
-
-
 def _words(exc: SevtuiError) -> str:
     return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
 
@@ -977,89 +901,15 @@ def _describe(target: Target) -> dict[str, Any]:
     ).output.splitlines()
     info["guest_kernel" if target.name != HOST else "kernel"] = answer[0] if answer else "unknown"
     info["clocksource"] = answer[1] if len(answer) > 1 else "unknown"
-    fstype = work_filesystem(target.work_dir, answer[2:])
+    fstype = provenance.work_filesystem(target.work_dir, answer[2:])
     info["work_fs"] = fstype
     info["work_media"] = (
-        "ram" if fstype in _RAM_FILESYSTEMS else "unknown" if fstype == "unknown" else "disk"
+        "ram"
+        if fstype in provenance.RAM_FILESYSTEMS
+        else "unknown"
+        if fstype == "unknown"
+        else "disk"
     )
     if target.kind == "vm":
         info["guest_word"] = guestword.parse(_run(target, guestword.SCRIPT, 60).output).to_json()
     return info
-
-
-def work_filesystem(work_dir: str, mounts: list[str]) -> str:
-    """The filesystem type of the longest mount point that holds WORK_DIR (/proc/mounts)."""
-    best, fstype = -1, "unknown"
-    for line in mounts:
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = fields[1].replace("\\040", " ")
-        inside = point in ("/", work_dir) or work_dir.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > best:
-            best, fstype = len(point), fields[2]
-    return fstype
-
-
-def _guest_info(config: Config, name: str) -> dict[str, Any]:
-    profile = vm_profile(config, name)
-    record = lifecycle.vm_record(config, name)
-    info: dict[str, Any] = {
-        "profile": profile.model_dump(mode="json"),
-        "kind": profile.kind,
-        "vcpus": profile.vcpus,
-        "memory": profile.memory,
-        "policy": profile.policy,
-        "accel": record.accel,
-        "argv": record.argv,
-    }
-    variant = variants.parse_name(name)
-    if variant is not None:
-        info["variant"] = {"base": variant.base, **dict(variant.params)}
-    if profile.firmware is not None and profile.firmware.is_file():
-        info["firmware"] = str(profile.firmware)
-        info["firmware_sha256"] = hashlib.sha256(profile.firmware.read_bytes()).hexdigest()
-    passed = platform_facts_of.firmware_in_argv(record.argv)
-    if passed is not None:
-        info["firmware_file"] = platform_facts_of.file_provenance(passed)
-        info.setdefault("firmware", str(passed))
-        info.setdefault("firmware_sha256", info["firmware_file"]["sha256"])
-    return info
-
-
-def _provenance(config: Config, report: CapabilityReport) -> dict[str, Any]:
-    microcode = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("microcode"):
-                microcode = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        qemu = probe_qemu(config.qemu.binary).version_text
-    except SevtuiError as exc:
-        qemu = exc.message
-    return {
-        "host": os.environ.get(HOST_NAME_ENV) or platform.node(),
-        "hostname": platform.node(),
-        "cpu_model": report.model,
-        "cpu_vendor": report.vendor,
-        "microcode": microcode,
-        "host_kernel": platform.release(),
-        "qemu": qemu,
-        "capabilities": report.to_json(),
-        "platform": platform_facts_of.platform_facts(),
-        "sevtui": __version__,
-        "config": dump_config(config),
-    }
-
-
-def run_mode(concurrent: bool) -> str:
-    """How a run's targets shared the host: all at once, or one after another."""
-    return "concurrent" if concurrent else "interleaved"
-
-
-def host_settings() -> dict[str, Any]:
-    """The host's CPU settings, recorded with the host target."""
-    return {"kernel": platform.release(), "cpus": os.cpu_count(), **conditions.cpu_settings()}

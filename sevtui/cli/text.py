@@ -459,7 +459,7 @@ def print_vm_list(rows: list[VmRow]) -> None:
 def print_runs(report: RunReport) -> None:
     """`results show`: each run's status (and why) and design, then statistics per target
     and metric, with each launch's mean when there were several."""
-    from sevtui.store.db import mode_fact
+    from sevtui.bench.facts import mode_fact
 
     stats, units, launches = report.summaries, report.units, report.launch_means
     for run in report.runs:

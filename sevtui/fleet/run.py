@@ -129,7 +129,7 @@ def sevtui_wheel(cache: Path, given: Path | None) -> Path:
         if not given.is_file() or given.suffix != ".whl":
             raise UsageError(f"--wheel {given}: not a wheel file", "pass a sevtui-*.whl")
         return given
-    source = Path(__file__).resolve().parents[1]
+    source = Path(__file__).resolve().parents[2]
     if not (source / "pyproject.toml").is_file():
         raise UsageError(
             "this sevtui was installed from a wheel, so it cannot build one",

@@ -79,6 +79,7 @@ class CapabilityReport:
     firmware: dict[VmKind, dict[str, FirmwareChoice]] = field(default_factory=dict)
     platform: dict[str, Any] = field(default_factory=dict)
     """The SEV platform's facts: SNP_PLATFORM_STATUS (or why not) and the kernel log's."""
+    microcode: str = ""
     by_id: dict[str, Check] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +126,7 @@ class CapabilityReport:
         """The JSON contract of `sevtui caps --json`."""
         return {
             "role": self.role,
-            "cpu": {"vendor": self.vendor, "model": self.model},
+            "cpu": {"vendor": self.vendor, "model": self.model, "microcode": self.microcode},
             "cpuid_8000001f": self.leaf.to_json() if self.leaf else None,
             "checks": [check.to_json() for check in self.checks],
             "profiles": {
@@ -220,6 +221,7 @@ def assess(
         guest_features=guest_features,
         firmware=choices,
         platform=sev_platform(facts),
+        microcode=facts.microcode,
     )
     report.profiles = {kind: _profile(report, kind) for kind in VM_KINDS}
     return report

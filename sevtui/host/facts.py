@@ -68,6 +68,7 @@ class HostFacts:
     """The descriptor folders that exist."""
     family: int | None = None
     """The CPU family (0x19 Milan/Genoa, 0x1A Turin): how a TCB version is laid out."""
+    microcode: str = ""
     snp_status: sevplatform.SnpStatus | str = "not read"
     """SNP_PLATFORM_STATUS, or why it could not be read."""
 
@@ -85,7 +86,9 @@ class HostFacts:
 def gather(sysroot: Path = Path("/"), cpuid: CpuidReading | None = None) -> HostFacts:
     """Read every fact from SYSROOT; `cpuid` overrides the leaf (e.g. from a dump file)."""
     facts = HostFacts(sysroot=sysroot)
-    facts.vendor, facts.model, facts.flags, facts.family = _cpuinfo(sysroot / "proc/cpuinfo")
+    cpu = _cpuinfo(sysroot / "proc/cpuinfo")
+    facts.vendor, facts.model, facts.flags = cpu.vendor, cpu.model, cpu.flags
+    facts.family, facts.microcode = cpu.family, cpu.microcode
     facts.cpuid = cpuid or read_leaf(sysroot)
     facts.kvm_amd = _kvm_amd(sysroot / "sys/module/kvm_amd/parameters")
     for name in ("kvm", "sev", "sev-guest"):
@@ -111,7 +114,18 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _cpuinfo(path: Path) -> tuple[str, str, frozenset[str], int | None]:
+@dataclass(frozen=True)
+class CpuInfo:
+    """The first CPU's entry of /proc/cpuinfo."""
+
+    vendor: str = "unknown"
+    model: str = "unknown"
+    flags: frozenset[str] = frozenset()
+    family: int | None = None
+    microcode: str = ""
+
+
+def _cpuinfo(path: Path) -> CpuInfo:
     text = _read(path) or ""
     values: dict[str, str] = {}
     for line in text.splitlines():
@@ -121,13 +135,13 @@ def _cpuinfo(path: Path) -> tuple[str, str, frozenset[str], int | None]:
             values[key] = value.strip()
         if key == "flags" and values.get("flags") is not None:
             break
-    flags = frozenset(values.get("flags", "").split())
     family = values.get("cpu family", "")
-    return (
+    return CpuInfo(
         values.get("vendor_id", "unknown"),
         values.get("model name", "unknown"),
-        flags,
+        frozenset(values.get("flags", "").split()),
         int(family) if family.isdigit() else None,
+        values.get("microcode", ""),
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sevtui.base.errors import SevtuiError
 from sevtui.base.proc import run_checked
+from sevtui.image import exits
 
 BUILDER_VERSION = "1"
 ASSETS = Path(str(resources.files("sevtui").joinpath("data", "guest")))
@@ -146,6 +147,10 @@ def gather_inputs(images_dir: Path, kernel: Path | None, progress: Progress) -> 
         else:
             inputs.missing[tool] = f"not on PATH (install {package})"
     inputs.libraries = _libraries(inputs.tools.values())
+    try:
+        inputs.tools[exits.NAME] = exits.built_exits(images_dir / "tools")
+    except SevtuiError as exc:
+        inputs.missing[exits.NAME] = exc.message
     return inputs
 
 

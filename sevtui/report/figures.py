@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sevtui.base.errors import UsageError
 from sevtui.base.outputs import write_output
-from sevtui.bench.results import ComparisonTable, MeanFigure
+from sevtui.bench.results import CATEGORY_ORDER, ComparisonTable, MeanFigure
 from sevtui.report import ONE_COLUMN_IN, PLOT_KINDS
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 FORMATS = ("pdf", "svg", "png")
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 HATCHES = ("", "///", "...", "xxx", "\\\\\\", "ooo", "---")
-CATEGORY_ORDER = ("cpu", "memory", "io", "network", "exits", "launch", "other")
 _ROW_IN = 0.2
 _MARGIN_IN = 0.9
 

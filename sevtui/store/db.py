@@ -16,7 +16,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -353,83 +353,14 @@ def _per_repetition(packed: str) -> tuple[dict[tuple[int, int], float], dict[tup
 
 
 @dataclass(frozen=True)
-class ModeFact:
-    """A VM target's configured kind and the mode its guest confirmed, with the reason."""
+class StoredFacts:
+    """What the database holds about where compared work ran (bench.facts judges it):
+    each run target's info, busy repetitions per (target, benchmark), and how each
+    measured (not imported) run shared the host."""
 
-    configured: str
-    confirmed: str
-    reason: str
-    attested: str | None = None
-    """The run's attestation status (verified, failed, inconclusive); None: not asked."""
-
-    @property
-    def unconfirmed(self) -> bool:
-        """True when the guest did not confirm the configured kind (for SEV-SNP: or its
-        attestation did not verify)."""
-        if self.configured == "sev-snp" and self.attested not in (None, "verified"):
-            return True
-        expected = "none" if self.configured == "nosev" else self.configured
-        return self.confirmed != expected
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON of compare/show."""
-        return {
-            "configured_mode": self.configured,
-            "confirmed_mode": self.confirmed,
-            "attested": self.attested,
-            "unconfirmed": self.unconfirmed,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """Where the compared work ran: each target's work-folder medium, busy repetitions."""
-
-    media: dict[str, str] = field(default_factory=dict)
+    targets: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     busy: dict[tuple[str, str], int] = field(default_factory=dict)
-    modes: dict[str, ModeFact] = field(default_factory=dict)
     run_modes: frozenset[str] = frozenset()
-    """How the measured runs shared the host: interleaved and/or concurrent."""
-
-    @property
-    def run_mode(self) -> str | None:
-        """The one way the runs were measured, or None (imported only, or mixed)."""
-        return next(iter(self.run_modes)) if len(self.run_modes) == 1 else None
-
-    def mode_json(self, target: str) -> dict[str, Any] | None:
-        """A VM target's configured kind and what its guest confirmed (None: not a VM)."""
-        fact = self.modes.get(target)
-        return fact.to_json() if fact is not None else None
-
-    def media_differ(self, base: str, other: str) -> bool:
-        """True when both media are known and one is RAM while the other is a disk."""
-        kinds = {self.media.get(base, "unknown"), self.media.get(other, "unknown")}
-        return kinds == {"ram", "disk"}
-
-    def warnings(self, base: str, other: str) -> list[str]:
-        """What a reader must know before trusting the table."""
-        found = []
-        if self.media_differ(base, other):
-            found.append(
-                f"io rows compare different media: {base} worked on {self.media[base]}, "
-                f"{other} on {self.media[other]} (flag 'media')"
-            )
-        for name in (base, other):
-            fact = self.modes.get(name)
-            if fact is not None and fact.unconfirmed:
-                attested = f", attestation {fact.attested}" if fact.attested else ""
-                found.append(
-                    f"{name} is configured as {fact.configured} but its guest confirmed "
-                    f"{fact.confirmed} ({fact.reason}{attested}): unconfirmed"
-                )
-        busy = sum(n for (target, _b), n in self.busy.items() if target in (base, other))
-        if busy:
-            found.append(
-                f"{busy} repetitions ran while another process used more than 20 % of a "
-                "host core (flag 'busy')"
-            )
-        return found
 
 
 class Store:
@@ -923,22 +854,15 @@ class Store:
             for (run_id, rep), v in s.values.items()
         ]
 
-    def facts(self, run_ids: list[int]) -> RunFacts:
-        """Work-folder media per target and busy repetitions per (target, benchmark)."""
+    def stored_facts(self, run_ids: list[int]) -> StoredFacts:
+        """Each target's info, busy repetitions per (target, benchmark), run modes."""
         marks = ",".join("?" * len(run_ids))
-        media: dict[str, str] = {}
-        modes: dict[str, ModeFact] = {}
-        for target, text in self._execute(
-            f"SELECT target, info FROM run_targets WHERE run_id IN ({marks})", run_ids
-        ).fetchall():
-            info = json.loads(text)
-            medium = info.get("work_media")
-            if isinstance(medium, str):
-                media[target] = medium if media.get(target, medium) == medium else "mixed"
-            mode = mode_fact(info)
-            if mode is not None:
-                seen = modes.get(target, mode)
-                modes[target] = mode if seen == mode else replace(mode, confirmed="mixed")
+        targets = [
+            (str(target), json.loads(text))
+            for target, text in self._execute(
+                f"SELECT target, info FROM run_targets WHERE run_id IN ({marks})", run_ids
+            ).fetchall()
+        ]
         busy = {
             (str(target), str(benchmark)): int(count)
             for target, benchmark, count in self._execute(
@@ -954,7 +878,7 @@ class Store:
             ).fetchall()
             if status != "imported"
         )
-        return RunFacts(media, busy, modes, run_modes)
+        return StoredFacts(targets, busy, run_modes)
 
     def results(self, run_id: int) -> list[ResultRow]:
         """Per-repetition outcomes of a run (without the raw output)."""
@@ -1093,19 +1017,4 @@ def _exists_read_only(path: Path) -> bool:
         )
     return os.access(path, os.R_OK) and not (
         os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    )
-
-
-def mode_fact(info: dict[str, Any]) -> ModeFact | None:
-    """The ModeFact of a run target's info, when its guest was asked (results show and
-    compare judge "unconfirmed" by this one rule)."""
-    word = info.get("guest_word")
-    if not isinstance(word, dict):
-        return None
-    attestation = info.get("attestation")
-    return ModeFact(
-        str(info.get("kind", "unknown")),
-        str(word.get("confirmed_mode", "inconclusive")),
-        str(word.get("confirmed_reason", "")),
-        str(attestation.get("status")) if isinstance(attestation, dict) else None,
     )

@@ -38,6 +38,7 @@ def test_two_launches_of_a_guest_are_two_qemu_processes(vm_config_file: Path) ->
     assert compared.returncode == 0, compared.stderr
     assert "n=2/2 launches, between launches" in compared.stdout
     listed = sevtui(config, "vm", "list", "--json")
-    assert all(
-        row["state"] != "running" for row in json.loads(listed.stdout) if row["name"] == "demo"
+    own = [r for r in json.loads(listed.stdout) if r["name"] == "demo" and not r["external"]]
+    assert own and all(row["state"] != "running" for row in own), (
+        "the run stopped what it booted (QEMUs of other runs on this machine are external)"
     )

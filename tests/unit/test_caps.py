@@ -116,7 +116,8 @@ def test_this_machine_recorded(tmp_path: Path) -> None:
 def test_json_contract_keys(tmp_path: Path) -> None:
     data = replay(seed_host(), tmp_path).to_json()
     assert set(data) >= {"role", "cpu", "cpuid_8000001f", "checks", "profiles", "accel"}
-    assert set(data["cpu"]) == {"vendor", "model"}
+    assert set(data["cpu"]) == {"vendor", "model", "microcode"}
+    assert set(data["sev_platform"]) == {"snp_status", "snp_status_problem", "kernel_log"}
     leaf = data["cpuid_8000001f"]
     for key in ("eax", "ebx", "ecx", "edx", "sme", "sev", "sev_es", "sev_snp", "vmpl",
                 "cbitpos", "phys_addr_reduction", "vmpl_count", "max_encrypted_guests",

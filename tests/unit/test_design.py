@@ -151,8 +151,8 @@ def test_the_markdown_export_renders_its_tables_after_the_warnings() -> None:
     their own and both tables are tables, not quoted text."""
     from markdown_it import MarkdownIt
 
+    from sevtui.bench.facts import RunFacts
     from sevtui.bench.results import ComparisonSet
-    from sevtui.store.db import RunFacts
 
     data = [
         Series(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sevtui.bench import guestword
+from sevtui.bench.facts import run_facts
 from sevtui.bench.guestword import parse
 from sevtui.cli.commands import main
 from sevtui.store.db import Store
@@ -161,7 +162,7 @@ def test_the_apps_column_title_marks_an_unconfirmed_profile(seeded: Path) -> Non
     confirm(seeded, "sev-snp", "sev-snp", "sevtui-word.log_lines=0")
     with closing(Store(seeded)) as store:
         run_ids = store.resolve("seed")
-        series, facts = store.series(run_ids), store.facts(run_ids)
+        series, facts = store.series(run_ids), run_facts(store, run_ids)
     [table] = build_comparisons(series, "nosev", ["sev-snp"], 3.5, facts=facts).tables
     assert profile_label(table, "sev-snp") == "sev-snp (unconfirmed)"
     assert profile_label(table, "nosev") == "nosev"

@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from sevtui.base.values import Value
+from sevtui.bench.facts import run_facts
 from tests.sysroots import DATA
 from tests.unit.conftest import SEED, cli
 from tests.unit.test_stats import fieller_by_hand
@@ -376,7 +377,7 @@ def test_io_rows_on_different_media_and_busy_repetitions_are_flagged(tmp_path: P
                     ),
                 )
     table = build_comparison(
-        store.series([run_id]), "host", "demo", 3.5, facts=store.facts([run_id])
+        store.series([run_id]), "host", "demo", 3.5, facts=run_facts(store, [run_id])
     )
     flags = {row.benchmark: row.flags for row in table.rows}
     assert flags == {"lz4": ("busy",), "sqlite": ("media",)}

@@ -22,8 +22,10 @@ from sevtui.bench.events import (
     RepetitionDone,
     RunPlan,
 )
+from sevtui.bench.facts import run_facts
 from sevtui.bench.pace import Pace
-from sevtui.bench.runner import SuiteRun, work_filesystem
+from sevtui.bench.provenance import work_filesystem
+from sevtui.bench.runner import SuiteRun
 from sevtui.bench.targets import HostTarget, Outcome, Target
 from sevtui.store.db import Store
 
@@ -244,7 +246,7 @@ def test_the_host_target_records_its_work_medium(tmp_path: Path) -> None:
     run.execute(lambda name: HostTarget())
     info = store.run(run.run_id).target_info["host"]
     assert info["work_fs"] != "unknown" and info["work_media"] in ("ram", "disk", "unknown")
-    facts = store.facts([run.run_id])
+    facts = run_facts(store, [run.run_id])
     assert facts.media["host"] == info["work_media"]
 
 

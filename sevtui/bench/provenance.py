@@ -1,0 +1,97 @@
+"""What a run records about where it ran: the host (CPU, microcode, kernel, QEMU, the
+capability report, platform facts, the config), each VM (profile, argv, accel,
+firmware with its package) and the medium a target's work folder is on."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from typing import Any
+
+from sevtui import __version__
+from sevtui.base.errors import SevtuiError
+from sevtui.bench import conditions, variants
+from sevtui.config import Config, dump_config
+from sevtui.host import platform as platform_facts_of
+from sevtui.host.caps import CapabilityReport
+from sevtui.host.qemu import probe_qemu
+from sevtui.vm import lifecycle
+from sevtui.vm.resolve import vm_profile
+
+HOST_NAME_ENV = "SEVTUI_HOST_NAME"
+"""The host's name in a run's provenance (a fleet run sets the inventory name); else the
+hostname. `results compare --by-host` groups runs by it."""
+RAM_FILESYSTEMS = {"tmpfs", "ramfs", "rootfs"}
+
+
+def work_filesystem(work_dir: str, mounts: list[str]) -> str:
+    """The filesystem type of the longest mount point that holds WORK_DIR (/proc/mounts)."""
+    best, fstype = -1, "unknown"
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = point in ("/", work_dir) or work_dir.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, fstype = len(point), fields[2]
+    return fstype
+
+
+def guest_info(config: Config, name: str) -> dict[str, Any]:
+    """A VM target's facts: profile, argv, accel, variant, and the firmware it loads."""
+    profile = vm_profile(config, name)
+    record = lifecycle.vm_record(config, name)
+    info: dict[str, Any] = {
+        "profile": profile.model_dump(mode="json"),
+        "kind": profile.kind,
+        "vcpus": profile.vcpus,
+        "memory": profile.memory,
+        "policy": profile.policy,
+        "accel": record.accel,
+        "argv": record.argv,
+    }
+    variant = variants.parse_name(name)
+    if variant is not None:
+        info["variant"] = {"base": variant.base, **dict(variant.params)}
+    if profile.firmware is not None and profile.firmware.is_file():
+        info["firmware"] = str(profile.firmware)
+        info["firmware_sha256"] = hashlib.sha256(profile.firmware.read_bytes()).hexdigest()
+    passed = platform_facts_of.firmware_in_argv(record.argv)
+    if passed is not None:
+        info["firmware_file"] = platform_facts_of.file_provenance(passed)
+        info.setdefault("firmware", str(passed))
+        info.setdefault("firmware_sha256", info["firmware_file"]["sha256"])
+    return info
+
+
+def host_provenance(config: Config, report: CapabilityReport) -> dict[str, Any]:
+    """The host facts every run stores (the capability report read them once)."""
+    try:
+        qemu = probe_qemu(config.qemu.binary).version_text
+    except SevtuiError as exc:
+        qemu = exc.message
+    return {
+        "host": os.environ.get(HOST_NAME_ENV) or platform.node(),
+        "hostname": platform.node(),
+        "cpu_model": report.model,
+        "cpu_vendor": report.vendor,
+        "microcode": report.microcode,
+        "host_kernel": platform.release(),
+        "qemu": qemu,
+        "capabilities": report.to_json(),
+        "platform": platform_facts_of.platform_facts(),
+        "sevtui": __version__,
+        "config": dump_config(config),
+    }
+
+
+def run_mode(concurrent: bool) -> str:
+    """How a run's targets shared the host: all at once, or one after another."""
+    return "concurrent" if concurrent else "interleaved"
+
+
+def host_settings() -> dict[str, Any]:
+    """The host's CPU settings, recorded with the host target."""
+    return {"kernel": platform.release(), "cpus": os.cpu_count(), **conditions.cpu_settings()}
