@@ -164,6 +164,12 @@ class VmConfig(_Model):
         description='"user" (NAT, ssh forward on 127.0.0.1), a bridge name, or "tap:IFNAME".',
     )
     mac: str = Field(default="", description="NIC MAC address; empty: derived from the name.")
+    bounce: Literal["off", "force"] = Field(
+        default="off",
+        description='"force": the guest kernel boots with swiotlb=force, so every virtio DMA '
+        "goes through bounce buffers as in a confidential VM, without encryption (direct "
+        "kernel boot only).",
+    )
     ssh_port: int = Field(
         default=0, ge=0, le=65535, description="Host port for ssh with network=user; 0: none."
     )

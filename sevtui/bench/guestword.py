@@ -22,6 +22,9 @@ SCRIPT = (
     f'| sed "s/.*Memory Encryption Features active:[[:space:]]*/{PREFIX}active=/"; '
     f'echo "{PREFIX}flags=$(grep -m 1 "^flags" /proc/cpuinfo | tr " " "\\n" '
     '| grep -E "^(sev|sev_es|sev_snp)$" | tr "\\n" " ")"; '
+    f'printf "%s\\n" "$log" | grep "software IO TLB: mapped" | tail -n 1 '
+    f'| sed "s/.*software IO TLB: /{PREFIX}swiotlb=/"; '
+    f'grep -q "swiotlb=force" /proc/cmdline && echo "{PREFIX}swiotlb_forced=1"; '
     f'[ -e /dev/sev-guest ] && echo "{PREFIX}sev_guest=1"; '
     f'[ -d /sys/kernel/config/tsm/report ] && echo "{PREFIX}tsm=1"; true'
 )
@@ -37,6 +40,9 @@ class GuestWord:
     cpu_flags: tuple[str, ...]
     sev_guest: bool
     tsm_report: bool
+    swiotlb: str = ""
+    """The kernel's `software IO TLB: mapped [mem ...] (64MB)` line (bounce buffers)."""
+    swiotlb_forced: bool = False
 
     def confirmed(self) -> tuple[str, str]:
         """(mode, why): none, sev, sev-es, sev-snp, or inconclusive."""
@@ -66,6 +72,8 @@ class GuestWord:
             "cpu_sev_flags": list(self.cpu_flags),
             "dev_sev_guest": self.sev_guest,
             "configfs_tsm_report": self.tsm_report,
+            "swiotlb": self.swiotlb or None,
+            "swiotlb_forced": self.swiotlb_forced,
         }
 
 
@@ -88,6 +96,8 @@ def parse(output: str) -> GuestWord:
         ),
         sev_guest=values.get("sev_guest") == "1",
         tsm_report=values.get("tsm") == "1",
+        swiotlb=values.get("swiotlb", ""),
+        swiotlb_forced=values.get("swiotlb_forced") == "1",
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sevtui.base.errors import UsageError
@@ -92,6 +92,15 @@ def resolve(
     boot, disk = _boot_media(config, name, profile.image)
     choice = _firmware(profile, boot is not None, dialect, qemu)
     blockers = []
+    if profile.bounce == "force":
+        if boot is None:
+            blockers.append(
+                f'{name}: bounce = "force" needs a kernel sevtui boots directly (image = '
+                '"minimal"); a disk guest\'s kernel command line is its own: add '
+                "swiotlb=force there and leave bounce off"
+            )
+        else:
+            boot = replace(boot, append=f"{boot.append} swiotlb=force")
     if choice.problem:
         blockers.append(f"{name}: {choice.problem.replace('vm.NAME', f'vm.{name}')}")
     vars_template = choice.vars_template

@@ -1,0 +1,65 @@
+"""bounce = "force": a normal VM whose guest kernel bounces every virtio DMA through
+swiotlb, as a confidential guest must, so that cost is measured without encryption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sevtui.base.errors import UsageError
+from sevtui.bench import guestword
+from sevtui.bench.variants import parse_vary, with_variants
+from sevtui.config import Config, parse_config
+from sevtui.host.qemu import QemuInfo
+from sevtui.vm.resolve import resolve
+
+QEMU = QemuInfo("/usr/bin/qemu-system-x86_64", (10, 0, 2), "QEMU 10.0.2", frozenset())
+
+
+def config_with_image(tmp_path: Path, vm: str) -> Config:
+    images = tmp_path / "images" / "minimal"
+    images.mkdir(parents=True)
+    for name in ("vmlinuz", "initrd.img"):
+        (images / name).write_bytes(b"x")
+    text = f'[paths]\ndata_dir = "{tmp_path}"\nimage_dir = "{tmp_path / "images"}"\n{vm}'
+    return parse_config(text, tmp_path / "config.toml")
+
+
+def test_a_forced_bounce_boots_the_kernel_with_swiotlb_force(tmp_path: Path) -> None:
+    config = config_with_image(tmp_path, '[vm.demo]\nimage = "minimal"\nbounce = "force"\n')
+    resolved = resolve(config, "demo", QEMU, "tcg", None)
+    assert resolved.blockers == []
+    assert resolved.spec.boot is not None
+    assert resolved.spec.boot.append.endswith(" swiotlb=force")
+
+
+def test_a_disk_guest_cannot_be_forced_and_says_how_instead(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"")
+    vm = f'[vm.disk]\nimage = "{disk}"\nbounce = "force"\n'
+    resolved = resolve(config_with_image(tmp_path, vm), "disk", QEMU, "tcg", None)
+    (blocker,) = resolved.blockers
+    assert 'bounce = "force" needs a kernel sevtui boots directly' in blocker
+    assert "swiotlb=force there" in blocker
+
+
+def test_bounce_is_a_sweep_axis_and_a_checked_key(tmp_path: Path) -> None:
+    assert parse_vary(["bounce=off,force"]) == [("bounce", ["off", "force"])]
+    config = config_with_image(tmp_path, '[vm.demo]\nimage = "minimal"\n')
+    swept = with_variants(config, ["demo@bounce=force"])
+    assert swept.vm["demo@bounce=force"].bounce == "force"
+    with pytest.raises(UsageError, match="variant 'demo@bounce=maybe'"):
+        with_variants(config, ["demo@bounce=maybe"])
+
+
+def test_the_guest_says_whether_it_bounces() -> None:
+    word = guestword.parse(
+        "sevtui-word.log_lines=40\nsevtui-word.boot=1\n"
+        "sevtui-word.swiotlb=mapped [mem 0x000000001b000000-0x000000001f000000] (64MB)\n"
+        "sevtui-word.swiotlb_forced=1\n"
+    )
+    stored = word.to_json()
+    assert stored["swiotlb"] == "mapped [mem 0x000000001b000000-0x000000001f000000] (64MB)"
+    assert stored["swiotlb_forced"] is True
+    assert guestword.parse("sevtui-word.log_lines=3\n").to_json()["swiotlb_forced"] is False
