@@ -91,16 +91,9 @@ def resolve(
     cbitpos = _cbitpos(profile, name, leaf, notes)
     boot, disk = _boot_media(config, name, profile.image)
     choice = _firmware(profile, boot is not None, dialect, qemu)
-    blockers = []
+    blockers: list[str] = []
     if profile.bounce == "force":
-        if boot is None:
-            blockers.append(
-                f'{name}: bounce = "force" needs a kernel sevtui boots directly (image = '
-                '"minimal"); a disk guest\'s kernel command line is its own: add '
-                "swiotlb=force there and leave bounce off"
-            )
-        else:
-            boot = replace(boot, append=f"{boot.append} swiotlb=force")
+        boot = _bounced(name, boot, blockers)
     if choice.problem:
         blockers.append(f"{name}: {choice.problem.replace('vm.NAME', f'vm.{name}')}")
     vars_template = choice.vars_template
@@ -143,6 +136,19 @@ def resolve(
         extra_args=tuple(profile.extra_args),
     )
     return Resolved(spec, notes, vars_template, choice, blockers)
+
+
+def _bounced(name: str, boot: DirectBoot | None, blockers: list[str]) -> DirectBoot | None:
+    """BOOT with swiotlb=force on its command line; a blocker when there is no kernel
+    sevtui boots (a disk guest's command line is its own)."""
+    if boot is None:
+        blockers.append(
+            f'{name}: bounce = "force" needs a kernel sevtui boots directly (image = '
+            '"minimal"); a disk guest\'s kernel command line is its own: add swiotlb=force '
+            "there and leave bounce off"
+        )
+        return None
+    return replace(boot, append=f"{boot.append} swiotlb=force")
 
 
 def _cbitpos(profile: VmConfig, name: str, leaf: Leaf8000001F | None, notes: list[str]) -> int:
