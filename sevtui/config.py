@@ -164,6 +164,12 @@ class VmConfig(_Model):
         description='"user" (NAT, ssh forward on 127.0.0.1), a bridge name, or "tap:IFNAME".',
     )
     mac: str = Field(default="", description="NIC MAC address; empty: derived from the name.")
+    idle: Literal["default", "poll", "haltpoll"] = Field(
+        default="default",
+        description='How the guest idles: "poll" (idle=poll: never halts, so no exit to the '
+        'host), "haltpoll" (cpuidle_haltpoll.force=Y: polls a while before halting); direct '
+        "kernel boot only.",
+    )
     bounce: Literal["off", "force"] = Field(
         default="off",
         description='"force": the guest kernel boots with swiotlb=force, so every virtio DMA '

@@ -25,6 +25,7 @@ SCRIPT = (
     f'printf "%s\\n" "$log" | grep "software IO TLB: mapped" | tail -n 1 '
     f'| sed "s/.*software IO TLB: /{PREFIX}swiotlb=/"; '
     f'grep -q "swiotlb=force" /proc/cmdline && echo "{PREFIX}swiotlb_forced=1"; '
+    f'echo "{PREFIX}idle=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null)"; '
     f'[ -e /dev/sev-guest ] && echo "{PREFIX}sev_guest=1"; '
     f'[ -d /sys/kernel/config/tsm/report ] && echo "{PREFIX}tsm=1"; true'
 )
@@ -43,6 +44,8 @@ class GuestWord:
     swiotlb: str = ""
     """The kernel's `software IO TLB: mapped [mem ...] (64MB)` line (bounce buffers)."""
     swiotlb_forced: bool = False
+    idle_driver: str = ""
+    """The guest's cpuidle driver (acpi_idle, haltpoll, none...)."""
 
     def confirmed(self) -> tuple[str, str]:
         """(mode, why): none, sev, sev-es, sev-snp, or inconclusive."""
@@ -74,6 +77,7 @@ class GuestWord:
             "configfs_tsm_report": self.tsm_report,
             "swiotlb": self.swiotlb or None,
             "swiotlb_forced": self.swiotlb_forced,
+            "idle_driver": self.idle_driver or None,
         }
 
 
@@ -98,6 +102,7 @@ def parse(output: str) -> GuestWord:
         tsm_report=values.get("tsm") == "1",
         swiotlb=values.get("swiotlb", ""),
         swiotlb_forced=values.get("swiotlb_forced") == "1",
+        idle_driver=values.get("idle", ""),
     )
 
 

@@ -92,8 +92,7 @@ def resolve(
     boot, disk = _boot_media(config, name, profile.image)
     choice = _firmware(profile, boot is not None, dialect, qemu)
     blockers: list[str] = []
-    if profile.bounce == "force":
-        boot = _bounced(name, boot, blockers)
+    boot = _with_kernel_args(name, profile, boot, blockers)
     if choice.problem:
         blockers.append(f"{name}: {choice.problem.replace('vm.NAME', f'vm.{name}')}")
     vars_template = choice.vars_template
@@ -138,17 +137,35 @@ def resolve(
     return Resolved(spec, notes, vars_template, choice, blockers)
 
 
-def _bounced(name: str, boot: DirectBoot | None, blockers: list[str]) -> DirectBoot | None:
-    """BOOT with swiotlb=force on its command line; a blocker when there is no kernel
-    sevtui boots (a disk guest's command line is its own)."""
+KERNEL_ARGS = {
+    ("bounce", "force"): "swiotlb=force",
+    ("idle", "poll"): "idle=poll",
+    ("idle", "haltpoll"): "cpuidle_haltpoll.force=Y",
+}
+"""Profile settings that are guest kernel parameters."""
+
+
+def _with_kernel_args(
+    name: str, profile: VmConfig, boot: DirectBoot | None, blockers: list[str]
+) -> DirectBoot | None:
+    """BOOT with the kernel parameters PROFILE asks for (bounce, idle); a blocker when
+    there is no kernel sevtui boots (a disk guest's command line is its own)."""
+    wanted = [
+        (f'{key} = "{value}"', arg)
+        for (key, value), arg in KERNEL_ARGS.items()
+        if getattr(profile, key) == value
+    ]
+    if not wanted:
+        return boot
     if boot is None:
-        blockers.append(
-            f'{name}: bounce = "force" needs a kernel sevtui boots directly (image = '
-            '"minimal"); a disk guest\'s kernel command line is its own: add swiotlb=force '
-            "there and leave bounce off"
-        )
+        for setting, arg in wanted:
+            blockers.append(
+                f"{name}: {setting} needs a kernel sevtui boots directly (image = "
+                f'"minimal"); a disk guest\'s kernel command line is its own: add {arg} '
+                "there instead"
+            )
         return None
-    return replace(boot, append=f"{boot.append} swiotlb=force")
+    return replace(boot, append=" ".join([boot.append, *(arg for _, arg in wanted)]))
 
 
 def _cbitpos(profile: VmConfig, name: str, leaf: Leaf8000001F | None, notes: list[str]) -> int:

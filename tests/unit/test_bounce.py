@@ -1,5 +1,6 @@
 """bounce = "force": a normal VM whose guest kernel bounces every virtio DMA through
-swiotlb, as a confidential guest must, so that cost is measured without encryption."""
+swiotlb, as a confidential guest must, so that cost is measured without encryption; and
+idle = "poll" / "haltpoll", how the guest idles (an exit to the host or not)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,19 @@ def test_the_guest_says_whether_it_bounces() -> None:
     assert stored["swiotlb"] == "mapped [mem 0x000000001b000000-0x000000001f000000] (64MB)"
     assert stored["swiotlb_forced"] is True
     assert guestword.parse("sevtui-word.log_lines=3\n").to_json()["swiotlb_forced"] is False
+
+
+@pytest.mark.parametrize(
+    ("idle", "arg"), [("poll", "idle=poll"), ("haltpoll", "cpuidle_haltpoll.force=Y")]
+)
+def test_idle_settings_are_guest_kernel_parameters(tmp_path: Path, idle: str, arg: str) -> None:
+    vm = f'[vm.demo]\nimage = "minimal"\nidle = "{idle}"\nbounce = "force"\n'
+    resolved = resolve(config_with_image(tmp_path, vm), "demo", QEMU, "tcg", None)
+    assert resolved.spec.boot is not None
+    assert resolved.spec.boot.append.endswith(f" swiotlb=force {arg}")
+    assert parse_vary([f"idle=default,{idle}"]) == [("idle", ["default", idle])]
+
+
+def test_the_guest_names_its_idle_driver() -> None:
+    word = guestword.parse("sevtui-word.log_lines=3\nsevtui-word.idle=haltpoll\n")
+    assert word.to_json()["idle_driver"] == "haltpoll"
