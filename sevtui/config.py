@@ -164,6 +164,13 @@ class VmConfig(_Model):
         description='"user" (NAT, ssh forward on 127.0.0.1), a bridge name, or "tap:IFNAME".',
     )
     mac: str = Field(default="", description="NIC MAC address; empty: derived from the name.")
+    numa_node: int | None = Field(
+        default=None,
+        ge=0,
+        le=1023,
+        description="Host NUMA node to bind QEMU's vCPUs and memory to (numactl); empty: "
+        "not bound.",
+    )
     idle: Literal["default", "poll", "haltpoll"] = Field(
         default="default",
         description='How the guest idles: "poll" (idle=poll: never halts, so no exit to the '
@@ -215,6 +222,12 @@ class VmConfig(_Model):
                 'use "user", a bridge name or "tap:IFNAME" (letters, digits, _ . -; max 15)'
             )
         return value
+
+    @field_validator("numa_node", mode="before")
+    @classmethod
+    def _no_node(cls, value: object) -> object:
+        """`none` (a sweep's value) means not bound."""
+        return None if isinstance(value, str) and value.lower() == "none" else value
 
     @field_validator("mac")
     @classmethod

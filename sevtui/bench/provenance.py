@@ -51,6 +51,7 @@ def guest_info(config: Config, name: str) -> dict[str, Any]:
         "policy": profile.policy,
         "accel": record.accel,
         "argv": record.argv,
+        "numa_node": profile.numa_node,
     }
     variant = variants.parse_name(name)
     if variant is not None:

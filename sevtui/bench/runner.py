@@ -194,6 +194,8 @@ def open_live_target(
     if variant and not report.profiles[kind].launchable:
         why = report.profiles[kind].reason
         raise TargetUnavailable(f"this host cannot run {kind} guests: {why}")
+    if variant and (blockers := lifecycle.plan(config, name, report)[0].blockers):
+        raise TargetUnavailable("; ".join(blockers))
     if fresh and lifecycle.status(config, name).state == "running":
         lifecycle.stop(config, name)
     started = lifecycle.status(config, name).state != "running"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def resolve(
     choice = _firmware(profile, boot is not None, dialect, qemu)
     blockers: list[str] = []
     boot = _with_kernel_args(name, profile, boot, blockers)
+    if profile.numa_node is not None:
+        blockers += _numa_blockers(name, profile.numa_node)
     if choice.problem:
         blockers.append(f"{name}: {choice.problem.replace('vm.NAME', f'vm.{name}')}")
     vars_template = choice.vars_template
@@ -133,6 +136,7 @@ def resolve(
         ),
         snp_dialect=dialect,
         extra_args=tuple(profile.extra_args),
+        numa_node=profile.numa_node,
     )
     return Resolved(spec, notes, vars_template, choice, blockers)
 
@@ -166,6 +170,22 @@ def _with_kernel_args(
             )
         return None
     return replace(boot, append=" ".join([boot.append, *(arg for _, arg in wanted)]))
+
+
+NODES = Path("/sys/devices/system/node")
+
+
+def _numa_blockers(name: str, node: int) -> list[str]:
+    """Why VM NAME cannot be bound to host NUMA NODE here (empty: it can)."""
+    if not (NODES / f"node{node}").is_dir():
+        present = sorted(p.name.removeprefix("node") for p in NODES.glob("node[0-9]*"))
+        return [
+            f"{name}: numa_node = {node}, but this host has NUMA node(s) "
+            f"{', '.join(present) or 'none'}"
+        ]
+    if shutil.which("numactl") is None:
+        return [f"{name}: numa_node needs numactl (sudo apt-get install numactl)"]
+    return []
 
 
 def _cbitpos(profile: VmConfig, name: str, leaf: Leaf8000001F | None, notes: list[str]) -> int:

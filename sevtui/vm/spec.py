@@ -92,6 +92,8 @@ class VmSpec:
     snp_blobs: tuple[tuple[str, str], ...] = ()
     snp_dialect: SnpDialect = "upstream"
     extra_args: tuple[str, ...] = field(default_factory=tuple)
+    numa_node: int | None = None
+    """Host NUMA node QEMU's vCPU threads and memory are bound to (None: not bound)."""
 
 
 def build_argv(spec: VmSpec) -> list[str]:
@@ -107,6 +109,9 @@ def build_argv(spec: VmSpec) -> list[str]:
     argv += _network(spec)
     argv += _control(spec)
     argv += list(spec.extra_args)
+    if spec.numa_node is not None:
+        node = spec.numa_node
+        return ["numactl", f"--cpunodebind={node}", f"--membind={node}", "--", *argv]
     return argv
 
 

@@ -1,9 +1,11 @@
 """bounce = "force": a normal VM whose guest kernel bounces every virtio DMA through
 swiotlb, as a confidential guest must, so that cost is measured without encryption; and
-idle = "poll" / "haltpoll", how the guest idles (an exit to the host or not)."""
+idle = "poll" / "haltpoll", how the guest idles (an exit to the host or not); and
+numa_node, the host NUMA node QEMU is bound to."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sevtui.bench.variants import parse_vary, with_variants
 from sevtui.config import Config, parse_config
 from sevtui.host.qemu import QemuInfo
 from sevtui.vm.resolve import resolve
+from sevtui.vm.spec import VmPaths, VmSpec, build_argv
 
 QEMU = QemuInfo("/usr/bin/qemu-system-x86_64", (10, 0, 2), "QEMU 10.0.2", frozenset())
 
@@ -80,3 +83,26 @@ def test_idle_settings_are_guest_kernel_parameters(tmp_path: Path, idle: str, ar
 def test_the_guest_names_its_idle_driver() -> None:
     word = guestword.parse("sevtui-word.log_lines=3\nsevtui-word.idle=haltpoll\n")
     assert word.to_json()["idle_driver"] == "haltpoll"
+
+
+def test_a_numa_node_binds_qemu_with_numactl() -> None:
+    spec = VmSpec("demo", "nosev", "/usr/bin/qemu", "tcg", 1, 1 << 29, "max", "q35",
+                  VmPaths(Path("/run/demo")), numa_node=0)  # fmt: skip
+    argv = build_argv(spec)
+    assert argv[:5] == ["numactl", "--cpunodebind=0", "--membind=0", "--", "/usr/bin/qemu"]
+    assert build_argv(replace(spec, numa_node=None))[0] == "/usr/bin/qemu"
+
+
+def test_a_node_the_host_lacks_is_a_blocker_with_the_nodes_it_has(tmp_path: Path) -> None:
+    vm = '[vm.demo]\nimage = "minimal"\nnuma_node = 1023\n'
+    resolved = resolve(config_with_image(tmp_path, vm), "demo", QEMU, "tcg", None)
+    (blocker,) = resolved.blockers
+    assert blocker.startswith("demo: numa_node = 1023, but this host has NUMA node(s) ")
+
+
+def test_none_means_unbound_in_a_sweep(tmp_path: Path) -> None:
+    config = config_with_image(tmp_path, '[vm.demo]\nimage = "minimal"\nnuma_node = 0\n')
+    swept = with_variants(config, ["demo@numa_node=none", "demo@numa_node=0"])
+    assert swept.vm["demo@numa_node=none"].numa_node is None
+    assert swept.vm["demo@numa_node=0"].numa_node == 0
+    assert parse_vary(["numa_node=0,1"]) == [("numa_node", ["0", "1"])]
