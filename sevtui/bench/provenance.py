@@ -39,6 +39,30 @@ def work_filesystem(work_dir: str, mounts: list[str]) -> str:
     return fstype
 
 
+def nic_facts(argv: list[str]) -> dict[str, Any] | None:
+    """The guest NIC as QEMU was told: model, backend, vhost, queues, and whether its DMA
+    goes through the platform IOMMU (so a guest may bounce it); None without a NIC."""
+    device = next(
+        (
+            argv[i + 1]
+            for i, word in enumerate(argv[:-1])
+            if word == "-device" and "netdev=" in argv[i + 1]
+        ),
+        None,
+    )
+    if device is None:
+        return None
+    netdev = next((argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "-netdev"), "")
+    options = dict(part.partition("=")[::2] for part in f"{device},{netdev}".split(",")[1:])
+    return {
+        "model": device.split(",", 1)[0],
+        "backend": netdev.split(",", 1)[0],
+        "vhost": options.get("vhost") in ("on", "true"),
+        "queues": int(queues) if (queues := options.get("queues", "1")).isdigit() else queues,
+        "iommu_platform": options.get("iommu_platform") in ("on", "true"),
+    }
+
+
 def guest_info(config: Config, name: str) -> dict[str, Any]:
     """A VM target's facts: profile, argv, accel, variant, and the firmware it loads."""
     profile = vm_profile(config, name)
@@ -52,6 +76,7 @@ def guest_info(config: Config, name: str) -> dict[str, Any]:
         "accel": record.accel,
         "argv": record.argv,
         "numa_node": profile.numa_node,
+        "nic": nic_facts(record.argv),
     }
     variant = variants.parse_name(name)
     if variant is not None:
