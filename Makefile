@@ -13,7 +13,7 @@ UPSTREAM_QEMU := .cache/upstream-qemu
 SYSTEM_PACKAGES := qemu-system-x86 qemu-utils ovmf cloud-image-utils busybox-static cpio \
 	mmdebstrap e2fsprogs dosfstools mtools fdisk fio \
 	lz4 sqlite3 mbw redis-server redis-tools gdb tmux openssh-client openssh-server \
-	debian-archive-keyring gcc libc6-dev numactl
+	debian-archive-keyring gcc libc6-dev numactl iperf3
 
 .PHONY: help run test check lint typecheck pytest system-deps venv bytecode image upstream-qemu \
 	bench fuzz soak clean

@@ -299,8 +299,8 @@ class BenchmarkConfig(_Model):
     """A user benchmark, `[benchmark.ID]`: runs in the target's shell in $SEVTUI_WORK."""
 
     title: str = Field(default="", description="Shown in tables; default: the id.")
-    category: Literal["cpu", "memory", "io", "exits", "other"] = Field(
-        default="other", description="cpu, memory, io, exits or other."
+    category: Literal["cpu", "memory", "io", "network", "exits", "other"] = Field(
+        default="other", description="cpu, memory, io, network, exits or other."
     )
     command: str = Field(description="Shell command measured (timed inside the target).")
     parser: Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "exits"] = Field(

@@ -13,8 +13,10 @@ from sevtui.base.errors import UsageError
 from sevtui.config import Config
 from sevtui.image.sources import BUILD_QUICK, GODOT, IMAGEMAGICK, LINUX, LLVM, Source
 
-Category = Literal["cpu", "memory", "io", "exits", "launch", "other"]
-ParserName = Literal["elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "exits", "boot"]
+Category = Literal["cpu", "memory", "io", "network", "exits", "launch", "other"]
+ParserName = Literal[
+    "elapsed", "mbw", "tinymembench", "redis-csv", "fio-json", "exits", "iperf3-json", "boot"
+]
 BOOT: ParserName = "boot"
 """The parser of the boot benchmark: sevtui restarts the VM and times it from the host."""
 
@@ -46,6 +48,10 @@ class Benchmark:
     SSD): the time-left estimate's prior until this target has measured it."""
     vm_only: str = ""
     """Why the host target cannot run it (empty: it can)."""
+    host_side: str = ""
+    """The host runs the measured command (this program must be on its PATH) against a
+    server the setup started in the target, through the target's forwarded port
+    ($SEVTUI_NET_PORT); empty: the command runs in the target."""
 
 
 def _build(
@@ -102,6 +108,21 @@ def _fio(bench_id: str, title: str, size: str, runtime: int) -> Benchmark:
     )
 
 
+_IPERF = "; sleep 1; ".join(
+    f"iperf3 -c 127.0.0.1 -p $SEVTUI_NET_PORT -t {{seconds}} --connect-timeout 5000 -J{args}"
+    " || exit $?"
+    for args in ("", " -R", " -P 4", " -P 4 -R", " -u -b 50M")
+)
+"""Each iperf3 run prints one JSON document; the parser tells them apart by their own
+test_start (protocol, streams, reverse). The server takes one test at a time and is
+still finishing the last for a moment (longer under TCG): the next waits a second."""
+_IPERF_SERVER = (
+    "killall iperf3 2>/dev/null; iperf3 -s -D -p 5201 >/dev/null 2>&1; i=0; "
+    # Listening on 5201 (0x1451): /proc/net/tcp* state 0A, in any guest (no netstat needed).
+    "until cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':1451 0*:0000 0A'; "
+    "do i=$((i+1)); "
+    '[ $i -gt 20 ] && { echo "iperf3 did not start listening" >&2; exit 1; }; sleep 0.2; done'
+)
 _LZ4_S_PER_MIB = 0.003
 """lz4 at about 330 MiB/s, reading and writing the work folder."""
 
@@ -272,6 +293,22 @@ BUILTIN: tuple[Benchmark, ...] = (
         typical_s=1.2,
     ),
     Benchmark(
+        "net-quick",
+        "iperf3 through the guest's NIC: TCP both ways with 1 and 4 streams, UDP at 50 Mbit/s",
+        "network",
+        _IPERF.format(seconds=1),
+        "iperf3-json",
+        needs=("iperf3",),
+        setup=_IPERF_SERVER,
+        headline=r"^TCP .* Gbit/s$",
+        typical_s=9,
+        vm_only="the host target has no NIC between it and a guest to measure",
+        host_side="iperf3",
+        notes="the host is the iperf3 client, the guest the server, through QEMU's user "
+        "network forward on 127.0.0.1; under user networking the path is QEMU's slirp, not "
+        "a tap device",
+    ),
+    Benchmark(
         "exits",
         "VM exits: CPUID, port I/O, MMIO read, MSR read, against a null syscall",
         "exits",
@@ -317,6 +354,7 @@ BUILTIN_SUITES: dict[str, tuple[str, ...]] = {
         "redis-quick",
         "build-quick",
         "fio-quick",
+        "net-quick",
         "exits",
         "boot",
     ),

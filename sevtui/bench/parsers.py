@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from sevtui.base.errors import UsageError
 from sevtui.base.values import MAX_VALUE, Value
@@ -309,8 +310,66 @@ def parse_exits(text: str) -> list[Value]:
     return values
 
 
+def _json_documents(text: str) -> list[dict[str, Any]]:
+    """Every JSON object in TEXT, one after another (iperf3 prints one per run)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while (start := text.find("{", at)) != -1:
+        try:
+            document, at = decoder.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"iperf3 output is not JSON at character {exc.pos}") from None
+        if isinstance(document, dict):
+            found.append(document)
+    return found
+
+
+def _iperf3_values(document: dict[str, Any]) -> list[Value]:
+    """One iperf3 run: TCP throughput in Gbit/s (named by direction and streams), or UDP
+    throughput, jitter and loss. host->guest: the host sends (iperf3 without -R)."""
+    if "error" in document:
+        raise ParseError(f"iperf3 failed: {document['error']}")
+    try:
+        test = document["start"]["test_start"]
+        end = document["end"]
+        way = "guest->host" if test["reverse"] else "host->guest"
+        streams = int(test["num_streams"])
+        if test["protocol"] == "UDP":
+            summary = end["sum"]
+            gbits = check_value(float(summary["bits_per_second"]) / 1e9, "UDP bits_per_second")
+            return [
+                Value(f"UDP {way} Gbit/s", "Gbit/s", "higher", gbits),
+                Value(
+                    f"UDP {way} jitter",
+                    "ms",
+                    "lower",
+                    check_value(float(summary["jitter_ms"]), "jitter"),
+                ),
+                Value(
+                    f"UDP {way} loss",
+                    "%",
+                    "lower",
+                    check_value(float(summary["lost_percent"]), "loss"),
+                ),
+            ]
+        received = check_value(float(end["sum_received"]["bits_per_second"]) / 1e9, "TCP rate")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ParseError(f"an iperf3 result lacks a field it always has: {exc}") from None
+    label = f"{streams} stream" + ("s" if streams != 1 else "")
+    return [Value(f"TCP {way} {label} Gbit/s", "Gbit/s", "higher", received)]
+
+
+def parse_iperf3_json(text: str) -> list[Value]:
+    """The JSON documents of several `iperf3 -J` runs, each told apart by its own
+    test_start; a run that failed (its "error" field) fails the repetition."""
+    documents = _json_documents(text)
+    if not documents:
+        raise ParseError("no iperf3 JSON result in the output")
+    return [value for document in documents for value in _iperf3_values(document)]
+
+
 PARSERS: dict[str, Callable[[str], list[Value]]] = {
     "exits": parse_exits,
+    "iperf3-json": parse_iperf3_json,
     "mbw": parse_mbw,
     "fio-json": parse_fio_json,
     "tinymembench": parse_tinymembench,

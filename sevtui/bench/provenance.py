@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 from typing import Any
 
 from sevtui import __version__
@@ -18,6 +19,7 @@ from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
 from sevtui.vm import lifecycle
 from sevtui.vm.resolve import vm_profile
+from sevtui.vm.spec import IPERF_PORT
 
 HOST_NAME_ENV = "SEVTUI_HOST_NAME"
 """The host's name in a run's provenance (a fleet run sets the inventory name); else the
@@ -54,7 +56,9 @@ def nic_facts(argv: list[str]) -> dict[str, Any] | None:
         return None
     netdev = next((argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "-netdev"), "")
     options = dict(part.partition("=")[::2] for part in f"{device},{netdev}".split(",")[1:])
+    forward = re.search(rf"hostfwd=tcp:127\.0\.0\.1:(\d+)-:{IPERF_PORT}\b", netdev)
     return {
+        "iperf3_port": int(forward.group(1)) if forward else None,
         "model": device.split(",", 1)[0],
         "backend": netdev.split(",", 1)[0],
         "vhost": options.get("vhost") in ("on", "true"),

@@ -15,6 +15,7 @@ import contextlib
 import random
 import re
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -237,11 +238,14 @@ class _Pending:
     nonce: str
     limit: float
     script: str
+    runner: Target | None = None
+    """Where the script runs when not in the target (the host, for a host-side client)."""
 
     def run(self) -> tuple[Any, float]:
         """Run the script (safe in a worker thread: it touches only this target)."""
         started = time.monotonic()
-        outcome = _run(self.target, self.script, self.limit + HOST_SIDE_MARGIN_S)
+        where = self.runner or self.target
+        outcome = _run(where, self.script, self.limit + HOST_SIDE_MARGIN_S)
         return outcome, time.monotonic() - started
 
 
@@ -284,6 +288,8 @@ class SuiteRun:
     """Seconds a repetition of (target, benchmark) takes; the ETA adds them up."""
     warmed: set[tuple[str, str, int]] = field(default_factory=set)
     """(target, benchmark, launch) whose warm-ups are behind it."""
+    host_side_runner: HostTarget | None = None
+    """The host, where host-side clients run (made on first use)."""
 
     def execute(self, open_target: OpenTarget) -> RunOutcome:
         """Open every target, run every benchmark, and always finish the run row."""
@@ -325,6 +331,8 @@ class SuiteRun:
             reason = f"internal error: {type(exc).__name__}: {exc}"
             raise
         finally:
+            if self.host_side_runner is not None:
+                self.host_side_runner.close()
             self.store.finish_run(self.run_id, status, reason)
             self.emit(
                 RunFinished(self.run_id, status, time.monotonic() - started, self.measured, reason)
@@ -553,6 +561,14 @@ class SuiteRun:
             return f"boot time needs a VM sevtui starts, not {target.name}"
         if bench.vm_only and target.kind != "vm":
             return bench.vm_only
+        if bench.host_side:
+            if _net_port(target) is None:
+                return (
+                    f"{target.name} has no port forwarded to its {bench.host_side} server "
+                    '(sevtui forwards one with network = "user" only)'
+                )
+            if shutil.which(bench.host_side) is None:
+                return f"{bench.host_side} is not installed on this host (the client side)"
         if bench.needs_disk and target.info.get("work_media") == "ram":
             fstype = target.info.get("work_fs", "RAM")
             return (
@@ -704,10 +720,23 @@ class SuiteRun:
         """A warm-up run: executed under the watchdog, not recorded."""
         nonce = secrets.token_hex(8)
         limit = self._limit(bench, target)
+        where, measured = self._where(bench, target)
         _run(
-            target, scripts.timed(bench, target.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S
+            where, scripts.timed(measured, where.work_dir, nonce, limit), limit + HOST_SIDE_MARGIN_S
         )
         return True
+
+    def _where(self, bench: Benchmark, target: Target) -> tuple[Target, Benchmark]:
+        """Where BENCH's measured command runs, and the command: in the target, or (a
+        host-side client) on the host against the target's forwarded port."""
+        if not bench.host_side:
+            return target, bench
+        if self.host_side_runner is None:
+            self.host_side_runner = HostTarget()
+        port = _net_port(target)
+        return self.host_side_runner, replace(
+            bench, command=f"SEVTUI_NET_PORT={port}; {bench.command}"
+        )
 
     def _round(
         self, bench: Benchmark, todo: list[Target], repetition: int, order: random.Random
@@ -737,8 +766,11 @@ class SuiteRun:
         )
         nonce = secrets.token_hex(8)
         limit = self._limit(bench, target)
-        script = scripts.timed(bench, target.work_dir, nonce, limit)
-        return _Pending(target, repetition, nonce, limit, script)
+        where, measured = self._where(bench, target)
+        script = scripts.timed(measured, where.work_dir, nonce, limit)
+        return _Pending(
+            target, repetition, nonce, limit, script, where if where is not target else None
+        )
 
     def _measure(self, bench: Benchmark, target: Target, repetition: int) -> bool:
         if bench.parser == BOOT:
@@ -880,6 +912,13 @@ def _run(target: Target, script: str, timeout: float) -> Any:
         if isinstance(exc, TargetDied):
             raise
         raise TargetDied(exc.message, exc.hint) from None
+
+
+def _net_port(target: Target) -> int | None:
+    """The host port forwarded to TARGET's iperf3 server (None: no forward)."""
+    nic = target.info.get("nic")
+    port = nic.get("iperf3_port") if isinstance(nic, dict) else None
+    return port if isinstance(port, int) else None
 
 
 def _words(exc: SevtuiError) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sevtui.base.ports import free_port
 from sevtui.base.proc import run_with_timeout
 from sevtui.vm.remote import Runner
 
@@ -84,13 +84,6 @@ class HostTarget:
     def close(self) -> None:
         """Remove the scratch folder."""
         shutil.rmtree(self.work_dir, ignore_errors=True)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _disk_scratch() -> str | None:

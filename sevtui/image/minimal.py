@@ -31,10 +31,25 @@ GUEST_TOOLS = {
     "redis-benchmark": "redis-tools",
     "redis-cli": "redis-tools",
     "tinymembench": "tinymembench (not packaged; build it and put it on PATH)",
+    "iperf3": "iperf3",
 }
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-# Loaded in this order by the guest init: input events, then the ACPI power button.
-GUEST_MODULES = ("kernel/drivers/input/evdev.ko", "kernel/drivers/acpi/button.ko")
+# Loaded in this order by the guest init: input events, the ACPI power button, the NIC.
+# Modules the kernel has built in (or lacks) are skipped.
+GUEST_MODULES = (
+    "kernel/drivers/input/evdev.ko",
+    "kernel/drivers/acpi/button.ko",
+    # The virtio NIC (iperf3 through it), each after what it depends on: the ring, the
+    # virtio core, the PCI transport, failover, then the driver.
+    "kernel/drivers/virtio/virtio_ring.ko",
+    "kernel/drivers/virtio/virtio.ko",
+    "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+    "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+    "kernel/drivers/virtio/virtio_pci.ko",
+    "kernel/net/core/failover.ko",
+    "kernel/drivers/net/net_failover.ko",
+    "kernel/drivers/net/virtio_net.ko",
+)
 _LDD_RE = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
 
 Progress = Callable[[str], None]
@@ -284,7 +299,7 @@ def _pack_initramfs(inputs: ImageInputs) -> bytes:
         archive.parents(library)
         archive.file(str(library).lstrip("/"), library.read_bytes(), 0o755)
     for index, module in enumerate(_modules(inputs)):
-        archive.file(f"lib/modules/{index}-{module.name}", module.read_bytes(), 0o644)
+        archive.file(f"lib/modules/{index:02d}-{module.name}", module.read_bytes(), 0o644)
     return archive.finish()
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from sevtui.base.errors import UsageError
 from sevtui.base.kinds import SnpDialect
+from sevtui.base.ports import free_port
 from sevtui.config import Config, VmConfig
 from sevtui.host import firmware
 from sevtui.host.cpuid import Leaf8000001F
 from sevtui.host.firmware import FirmwareChoice
 from sevtui.host.qemu import QemuInfo, snp_dialect
 from sevtui.image.minimal import built_minimal, minimal_dir
-from sevtui.vm.spec import DEFAULT_POLICY, Accel, DirectBoot, VmPaths, VmSpec
+from sevtui.vm.spec import DEFAULT_POLICY, USER_NET, Accel, DirectBoot, VmPaths, VmSpec
 
 FALLBACK_CBITPOS = 51
 
@@ -93,15 +94,11 @@ def resolve(
     boot, disk = _boot_media(config, name, profile.image)
     choice = _firmware(profile, boot is not None, dialect, qemu)
     blockers: list[str] = []
-    boot = _with_kernel_args(name, profile, boot, blockers)
-    if profile.numa_node is not None:
-        blockers += _numa_blockers(name, profile.numa_node)
+    boot = _host_settings(name, profile, boot, blockers)
     if choice.problem:
         blockers.append(f"{name}: {choice.problem.replace('vm.NAME', f'vm.{name}')}")
     vars_template = choice.vars_template
-    vars_copy = None
-    if vars_template is not None:
-        vars_copy = vm_data_dir(config, name) / "OVMF_VARS.fd"
+    vars_copy = vm_data_dir(config, name) / "OVMF_VARS.fd" if vars_template else None
     spec = VmSpec(
         name=name,
         kind=profile.kind,
@@ -137,8 +134,22 @@ def resolve(
         snp_dialect=dialect,
         extra_args=tuple(profile.extra_args),
         numa_node=profile.numa_node,
+        net_port=free_port() if profile.network == "user" else 0,
     )
     return Resolved(spec, notes, vars_template, choice, blockers)
+
+
+def _host_settings(
+    name: str, profile: VmConfig, boot: DirectBoot | None, blockers: list[str]
+) -> DirectBoot | None:
+    """BOOT with the guest kernel parameters the profile asks for (bounce, idle, the
+    minimal guest's NIC address on the user network); NUMA problems go to BLOCKERS."""
+    boot = _with_kernel_args(name, profile, boot, blockers)
+    if boot is not None and profile.network == "user":
+        boot = replace(boot, append=f"{boot.append} sevtui.net={USER_NET}")
+    if profile.numa_node is not None:
+        blockers += _numa_blockers(name, profile.numa_node)
+    return boot
 
 
 KERNEL_ARGS = {

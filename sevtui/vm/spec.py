@@ -63,6 +63,12 @@ class VmPaths:
         return self.root / "qemu.pid"
 
 
+IPERF_PORT = 5201
+"""The guest port iperf3 serves on (the network benchmark's server)."""
+USER_NET = "10.0.2.15/24,10.0.2.2"
+"""The minimal guest's address and gateway on QEMU's user network (sevtui.net=)."""
+
+
 @dataclass(frozen=True)
 class VmSpec:
     """Everything needed to launch one VM, with no decisions left to make."""
@@ -94,6 +100,9 @@ class VmSpec:
     extra_args: tuple[str, ...] = field(default_factory=tuple)
     numa_node: int | None = None
     """Host NUMA node QEMU's vCPU threads and memory are bound to (None: not bound)."""
+    net_port: int = 0
+    """Host port on 127.0.0.1 forwarded (TCP and UDP) to the guest's iperf3 port with user
+    networking; 0: none."""
 
 
 def build_argv(spec: VmSpec) -> list[str]:
@@ -204,6 +213,9 @@ def _network(spec: VmSpec) -> list[str]:
         netdev = "user,id=net0"
         if spec.ssh_port:
             netdev += f",hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22"
+        if spec.net_port:
+            for proto in ("tcp", "udp"):
+                netdev += f",hostfwd={proto}:127.0.0.1:{spec.net_port}-:{IPERF_PORT}"
     elif spec.network.startswith("tap:"):
         tap = spec.network.removeprefix("tap:")
         netdev = f"type=tap,script=no,downscript=no,id=net0,ifname={tap}"

@@ -83,6 +83,8 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
             "sqlite-insert-quick",
             "mbw-quick",
             "redis-quick",
+            "net-quick",
+            "exits",
             "boot",
         ):
             assert (target, bench) in benchmarks
@@ -92,7 +94,12 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
     )
     table = json.loads(compared.stdout)
     assert table["not_compared"] == []
-    assert set(table["categories"]) == {"cpu", "memory", "io", "launch"}
+    assert set(table["categories"]) == {"cpu", "memory", "io", "network", "exits", "launch"}
+    units = {m["metric"]: m["unit"] for m in shown["metrics"] if m["target"] == "demo"}
+    assert units["TCP host->guest 1 stream Gbit/s"] == "Gbit/s"
+    assert units["cpuid ns"] == "ns" and units["UDP host->guest jitter"] == "ms"
+    nic = run["target_info"]["demo"]["nic"]
+    assert nic["backend"] == "user" and isinstance(nic["iperf3_port"], int)
     assert_boot_phases_increase(vm_config_file, run["id"])
     [boot] = [b for b in table["benchmarks"] if b["benchmark"] == "boot"]
     assert boot["category"] == "launch" and boot["overhead_pct"] is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,15 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from sevtui.base.ports import free_port
 from tests.conftest import IMAGES, sevtui
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from sevtui.base.ports import free_port
 from tests.conftest import sevtui
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]
@@ -30,12 +31,6 @@ HOSTS = ("milan-a", "genoa-b")
 SHELL_RC_GUARD = "SetEnv PYENV_REHASH_TIMEOUT=1\n"
 """The test hosts are this machine: its root shell rc may run `pyenv rehash`, whose lock a
 killed session leaves behind, and every later login would then wait a minute for it."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def keygen(path: Path) -> None:

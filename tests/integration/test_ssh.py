@@ -11,17 +11,12 @@ from pathlib import Path
 import pytest
 
 from sevtui.base.errors import CommandTimeout, SevtuiError
+from sevtui.base.ports import free_port
 from sevtui.bench.targets import GuestTarget
 from sevtui.config import parse_config
 from sevtui.vm import remote
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

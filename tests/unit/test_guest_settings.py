@@ -35,7 +35,7 @@ def test_a_forced_bounce_boots_the_kernel_with_swiotlb_force(tmp_path: Path) -> 
     resolved = resolve(config, "demo", QEMU, "tcg", None)
     assert resolved.blockers == []
     assert resolved.spec.boot is not None
-    assert resolved.spec.boot.append.endswith(" swiotlb=force")
+    assert "swiotlb=force" in resolved.spec.boot.append.split()
 
 
 def test_a_disk_guest_cannot_be_forced_and_says_how_instead(tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ def test_idle_settings_are_guest_kernel_parameters(tmp_path: Path, idle: str, ar
     vm = f'[vm.demo]\nimage = "minimal"\nidle = "{idle}"\nbounce = "force"\n'
     resolved = resolve(config_with_image(tmp_path, vm), "demo", QEMU, "tcg", None)
     assert resolved.spec.boot is not None
-    assert resolved.spec.boot.append.endswith(f" swiotlb=force {arg}")
+    assert {"swiotlb=force", arg} <= set(resolved.spec.boot.append.split())
     assert parse_vary([f"idle=default,{idle}"]) == [("idle", ["default", idle])]
 
 

@@ -10,6 +10,7 @@ def test_the_demo_guests_nic_as_sevtui_starts_it() -> None:
             "virtio-net-pci,mac=52:54:00:2a:97:51,netdev=net0,disable-legacy=on,"
             "iommu_platform=true,romfile="]  # fmt: skip
     assert nic_facts(argv) == {
+        "iperf3_port": None,
         "model": "virtio-net-pci",
         "backend": "user",
         "vhost": False,
@@ -24,6 +25,7 @@ def test_a_multiqueue_vhost_tap_and_no_nic() -> None:
     facts = nic_facts(argv)
     assert facts is not None and facts["vhost"] is True and facts["queues"] == 4
     assert nic_facts(["qemu", "-netdev", "tap,id=n,queues=x", "-device", "e1000,netdev=n"]) == {
+        "iperf3_port": None,
         "model": "e1000",
         "backend": "tap",
         "vhost": False,
@@ -31,3 +33,9 @@ def test_a_multiqueue_vhost_tap_and_no_nic() -> None:
         "iommu_platform": False,
     }, "a value sevtui does not understand is kept as given"
     assert nic_facts(["qemu", "-nodefaults"]) is None
+
+
+def test_the_iperf3_forward_is_found() -> None:
+    netdev = "user,id=net0,hostfwd=tcp:127.0.0.1:40123-:5201,hostfwd=udp:127.0.0.1:40123-:5201"
+    facts = nic_facts(["qemu", "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"])
+    assert facts is not None and facts["iperf3_port"] == 40123

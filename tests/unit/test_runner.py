@@ -415,3 +415,47 @@ def test_a_setup_gets_the_benchmarks_timeout_not_its_measured_pace(
         run, store = make_run(tmp_path, [prepared], ["host"], repetitions=2)
         assert run.execute(lambda name: HostTarget()).status == "done", attempt
         store.close()
+
+
+class Guest(HostTarget):
+    """A VM target stood in for by this machine: it notes every script it runs."""
+
+    kind = "vm"
+
+    def __init__(self, name: str, port: int | None) -> None:
+        super().__init__({"nic": {"iperf3_port": port}} if port else {})
+        self.name = name
+        self.scripts: list[str] = []
+
+    def run(self, script: str, timeout: float) -> Outcome:
+        self.scripts.append(script)
+        return super().run(script, timeout)
+
+
+def test_a_host_side_client_runs_on_the_host_against_the_targets_port(tmp_path: Path) -> None:
+    client = Benchmark(
+        "client",
+        "a host-side client",
+        "other",
+        "echo port=$SEVTUI_NET_PORT",
+        setup="echo serving > served",
+        host_side="sh",
+        vm_only="the host has nothing to be a client of",
+    )
+    events: list[Event] = []
+    names = ["host", "vm", "vm2", "tap"]
+    run, store = make_run(tmp_path, [client], names, repetitions=2, emit=events)
+    guests = {"vm": Guest("vm", 4242), "vm2": Guest("vm2", 4343), "tap": Guest("tap", None)}
+
+    def open_target(name: str) -> Target:
+        return guests[name] if name in guests else HostTarget()
+
+    assert run.execute(open_target).status == "done"
+    for name, port in (("vm", 4242), ("vm2", 4343)):
+        outputs = [store.output(run.run_id, name, "client", rep) for rep in (1, 2)]
+        assert all(f"port={port}" in text for text in outputs), "its own forwarded port"
+    assert any("echo serving" in s for s in guests["vm"].scripts), "the setup ran in the target"
+    assert not any("echo port=" in s for s in guests["vm"].scripts), "the client did not"
+    why = {e.target: e.reason for e in events if isinstance(e, BenchmarkUnavailable)}
+    assert why["host"] == "the host has nothing to be a client of"
+    assert why["tap"].startswith("tap has no port forwarded to its sh server")
