@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from sevtui.base.values import Value
-from sevtui.store.db import RepetitionRecord, Store
+from sevtui.store.db import Store
+from sevtui.store.rows import RepetitionRecord
 
 BENCHMARKS, REPETITIONS = 500, 100
 

@@ -8,8 +8,9 @@ from typing import Any
 from sevtui.attest.service import Attestation, KeySources, attest_vm
 from sevtui.base.errors import SevtuiError, UsageError
 from sevtui.config import Config
-from sevtui.store.db import AttestationRow
+from sevtui.store.rows import AttestationRow
 from sevtui.vm import lifecycle, remote
+from sevtui.vm.ref import VmRef
 
 
 def key_sources(
@@ -28,23 +29,24 @@ def key_sources(
     )
 
 
-def attest_running(config: Config, name: str, keys: KeySources) -> Attestation:
-    """Fetch, verify and compare the report of running VM NAME (quietly, off the console)."""
-    current = lifecycle.status(config, name)
+def attest_running(vm: VmRef, keys: KeySources) -> Attestation:
+    """Fetch, verify and compare the report of running VM (quietly, off the console)."""
+    name = vm.name
+    current = lifecycle.status(vm)
     if current.state != "running":
         raise UsageError(
             f"VM {name!r} is not running: {current.state}", f"start it: sevtui vm start {name}"
         )
-    argv = lifecycle.vm_record(config, name).argv
-    return attest_vm(name, remote.runner(config, name, quiet=True), argv, keys)
+    argv = lifecycle.vm_record(vm.paths).argv
+    return attest_vm(name, remote.runner(vm, quiet=True), argv, keys)
 
 
-def for_run(config: Config, name: str) -> dict[str, Any]:
-    """A run's attestation of VM NAME as a document; failures are recorded, never raised."""
+def for_run(config: Config, vm: VmRef) -> dict[str, Any]:
+    """A run's attestation of VM as a document; failures are recorded, never raised."""
     try:
-        return attest_running(config, name, key_sources(config)).to_json()
+        return attest_running(vm, key_sources(config)).to_json()
     except SevtuiError as exc:
-        return Attestation(vm=name, status="inconclusive", reasons=[exc.message]).to_json()
+        return Attestation(vm=vm.name, status="inconclusive", reasons=[exc.message]).to_json()
 
 
 def as_row(document: dict[str, Any], run_id: int | None = None) -> AttestationRow:

@@ -17,7 +17,7 @@ from sevtui.base.sizes import parse_size
 from sevtui.bench.facts import RunFacts
 from sevtui.bench.results import ComparisonTable, build_comparisons
 from sevtui.bench.variants import PARAMETERS, Variant, parse_name
-from sevtui.store.db import Series
+from sevtui.store.rows import Series
 
 
 @dataclass(frozen=True)

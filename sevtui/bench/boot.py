@@ -19,6 +19,7 @@ from sevtui.base.values import Value
 from sevtui.config import Config
 from sevtui.host.caps import CapabilityReport
 from sevtui.vm import lifecycle
+from sevtui.vm.ref import VmRef
 
 if TYPE_CHECKING:
     from sevtui.bench.targets import GuestTarget
@@ -40,14 +41,14 @@ _UNITS = {"min": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
 
 
 def relaunch(
-    config: Config, report: CapabilityReport, name: str, target: GuestTarget
+    config: Config, report: CapabilityReport, vm: VmRef, target: GuestTarget
 ) -> dict[str, float]:
-    """Stop VM NAME, start it again and return its boot phases; TARGET's PIDs follow."""
-    if lifecycle.status(config, name).state == "running":
-        lifecycle.stop(config, name)
+    """Stop VM, start it again and return its boot phases; TARGET's PIDs follow."""
+    if lifecycle.status(vm).state == "running":
+        lifecycle.stop(vm)
     started = time.monotonic()
-    result = lifecycle.start(config, name, report)
-    record = lifecycle.vm_record(config, name)
+    result = lifecycle.start(config, vm, report)
+    record = lifecycle.vm_record(vm.paths)
     target.pids = {pid for pid in (result.pid, record.supervisor_pid) if pid is not None}
     if result.pid is not None:
         target.qemu = (result.pid, process_started(result.pid) or 0.0)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sevtui.store.db import Store, StoredFacts
+from sevtui.store.db import Store
+from sevtui.store.rows import StoredFacts
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sevtui.host import platform as platform_facts_of
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
 from sevtui.vm import lifecycle
-from sevtui.vm.resolve import vm_profile
+from sevtui.vm.ref import VmRef
 from sevtui.vm.spec import IPERF_PORT
 
 HOST_NAME_ENV = "SEVTUI_HOST_NAME"
@@ -67,10 +67,10 @@ def nic_facts(argv: list[str]) -> dict[str, Any] | None:
     }
 
 
-def guest_info(config: Config, name: str) -> dict[str, Any]:
+def guest_info(vm: VmRef) -> dict[str, Any]:
     """A VM target's facts: profile, argv, accel, variant, and the firmware it loads."""
-    profile = vm_profile(config, name)
-    record = lifecycle.vm_record(config, name)
+    profile = vm.profile
+    record = lifecycle.vm_record(vm.paths)
     info: dict[str, Any] = {
         "profile": profile.model_dump(mode="json"),
         "kind": profile.kind,
@@ -82,7 +82,7 @@ def guest_info(config: Config, name: str) -> dict[str, Any]:
         "numa_node": profile.numa_node,
         "nic": nic_facts(record.argv),
     }
-    variant = variants.parse_name(name)
+    variant = variants.parse_name(vm.name)
     if variant is not None:
         info["variant"] = {"base": variant.base, **dict(variant.params)}
     if profile.firmware is not None and profile.firmware.is_file():

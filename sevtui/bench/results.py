@@ -41,7 +41,7 @@ from sevtui.bench.stats import (
     trend_p,
 )
 from sevtui.bench.units import convert, units_agree
-from sevtui.store.db import Series
+from sevtui.store.rows import Series
 
 CATEGORY_ORDER = ("cpu", "memory", "io", "network", "exits", "launch", "other")
 METHOD = (

@@ -47,9 +47,10 @@ from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
 from sevtui.config import Config
 from sevtui.host.caps import CapabilityReport
 from sevtui.image.sources import Source, fetch
-from sevtui.store.db import RepetitionRecord, Store
+from sevtui.store.db import Store
+from sevtui.store.rows import RepetitionRecord
 from sevtui.vm import lease, lifecycle, remote
-from sevtui.vm.resolve import vm_paths, vm_profile
+from sevtui.vm.ref import VmRef, lookup
 
 MIN_DERIVED_TIMEOUT_S = 60.0
 DERIVED_TIMEOUT_FACTOR = 5.0
@@ -138,9 +139,7 @@ def run_suite(
     """Run PLAN on live targets (starting VMs as needed); Ctrl-C or control.stop interrupts it."""
     suite = catalog.suite(plan.suite)
     config = variants.with_variants(config, plan.targets)
-    for name in plan.targets:
-        if name != HOST:
-            vm_profile(config, name)
+    vms = {name: lookup(config, name) for name in plan.targets if name != HOST}
     if plan.resume_run is None:
         run_id = store.create_run(
             plan.label,
@@ -160,72 +159,75 @@ def run_suite(
         store.reopen_run(run_id)
     run = SuiteRun(store, run_id, plan, suite, control.emit, control.stop, config.paths.sources)
     fresh = plan.launches > 1
-    running = [
-        n for n in plan.targets if n != HOST and lifecycle.status(config, n).state == "running"
-    ]
+    running = [vm for vm in vms.values() if lifecycle.status(vm).state == "running"]
     try:
         return run.execute(
-            lambda name: open_live_target(config, report, name, (run_id, plan.label), fresh)
+            lambda name: open_live_target(
+                config, report, vms.get(name), (run_id, plan.label), fresh
+            )
         )
     finally:
         if fresh:
             _restart(config, report, running)
 
 
-def _restart(config: Config, report: CapabilityReport, names: list[str]) -> None:
+def _restart(config: Config, report: CapabilityReport, vms: list[VmRef]) -> None:
     """VMs that ran before a run of several launches run again after it (fresh)."""
-    for name in names:
-        if lifecycle.status(config, name).state != "running":
+    for vm in vms:
+        if lifecycle.status(vm).state != "running":
             with contextlib.suppress(SevtuiError):
-                lifecycle.start(config, name, report)
+                lifecycle.start(config, vm, report)
 
 
 def open_live_target(
-    config: Config, report: CapabilityReport, name: str, run: tuple[int, str], fresh: bool = False
+    config: Config,
+    report: CapabilityReport,
+    vm: VmRef | None,
+    run: tuple[int, str],
+    fresh: bool = False,
 ) -> Target:
-    """The host, or VM NAME (started when it is not running and leased to RUN).
+    """The host (VM None), or VM (started when it is not running and leased to RUN).
 
     FRESH (a run of several launches): the VM is booted anew for this launch and stopped
     when the run lets it go; so is a sweep's variant that the run started.
     """
-    if name == HOST:
+    if vm is None:
         return HostTarget(provenance.host_settings())
-    kind = vm_profile(config, name).kind
-    variant = variants.parse_name(name) is not None
+    kind = vm.profile.kind
+    variant = variants.parse_name(vm.name) is not None
     if variant and not report.profiles[kind].launchable:
         why = report.profiles[kind].reason
         raise TargetUnavailable(f"this host cannot run {kind} guests: {why}")
-    if variant and (blockers := lifecycle.plan(config, name, report)[0].blockers):
+    if variant and (blockers := lifecycle.plan(config, vm, report)[0].blockers):
         raise TargetUnavailable("; ".join(blockers))
-    if fresh and lifecycle.status(config, name).state == "running":
-        lifecycle.stop(config, name)
-    started = lifecycle.status(config, name).state != "running"
+    if fresh and lifecycle.status(vm).state == "running":
+        lifecycle.stop(vm)
+    started = lifecycle.status(vm).state != "running"
     if started:
-        lifecycle.start(config, name, report)
-    current = lifecycle.status(config, name)
-    record = lifecycle.vm_record(config, name)
+        lifecycle.start(config, vm, report)
+    current = lifecycle.status(vm)
+    record = lifecycle.vm_record(vm.paths)
     pids = {pid for pid in (current.pid, record.supervisor_pid) if pid is not None}
-    folder = vm_paths(config, name).root
-    lease.take(folder, *run)
-    info = provenance.guest_info(config, name)
+    lease.take(vm.paths.root, *run)
+    info = provenance.guest_info(vm)
     with contextlib.suppress(SevtuiError):
-        descriptor = lifecycle.plan(config, name, report)[0].firmware.descriptor
+        descriptor = lifecycle.plan(config, vm, report)[0].firmware.descriptor
         if descriptor is not None and isinstance(info.get("firmware_file"), dict):
             info["firmware_file"]["descriptor"] = str(descriptor)
     if config.bench.attest:
-        info["attestation"] = attest_vms.for_run(config, name)
+        info["attestation"] = attest_vms.for_run(config, vm)
 
     def let_go() -> None:
-        lease.release(folder)
+        lease.release(vm.paths.root)
         if started and (variant or fresh):
             with contextlib.suppress(SevtuiError):
-                lifecycle.stop(config, name)
+                lifecycle.stop(vm)
 
-    target = GuestTarget(name, remote.runner(config, name), pids, info, on_close=let_go)
+    target = GuestTarget(vm.name, remote.runner(vm), pids, info, on_close=let_go)
     if current.pid is not None:
         target.qemu = (current.pid, process_started(current.pid) or 0.0)
-    target.relaunch = lambda: boot.relaunch(config, report, name, target)
-    target.upload = remote.uploader(config, name)
+    target.relaunch = lambda: boot.relaunch(config, report, vm, target)
+    target.upload = remote.uploader(vm)
     return target
 
 

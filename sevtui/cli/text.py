@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from sevtui.bench.events import Event
     from sevtui.bench.results import BenchmarkOverhead, ComparisonSet, ComparisonTable, MeanFigure
     from sevtui.bench.runner import RunOutcome
+    from sevtui.bench.runreport import RunReport
     from sevtui.host.caps import CapabilityReport
     from sevtui.host.check import Check
-    from sevtui.session import ArgvPlan, RunReport
+    from sevtui.vm.details import ArgvPlan
     from sevtui.vm.inventory import VmRow
 
 

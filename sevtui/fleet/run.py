@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from sevtui.base import statedir
 from sevtui.base.errors import SevtuiError, UsageError
-from sevtui.base.names import safe_file_stem
+from sevtui.base.names import check_label, safe_file_stem
 
 PLAYBOOK = Path(str(resources.files("sevtui").joinpath("data", "ansible", "playbook.yml")))
 INSTALL_HINT = "pip install 'sevtui[fleet]' (ansible-core and ansible-runner)"
@@ -146,6 +146,29 @@ def sevtui_wheel(cache: Path, given: Path | None) -> Path:
     if built.returncode != 0 or not wheels:
         raise SevtuiError(f"building the sevtui wheel failed: {built.stderr.strip()[-300:]}")
     return wheels[-1]
+
+
+def run_fleet(
+    folder: Path,
+    request: FleetRequest,
+    wheel: Path | None,
+    progress: Callable[[HostProgress], None],
+) -> list[HostOutcome]:
+    """Run the fleet playbook (caps or run) on every host of the request's inventory,
+    keeping its status under FOLDER for the app's Fleet screen."""
+    if request.phase == "run":
+        check_label(request.label)
+    status = FleetStatus(folder, request.phase)
+    built = sevtui_wheel(folder / "wheels", wheel)
+    fetched = folder / (request.label if request.phase == "run" else "caps")
+
+    def step(line: HostProgress) -> None:
+        status.step(line)
+        progress(line)
+
+    outcomes = run_playbook(request, built, fetched, step)
+    status.finish(outcomes)
+    return outcomes
 
 
 def run_playbook(

@@ -220,12 +220,14 @@ def probe_vm(
     was planted by sevtui and the scan covered the guest's RAM as QMP reports it.
     """
     from sevtui.vm import remote
+    from sevtui.vm.ref import lookup
 
     vm, memory = _running_vm(config, name, secret)
     assert vm.pid is not None
     canary = secret or new_canary()
     if not secret:
-        output, status = remote.runner(config, name, quiet=True)(plant_command(canary), 60)
+        guest = lookup(config, name)
+        output, status = remote.runner(guest, quiet=True)(plant_command(canary), 60)
         if status != 0 or PLANTED not in output:
             raise SevtuiError(
                 f"planting the canary in {name} failed (exit {status}): {output.strip()[-200:]}",
@@ -235,7 +237,7 @@ def probe_vm(
         result = _search(vm.pid, canary.encode(), method, memory, everything)
     finally:
         if not secret:
-            remote.runner(config, name)(f"rm -f {CANARY_FILE}", 60)
+            remote.runner(guest)(f"rm -f {CANARY_FILE}", 60)
     if not result.found:
         result.inconclusive = _why_a_miss_proves_nothing(result, memory, secret, method)
     _store(config, vm, result)
@@ -245,6 +247,7 @@ def probe_vm(
 def _running_vm(config: Config, name: str, secret: str | None) -> tuple[VmStatus, int | None]:
     """The running VM NAME and its RAM as QMP reports it (None when QMP cannot say)."""
     from sevtui.vm.inventory import discover, query_qmp
+    from sevtui.vm.ref import state_paths
 
     rows = [row.status for row in discover(config) if row.status.name == name]
     candidates = [row for row in rows if not row.external] or rows
@@ -257,7 +260,7 @@ def _running_vm(config: Config, name: str, secret: str | None) -> tuple[VmStatus
             f"{name!r} is not managed by sevtui: sevtui cannot plant a canary in it",
             "write a text into the guest yourself and pass it with --secret TEXT",
         )
-    memory = None if vm.external else query_qmp(config, name).memory
+    memory = None if vm.external else query_qmp(state_paths(config, name)).memory
     return vm, memory
 
 
@@ -291,7 +294,8 @@ def _why_a_miss_proves_nothing(
 
 
 def _store(config: Config, vm: VmStatus, result: ProbeResult) -> None:
-    from sevtui.store.db import ProbeRow, Store
+    from sevtui.store.db import Store
+    from sevtui.store.rows import ProbeRow
 
     store = Store(config.paths.db)
     try:

@@ -28,7 +28,7 @@ from sevtui.bench.results import (
     format_pct,
 )
 from sevtui.report.system import SystemTable
-from sevtui.store.db import RunRow
+from sevtui.store.rows import RunRow
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sevtui.base.sizes import format_size
-from sevtui.store.db import RunRow
+from sevtui.store.rows import RunRow
 
 NOT_RECORDED = "not recorded"
 

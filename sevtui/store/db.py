@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sqlite3
 import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +22,19 @@ from sevtui.base.errors import SevtuiError, UsageError
 from sevtui.base.names import check_label, check_name
 from sevtui.base.proc import pid_alive
 from sevtui.base.values import Value
+from sevtui.store.rows import (
+    AttestationRow,
+    ProbeRow,
+    RepetitionRecord,
+    ResultRow,
+    RunInfo,
+    RunRow,
+    Sample,
+    Series,
+    StoredFacts,
+    per_repetition,
+)
+from sevtui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
@@ -31,336 +42,9 @@ WRITE_RETRY_S = 60.0
 """How long a measured value keeps trying to reach a busy database (a merge in batches,
 another sevtui) before its run fails with the reason."""
 
-_SQL_UUID4 = (
-    "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || "
-    "substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) "
-    "|| substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))"
-)
-"""A random (version 4) UUID in SQL: runs stored before UUIDs existed get one."""
-
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE runs (
-            id INTEGER PRIMARY KEY,
-            label TEXT NOT NULL,
-            status TEXT NOT NULL,
-            suite TEXT,
-            repetitions INTEGER,
-            targets TEXT NOT NULL DEFAULT '[]',
-            started REAL NOT NULL,
-            finished REAL,
-            pid INTEGER,
-            notes TEXT NOT NULL DEFAULT '',
-            provenance TEXT NOT NULL DEFAULT '{}'
-        )""",
-        """CREATE TABLE run_targets (
-            run_id INTEGER NOT NULL REFERENCES runs(id),
-            target TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            info TEXT NOT NULL DEFAULT '{}',
-            PRIMARY KEY (run_id, target)
-        )""",
-        """CREATE TABLE results (
-            id INTEGER PRIMARY KEY,
-            run_id INTEGER NOT NULL REFERENCES runs(id),
-            target TEXT NOT NULL,
-            benchmark TEXT NOT NULL,
-            category TEXT NOT NULL,
-            repetition INTEGER NOT NULL,
-            status TEXT NOT NULL,
-            seconds REAL,
-            message TEXT NOT NULL DEFAULT '',
-            output BLOB,
-            created REAL NOT NULL
-        )""",
-        """CREATE TABLE measurements (
-            id INTEGER PRIMARY KEY,
-            result_id INTEGER NOT NULL REFERENCES results(id),
-            run_id INTEGER NOT NULL REFERENCES runs(id),
-            target TEXT NOT NULL,
-            benchmark TEXT NOT NULL,
-            category TEXT NOT NULL,
-            metric TEXT NOT NULL,
-            unit TEXT NOT NULL,
-            direction TEXT NOT NULL,
-            repetition INTEGER NOT NULL,
-            sub INTEGER NOT NULL DEFAULT 0,
-            value REAL NOT NULL
-        )""",
-        "CREATE INDEX measurements_run ON measurements(run_id, target, benchmark)",
-        "CREATE INDEX results_run ON results(run_id, target, benchmark)",
-        "CREATE INDEX runs_label ON runs(label)",
-    ),
-    (
-        """CREATE TABLE probes (
-            id INTEGER PRIMARY KEY,
-            vm TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            method TEXT NOT NULL,
-            found INTEGER NOT NULL,
-            hits INTEGER NOT NULL,
-            bytes_scanned INTEGER NOT NULL,
-            seconds REAL NOT NULL,
-            throughput_gbps REAL NOT NULL,
-            created REAL NOT NULL
-        )""",
-    ),
-    (
-        "ALTER TABLE runs ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE results ADD COLUMN busy INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE results ADD COLUMN conditions TEXT NOT NULL DEFAULT '{}'",
-    ),
-    (
-        "ALTER TABLE probes ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE probes ADD COLUMN qemu_pid INTEGER",
-        "ALTER TABLE probes ADD COLUMN qemu_started REAL",
-    ),
-    (
-        """CREATE TABLE attestations (
-            id INTEGER PRIMARY KEY,
-            vm TEXT NOT NULL,
-            run_id INTEGER REFERENCES runs(id),
-            status TEXT NOT NULL,
-            measurement TEXT,
-            reasons TEXT NOT NULL DEFAULT '[]',
-            document TEXT NOT NULL DEFAULT '{}',
-            created REAL NOT NULL
-        )""",
-        "CREATE INDEX attestations_vm ON attestations(vm, id)",
-    ),
-    (
-        "ALTER TABLE runs ADD COLUMN uuid TEXT",
-        f"UPDATE runs SET uuid = {_SQL_UUID4} WHERE uuid IS NULL",
-        "CREATE UNIQUE INDEX runs_uuid ON runs(uuid)",
-    ),
-    (
-        "ALTER TABLE results ADD COLUMN launch INTEGER NOT NULL DEFAULT 1",
-        "ALTER TABLE results ADD COLUMN position INTEGER",
-        "ALTER TABLE results ADD COLUMN qemu_pid INTEGER",
-        "ALTER TABLE results ADD COLUMN qemu_started REAL",
-        "ALTER TABLE results ADD COLUMN pilot INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE measurements ADD COLUMN launch INTEGER NOT NULL DEFAULT 1",
-        "ALTER TABLE measurements ADD COLUMN pilot INTEGER NOT NULL DEFAULT 0",
-    ),
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
 
 class DatabaseBusy(SevtuiError):
     """Another connection held the database's write lock past the busy timeout."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """A row of `results list`."""
-
-    id: int
-    label: str
-    status: str
-    suite: str | None
-    targets: list[str]
-    started: float
-    finished: float | None
-    measurements: int
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON row."""
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One stored run with its targets (`results show`)."""
-
-    id: int
-    label: str
-    status: str
-    suite: str | None
-    repetitions: int | None
-    targets: list[str]
-    started: float
-    finished: float | None
-    notes: str
-    provenance: dict[str, Any]
-    reason: str
-    target_info: dict[str, dict[str, Any]]
-    uuid: str = ""
-    """The run's identity across databases (`results merge` keeps it)."""
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ResultRow:
-    """One repetition's outcome (without its raw output)."""
-
-    id: int
-    target: str
-    benchmark: str
-    category: str
-    repetition: int
-    status: str
-    seconds: float | None
-    message: str
-    launch: int = 1
-    position: int | None = None
-    """Where the target stood in its round's order (from 0; None: imported, or a setup)."""
-    qemu_pid: int | None = None
-    pilot: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ProbeRow:
-    """One stored memory-exposure probe (never the canary itself)."""
-
-    vm: str
-    kind: str
-    method: str
-    found: bool
-    hits: int
-    bytes_scanned: int
-    seconds: float
-    throughput_gbps: float
-    created: float = 0.0
-    reason: str = ""
-    """Why a miss proves nothing (empty for a verdict that stands)."""
-    qemu_pid: int | None = None
-    qemu_started: float | None = None
-    """The QEMU process the probe looked at: a verdict holds for that process only."""
-
-
-@dataclass(frozen=True)
-class AttestationRow:
-    """One stored attestation: its status, measurement, reasons and the whole document."""
-
-    vm: str
-    status: str
-    measurement: str | None
-    reasons: list[str]
-    document: dict[str, Any]
-    created: float
-    run_id: int | None = None
-
-
-@dataclass(frozen=True)
-class RepetitionRecord:
-    """What one repetition (or a benchmark's setup, repetition 0) produced."""
-
-    target: str
-    benchmark: str
-    category: str
-    repetition: int
-    status: str
-    values: list[Value] = field(default_factory=list)
-    seconds: float | None = None
-    output: str = ""
-    message: str = ""
-    conditions: dict[str, Any] = field(default_factory=dict)
-    busy: bool = False
-    launch: int = 1
-    """Which launch of the target (QEMU process, host batch) the repetition ran in."""
-    position: int | None = None
-    """Where the target stood in its round's (random) order, from 0."""
-    qemu: tuple[int, float] | None = None
-    """The QEMU process (PID, start time) that ran it; None for the host."""
-    pilot: bool = False
-    """A pilot repetition of the adaptive mode: kept, but never analysed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One repetition's value of one metric (iterations inside one program run averaged)."""
-
-    run_id: int
-    target: str
-    benchmark: str
-    category: str
-    metric: str
-    unit: str
-    direction: str
-    repetition: int
-    value: float
-    launch: int = 1
-
-
-@dataclass(frozen=True)
-class Series:
-    """One metric of one benchmark on one profile: (run id, repetition) -> value, and the
-    launch each repetition ran in (1 when the run had one)."""
-
-    target: str
-    benchmark: str
-    category: str
-    metric: str
-    unit: str
-    direction: str
-    values: dict[tuple[int, int], float]
-    launches: dict[tuple[int, int], int] = field(default_factory=dict)
-
-
-def group_samples(samples: list[Sample]) -> list[Series]:
-    """Samples as Series, in first-seen order (several values of a repetition averaged)."""
-    grouped: dict[tuple[str, str, str, str], list[Sample]] = {}
-    for sample in samples:
-        key = (sample.target, sample.benchmark, sample.metric, sample.unit)
-        grouped.setdefault(key, []).append(sample)
-    series = []
-    for (target, benchmark, metric, unit), group in grouped.items():
-        values: dict[tuple[int, int], list[float]] = {}
-        launches: dict[tuple[int, int], int] = {}
-        for sample in group:
-            values.setdefault((sample.run_id, sample.repetition), []).append(sample.value)
-            launches[(sample.run_id, sample.repetition)] = sample.launch
-        first = group[0]
-        series.append(
-            Series(
-                target,
-                benchmark,
-                first.category,
-                metric,
-                unit,
-                first.direction,
-                {key: math.fsum(v) / len(v) for key, v in values.items()},
-                launches,
-            )
-        )
-    return series
-
-
-def _per_repetition(packed: str) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], int]]:
-    """'KEY LAUNCH VALUE ...' (KEY = run << 32 | repetition) -> (run, rep) -> value
-    (several values of a repetition averaged), and (run, rep) -> launch."""
-    parts = packed.split(" ")
-    keys = list(map(int, parts[0::3]))
-    launch_of = list(map(int, parts[1::3]))
-    numbers = list(map(float, parts[2::3]))
-    sums: dict[int, list[float]] = {}
-    launches: dict[tuple[int, int], int] = {}
-    for key, launch, number in zip(keys, launch_of, numbers, strict=True):
-        sums.setdefault(key, []).append(number)
-        launches[(key >> 32, key & 0xFFFFFFFF)] = launch
-    values = {
-        (key >> 32, key & 0xFFFFFFFF): v[0] if len(v) == 1 else math.fsum(v) / len(v)
-        for key, v in sums.items()
-    }
-    return values, launches
-
-
-@dataclass(frozen=True)
-class StoredFacts:
-    """What the database holds about where compared work ran (bench.facts judges it):
-    each run target's info, busy repetitions per (target, benchmark), and how each
-    measured (not imported) run shared the host."""
-
-    targets: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    busy: dict[tuple[str, str], int] = field(default_factory=dict)
-    run_modes: frozenset[str] = frozenset()
 
 
 class Store:
@@ -457,7 +141,7 @@ class Store:
                 # new database at once): the version is read again under the write lock.
                 if int(self._execute("PRAGMA user_version").fetchone()[0]) > number:
                     continue
-                for statement in _MIGRATIONS[number]:
+                for statement in MIGRATIONS[number]:
                     self._execute(statement)
                 self._execute(f"PRAGMA user_version = {number + 1}")
 
@@ -831,7 +515,7 @@ class Store:
             run_ids,
         ).fetchall()
         return [
-            Series(target, bench, category, metric, unit, direction, *_per_repetition(packed))
+            Series(target, bench, category, metric, unit, direction, *per_repetition(packed))
             for target, bench, category, metric, unit, direction, packed in rows
         ]
 

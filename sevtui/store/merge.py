@@ -34,8 +34,9 @@ from typing import Any
 
 from sevtui.base.errors import SevtuiError, UsageError
 from sevtui.base.proc import pid_alive, signals_handled
-from sevtui.store.db import _MIGRATIONS, SCHEMA_VERSION, Store
+from sevtui.store.db import Store
 from sevtui.store.merge_rows import CHECKS, BadValue, check_row
+from sevtui.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUDGET_S = 900.0
 """Longest a merge may take, checks and writes together."""
@@ -238,7 +239,7 @@ def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 def _reference_schema(version: int) -> list[tuple[str, str, str]]:
     """The schema sevtui's own migrations give a database of VERSION."""
     with contextlib.closing(sqlite3.connect(":memory:")) as conn:
-        for migration in _MIGRATIONS[:version]:
+        for migration in MIGRATIONS[:version]:
             for statement in migration:
                 conn.execute(statement)
         return _schema(conn)
@@ -263,16 +264,19 @@ def _check_schema(path: Path, found: list[tuple[str, str, str]], version: int) -
         )
 
 
-def columns(store: Store, table: str) -> tuple[str, ...]:
-    """The columns of TABLE that a merge copies: all but row ids and links to parents."""
-    info = store.execute(f"PRAGMA table_info({table})").fetchall()
-    return tuple(row[1] for row in info if row[1] not in ("id", "run_id", "result_id"))
+def columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The columns of TABLE that a merge copies: all but row ids and links to parents,
+    read from the database itself, so a column a migration adds is merged too."""
+    import sqlite_utils
+
+    found = sqlite_utils.Database(conn).table(table).columns
+    return tuple(c.name for c in found if c.name not in ("id", "run_id", "result_id"))
 
 
 def _check_all(source: Store, path: Path, guard: _Guard) -> None:
     """Every value that would be merged, checked: the first bad one refuses the merge."""
     for table in CHECKS:
-        names = columns(source, table)
+        names = columns(source.conn, table)
         for row in _rows(source, f"SELECT rowid, {', '.join(names)} FROM {table}", (), guard):
             try:
                 check_row(table, names, row[1:])
@@ -330,7 +334,7 @@ class _Writer:
     def merge_source(self, source: Store, path: Path) -> MergedFile:
         """Every run of SOURCE that is new here (or continued since), then its probes."""
         done = MergedFile(path, [], [], 0)
-        run_columns = columns(source, "runs")
+        run_columns = columns(source.conn, "runs")
         runs = source.execute(f"SELECT id, {', '.join(run_columns)} FROM runs ORDER BY id")
         for row in runs.fetchall():
             record = dict(zip(run_columns, row[1:], strict=True))
@@ -404,7 +408,7 @@ class _Writer:
         self, source: Store, table: str, ids: tuple[int, int], result_ids: dict[int, int]
     ) -> None:
         old_id, new_id = ids
-        names = columns(source, table)
+        names = columns(source.conn, table)
         extra = ", result_id" if table == "measurements" else ""
         wanted = f"rowid{extra}, {', '.join(names)}"
         sql = f"SELECT {wanted} FROM {table} WHERE run_id = ? ORDER BY rowid"
@@ -438,7 +442,7 @@ class _Writer:
 
     def _copy_probes(self, source: Store) -> int:
         """Memory probes the local database does not hold yet (same VM, time, process)."""
-        names = columns(source, "probes")
+        names = columns(source.conn, "probes")
         copied = 0
         for row in _rows(source, f"SELECT {', '.join(names)} FROM probes", (), self.guard):
             probe = dict(zip(names, row, strict=True))

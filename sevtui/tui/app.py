@@ -40,7 +40,7 @@ from sevtui.tui.sources import EXEC_TIMEOUT_S
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe.exposure import ProbeResult
-    from sevtui.store.db import AttestationRow
+    from sevtui.store.rows import AttestationRow
     from sevtui.tui.sources import Sources
 
 REFRESH_S = 1.0

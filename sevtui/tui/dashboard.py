@@ -18,7 +18,7 @@ from sevtui.tui.quiet_cells import repaint_row, write_cell_quietly
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe.exposure import ProbeResult
-    from sevtui.store.db import AttestationRow, RunInfo
+    from sevtui.store.rows import AttestationRow, RunInfo
     from sevtui.vm.inventory import VmRow
 
 VM_COLUMNS = (

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from sevtui.bench.events import Event
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe.exposure import ProbeResult
-    from sevtui.store.db import AttestationRow, RunInfo
+    from sevtui.store.rows import AttestationRow, RunInfo
     from sevtui.tui.sources import Sources
     from sevtui.vm.inventory import VmRow
 

@@ -30,7 +30,7 @@ from sevtui.tui.screens import CoveringScreen, RunDetailScreen
 
 if TYPE_CHECKING:
     from sevtui.bench.along import AlongPoint
-    from sevtui.store.db import RunInfo
+    from sevtui.store.rows import RunInfo
     from sevtui.tui.sources import Sources
 
 

@@ -19,8 +19,8 @@ from sevtui.tui.messages import DashboardCovered
 
 if TYPE_CHECKING:
     from sevtui.host.caps import CapabilityReport
-    from sevtui.session import VmDetails
     from sevtui.tui.sources import Sources
+    from sevtui.vm.details import VmDetails
 
 _MARK = {
     "pass": ("✔", "green"),

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from sevtui.bench.runner import RunOutcome
     from sevtui.host.caps import CapabilityReport
     from sevtui.probe.exposure import ProbeResult
-    from sevtui.session import VmDetails
-    from sevtui.store.db import AttestationRow, RunInfo
+    from sevtui.store.rows import AttestationRow, RunInfo
+    from sevtui.vm.details import VmDetails
     from sevtui.vm.inventory import VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
 

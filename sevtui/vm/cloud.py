@@ -13,14 +13,8 @@ from sevtui.base.proc import run_checked
 from sevtui.config import Config, parse_size
 from sevtui.host.qemu import find_binary
 from sevtui.vm import lifecycle
-from sevtui.vm.remote import ssh_key
-from sevtui.vm.resolve import (
-    derived_mac,
-    prepared_disk,
-    prepared_seed,
-    vm_data_dir,
-    vm_profile,
-)
+from sevtui.vm.ref import VmRef
+from sevtui.vm.resolve import derived_mac
 
 TEMPLATES = Path(str(resources.files("sevtui").joinpath("data", "cloud-init")))
 """cloud-init templates: package data, so an installed wheel has them too."""
@@ -35,21 +29,21 @@ class CloudVm:
     ssh_key: Path
 
 
-def prepare_cloud(config: Config, name: str, base: Path, grow: str, force: bool = False) -> CloudVm:
-    """qemu-img convert + resize, an ssh key, and a cloud-init seed ISO for VM NAME.
+def prepare_cloud(config: Config, vm: VmRef, base: Path, grow: str, force: bool = False) -> CloudVm:
+    """qemu-img convert + resize, an ssh key, and a cloud-init seed ISO for VM.
 
     The disk is the VM's own (everything the guest wrote): an existing one is replaced
     only with FORCE, and never while the VM runs.
     """
-    profile = vm_profile(config, name)
-    _refuse(config, name, base, grow, force)
-    disk = prepared_disk(config, name)
+    name, profile = vm.name, vm.profile
+    _refuse(vm, base, grow, force)
+    disk = vm.disk
     qemu_img = find_binary(config.qemu.img, "qemu-img", "sudo apt-get install qemu-utils")
     localds = find_binary(
         "cloud-localds", "cloud-localds", "sudo apt-get install cloud-image-utils"
     )
     keygen = find_binary("ssh-keygen", "ssh-keygen", "sudo apt-get install openssh-client")
-    root = vm_data_dir(config, name)
+    root = vm.data_dir
     statedir.private_dir(root, levels=2)
     statedir.private_dir(root / "ssh", levels=1)
     old_mask = os.umask(0o077)
@@ -61,7 +55,7 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str, force: bool 
         resize = [qemu_img, "resize", "-f", "raw", str(staged), f"+{grow}"]
         run_checked(resize, "qemu-img resize")
         staged.replace(disk)
-        key = ssh_key(config, name)
+        key = vm.ssh_key
         if not key.exists():
             run_checked(
                 [keygen, "-q", "-t", "ed25519", "-N", "", "-C", f"sevtui-{name}", "-f", str(key)],
@@ -72,7 +66,7 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str, force: bool 
         for template in ("user-data.yaml", "network-config.yaml"):
             text = (TEMPLATES / template).read_text().format(**values)
             statedir.write(root, template, text.encode())
-        seed = prepared_seed(config, name)
+        seed = vm.seed
         run_checked(
             [
                 localds,
@@ -90,7 +84,7 @@ def prepare_cloud(config: Config, name: str, base: Path, grow: str, force: bool 
     return CloudVm(disk, seed, key)
 
 
-def _refuse(config: Config, name: str, base: Path, grow: str, force: bool) -> None:
+def _refuse(vm: VmRef, base: Path, grow: str, force: bool) -> None:
     """Bad input, a running VM, or (without FORCE) a disk that holds the guest's data."""
     if not base.is_file():
         raise UsageError(f"base image {base} does not exist", "pass a cloud image with --base")
@@ -98,12 +92,13 @@ def _refuse(config: Config, name: str, base: Path, grow: str, force: bool) -> No
         parse_size(grow)
     except ValueError:
         raise UsageError(f"--grow {grow!r}: not a size", "e.g. --grow 20G") from None
-    if lifecycle.status(config, name).state in ("running", "starting"):
+    name = vm.name
+    if lifecycle.status(vm).state in ("running", "starting"):
         raise UsageError(
             f"VM {name!r} is running on the disk prepare-cloud would replace",
             f"stop it first: sevtui vm stop {name}",
         )
-    disk = prepared_disk(config, name)
+    disk = vm.disk
     if disk.exists() and not force:
         raise UsageError(
             f"{disk} exists: {name}'s disk, with everything its guest wrote",

@@ -14,7 +14,8 @@ from sevtui.config import Config
 from sevtui.vm.lifecycle import VmStatus, list_configured
 from sevtui.vm.monitor import ProcessSample, find_qemu_processes, sample, sample_now
 from sevtui.vm.qmp import QmpClient, QmpError
-from sevtui.vm.resolve import vm_paths
+from sevtui.vm.ref import state_paths
+from sevtui.vm.spec import VmPaths
 
 
 @dataclass
@@ -48,10 +49,10 @@ class QmpFacts:
     memory: int | None = None
 
 
-def query_qmp(config: Config, name: str) -> QmpFacts:
-    """Run state, query-sev (or why not) and the guest's RAM for a running VM."""
+def query_qmp(paths: VmPaths) -> QmpFacts:
+    """Run state, query-sev (or why not) and the guest's RAM for the running VM of PATHS."""
     try:
-        with QmpClient(vm_paths(config, name).qmp, timeout=2.0) as qmp:
+        with QmpClient(paths.qmp, timeout=2.0) as qmp:
             run_state = str(qmp.execute("query-status").get("status", ""))
             memory = guest_memory(qmp)
             try:
@@ -122,7 +123,7 @@ def inventory(config: Config, interval: float = 0.2, with_qmp: bool = True) -> l
         if row.status.pid:
             row.sample = samples.get(row.status.pid)
         if with_qmp and row.status.state == "running" and not row.status.external:
-            _apply(row, query_qmp(config, row.status.name))
+            _apply(row, query_qmp(state_paths(config, row.status.name)))
     return rows
 
 
@@ -170,7 +171,7 @@ class InventoryWatcher:
                 continue
             cached = self._qmp.get(pid)
             if cached is None or now - cached[0] > self.qmp_every_s:
-                cached = (now, query_qmp(self.config, row.status.name))
+                cached = (now, query_qmp(state_paths(self.config, row.status.name)))
                 self._qmp[pid] = cached
             _apply(row, cached[1])
         return rows

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from sevtui.base import statedir
+from sevtui.base.errors import SevtuiError
 from sevtui.base.proc import process_started
 
 LEASE = "lease.json"
@@ -29,6 +30,17 @@ def release(folder: Path) -> None:
     record = _read(folder)
     if record is not None and record.get("pid") == os.getpid():
         statedir.remove(folder, LEASE)
+
+
+def refuse_held(folder: Path, name: str) -> None:
+    """Refuse to act on VM NAME while a benchmark run holds it (the run would fail)."""
+    user = holder(folder)
+    if user:
+        raise SevtuiError(
+            f"{name} is in use by {user}",
+            "stop the run first (t in the app, Ctrl-C where it runs)",
+            cli_hint="--force stops the VM anyway",
+        )
 
 
 def holder(folder: Path) -> str | None:

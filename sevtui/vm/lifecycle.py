@@ -32,7 +32,8 @@ from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu, snp_dialect
 from sevtui.vm import diagnose, remote, sevparams
 from sevtui.vm.qmp import QmpClient, QmpError
-from sevtui.vm.resolve import Resolved, prepared_disk, resolve, vm_paths, vm_profile
+from sevtui.vm.ref import VmRef, lookup
+from sevtui.vm.resolve import Resolved, resolve
 from sevtui.vm.spec import READY_MARKER, Accel, VmPaths, VmSpec, build_argv, ready_marker
 
 VmState = Literal["running", "starting", "stopped", "crashed", "shutoff"]
@@ -122,15 +123,14 @@ def choose_accel(config: Config, report: CapabilityReport, kind: VmKind) -> tupl
     return "tcg", f"KVM not usable ({report.accel.reason}): using TCG"
 
 
-def plan(config: Config, name: str, report: CapabilityReport) -> tuple[Resolved, str]:
-    """Resolve VM NAME against this host: the spec, and why this accel."""
-    profile = vm_profile(config, name)
-    accel, why = choose_accel(config, report, profile.kind)
+def plan(config: Config, vm: VmRef, report: CapabilityReport) -> tuple[Resolved, str]:
+    """Resolve VM against this host: the spec, and why this accel."""
+    accel, why = choose_accel(config, report, vm.profile.kind)
     qemu = probe_qemu(config.qemu.binary)
-    found = sevparams.problems(name, profile, snp_dialect(config.qemu.snp_dialect, qemu))
+    found = sevparams.problems(vm.name, vm.profile, snp_dialect(config.qemu.snp_dialect, qemu))
     if found:
         raise ConfigError(found, "fix these in config.toml; `sevtui config check` lists them all")
-    return resolve(config, name, qemu, accel, report.leaf), why
+    return resolve(config, vm, qemu, accel, report.leaf), why
 
 
 # --- status -----------------------------------------------------------------------------
@@ -208,9 +208,9 @@ def _read_record(root: Path) -> VmRecord | None:
     return None if data is None else VmRecord.from_json(data)
 
 
-def vm_record(config: Config, name: str) -> VmRecord:
-    """What was recorded when VM NAME was last started (empty when never)."""
-    return _read_record(vm_paths(config, name).root) or VmRecord()
+def vm_record(paths: VmPaths) -> VmRecord:
+    """What was recorded when the VM of PATHS was last started (empty when never)."""
+    return _read_record(paths.root) or VmRecord()
 
 
 def identity_matches(record: VmRecord, paths: VmPaths) -> tuple[bool, str]:
@@ -242,12 +242,11 @@ def identity_matches(record: VmRecord, paths: VmPaths) -> tuple[bool, str]:
     )
 
 
-def status(config: Config, name: str) -> VmStatus:
-    """The state of configured VM NAME, from its state directory and the process table."""
-    profile = vm_profile(config, name)
-    paths = vm_paths(config, name)
+def status(vm: VmRef) -> VmStatus:
+    """The state of configured VM, from its state directory and the process table."""
+    profile, paths = vm.profile, vm.paths
     row = VmStatus(
-        name,
+        vm.name,
         profile.kind,
         "stopped",
         vcpus=profile.vcpus,
@@ -305,11 +304,11 @@ def list_configured(config: Config) -> list[VmStatus]:
     """Status of every configured VM; one whose state folder is refused says why."""
     found = []
     for name in config.vm:
+        vm = lookup(config, name)
         try:
-            found.append(status(config, name))
+            found.append(status(vm))
         except statedir.UntrustedState as exc:
-            profile = vm_profile(config, name)
-            found.append(VmStatus(name, profile.kind, "stopped", stale=exc.message))
+            found.append(VmStatus(name, vm.profile.kind, "stopped", stale=exc.message))
     return found
 
 
@@ -318,15 +317,15 @@ def list_configured(config: Config) -> list[VmStatus]:
 
 def start(
     config: Config,
-    name: str,
+    vm: VmRef,
     report: CapabilityReport,
     force: bool = False,
     wait_ready: bool = True,
     progress: Progress = lambda _msg: None,
 ) -> StartResult:
-    """Launch VM NAME detached from sevtui and wait until QMP answers (and the guest is ready)."""
-    _refuse_start(config, name, report, force)
-    resolved, accel_reason = plan(config, name, report)
+    """Launch VM detached from sevtui and wait until QMP answers (and the guest is ready)."""
+    _refuse_start(config, vm, report, force)
+    resolved, accel_reason = plan(config, vm, report)
     if resolved.blockers:
         raise SevtuiError(
             "; ".join(resolved.blockers), "`sevtui caps` lists the firmware each kind would use"
@@ -343,7 +342,7 @@ def start(
     argv = build_argv(spec)
     statedir.write(paths.root, "argv.json", json.dumps(argv, indent=2, allow_nan=False).encode())
     statedir.touch(paths.root, "starting")
-    progress(f"starting {name} ({spec.kind}, {spec.accel}: {accel_reason})")
+    progress(f"starting {vm.name} ({spec.kind}, {spec.accel}: {accel_reason})")
     started = time.monotonic()
     supervisor = _supervise(paths, argv)
     try:
@@ -355,13 +354,13 @@ def start(
         if wait_ready and spec.boot is not None:
             marker = ready_marker(nonce).encode()
             phases |= _wait_for_ready(paths, supervisor, marker, started, progress)
-        elif wait_ready and remote.uses_ssh(config, name):
+        elif wait_ready and remote.uses_ssh(vm):
             waiting = _Waiting(paths, supervisor, started, progress)
-            phases |= _wait_for_cloud_guest(remote.runner(config, name), waiting)
+            phases |= _wait_for_cloud_guest(remote.runner(vm), waiting)
     finally:
         statedir.remove(paths.root, "starting")
     return StartResult(
-        name,
+        vm.name,
         pid,
         spec.accel,
         accel_reason,
@@ -404,16 +403,16 @@ def _supervise(paths: VmPaths, argv: list[str]) -> subprocess.Popen[bytes]:
     )
 
 
-def _refuse_start(config: Config, name: str, report: CapabilityReport, force: bool) -> None:
+def _refuse_start(config: Config, vm: VmRef, report: CapabilityReport, force: bool) -> None:
     """Refuse a VM that already runs, (unless FORCE) a kind this host cannot run, or a
     cloud VM whose disk was never prepared."""
-    current = status(config, name)
+    name, profile = vm.name, vm.profile
+    current = status(vm)
     if current.state in ("running", "starting"):
         raise UsageError(
             f"VM {name!r} is already {current.state} (PID {current.pid})",
             f"stop it first: sevtui vm stop {name}",
         )
-    profile = vm_profile(config, name)
     verdict = report.profiles[profile.kind]
     if not verdict.launchable and not force:
         raise SevtuiError(
@@ -421,26 +420,25 @@ def _refuse_start(config: Config, name: str, report: CapabilityReport, force: bo
             "see `sevtui caps` for the full check list",
             cli_hint="--force tries anyway",
         )
-    if profile.image == "cloud" and not prepared_disk(config, name).is_file():
+    _refuse_unprepared(config, vm)
+
+
+def _refuse_unprepared(config: Config, vm: VmRef) -> None:
+    """A cloud VM whose disk `image prepare-cloud` never made cannot boot."""
+    if vm.profile.image == "cloud" and not vm.disk.is_file():
         raise UsageError(
-            f"{name}: its disk is not prepared yet (no {prepared_disk(config, name)})",
+            f"{vm.name}: its disk is not prepared yet (no {vm.disk})",
             f"sevtui image prepare-cloud --base {config.paths.images / 'debian' / 'disk.qcow2'} "
-            f"--vm {name}",
+            f"--vm {vm.name}",
         )
 
 
-def check_media(config: Config, name: str, report: CapabilityReport) -> None:
-    """Raise the reason VM NAME cannot boot for want of a file: its guest image not built,
+def check_media(config: Config, vm: VmRef, report: CapabilityReport) -> None:
+    """Raise the reason VM cannot boot for want of a file: its guest image not built,
     its cloud disk not prepared, a disk or firmware file missing (a sweep asks this of
     every VM before it starts anything)."""
-    profile = vm_profile(config, name)
-    if profile.image == "cloud" and not prepared_disk(config, name).is_file():
-        raise UsageError(
-            f"{name}: its disk is not prepared yet (no {prepared_disk(config, name)})",
-            f"sevtui image prepare-cloud --base {config.paths.images / 'debian' / 'disk.qcow2'} "
-            f"--vm {name}",
-        )
-    missing = _missing_file(plan(config, name, report)[0])
+    _refuse_unprepared(config, vm)
+    missing = _missing_file(plan(config, vm, report)[0])
     if missing is not None:
         raise missing
 
@@ -681,19 +679,18 @@ def _kill_tree(supervisor: subprocess.Popen[bytes]) -> None:
 
 
 def stop(
-    config: Config,
-    name: str,
+    vm: VmRef,
     kill: bool = False,
     grace_s: float = 10.0,
     step_s: float = 3.0,
     progress: Progress = lambda _msg: None,
 ) -> StopResult:
     """ACPI powerdown, then QMP quit, then SIGTERM, then SIGKILL; never hangs."""
-    current = status(config, name)
+    name, paths = vm.name, vm.paths
+    current = status(vm)
     if current.state not in ("running", "starting") or current.pid is None:
         note = f" ({current.stale})" if current.stale else ""
         raise UsageError(f"VM {name!r} is not running: {current.state}{note}")
-    paths = vm_paths(config, name)
     statedir.touch(paths.root, "stop-requested")
     pid = current.pid
     started = time.monotonic()

@@ -9,28 +9,22 @@ from pathlib import Path
 
 from sevtui.base.errors import SevtuiError
 from sevtui.base.proc import run_with_timeout
-from sevtui.config import Config
 from sevtui.vm import console
-from sevtui.vm.resolve import vm_data_dir, vm_paths, vm_profile
+from sevtui.vm.ref import VmRef
 
 Runner = Callable[[str, float], tuple[str, int]]
 UPLOAD_TIMEOUT_S = 1800.0
 """Long enough for LLVM's 130 MiB tarball over a slow user-mode network."""
 
 
-def ssh_key(config: Config, name: str) -> Path:
-    """Where `image prepare-cloud` put VM NAME's private key."""
-    return vm_data_dir(config, name) / "ssh" / "id_ed25519"
-
-
-def uses_ssh(config: Config, name: str) -> bool:
+def uses_ssh(vm: VmRef) -> bool:
     """Cloud guests with a forwarded ssh port and a generated key are reached over ssh."""
-    profile = vm_profile(config, name)
+    profile = vm.profile
     return (
         profile.image != "minimal"
         and profile.network == "user"
         and profile.ssh_port > 0
-        and ssh_key(config, name).is_file()
+        and vm.ssh_key.is_file()
     )
 
 
@@ -82,27 +76,23 @@ def ssh_upload(key: Path, port: int, user: str, local: Path, dest: str) -> None:
         )
 
 
-def uploader(config: Config, name: str) -> Callable[[Path, str], None] | None:
-    """How to copy a file into VM NAME: over ssh for cloud guests; None for the console."""
-    if not uses_ssh(config, name):
+def uploader(vm: VmRef) -> Callable[[Path, str], None] | None:
+    """How to copy a file into VM: over ssh for cloud guests; None for the console."""
+    if not uses_ssh(vm):
         return None
-    profile = vm_profile(config, name)
-    key = ssh_key(config, name)
-    return lambda local, dest: ssh_upload(key, profile.ssh_port, profile.ssh_user, local, dest)
+    key, port, user = vm.ssh_key, vm.profile.ssh_port, vm.profile.ssh_user
+    return lambda local, dest: ssh_upload(key, port, user, local, dest)
 
 
-def runner(config: Config, name: str, quiet: bool = False) -> Runner:
-    """How to run commands in VM NAME: ssh for cloud guests, else its serial console.
+def runner(vm: VmRef, quiet: bool = False) -> Runner:
+    """How to run commands in VM: ssh for cloud guests, else its serial console.
 
     QUIET keeps the commands off the console (no echo): over ssh they never reach it.
     """
-    if uses_ssh(config, name):
-        profile = vm_profile(config, name)
-        key = ssh_key(config, name)
-        return lambda command, timeout: ssh_run(
-            key, profile.ssh_port, profile.ssh_user, command, timeout
-        )
-    paths = vm_paths(config, name)
+    if uses_ssh(vm):
+        key, port, user = vm.ssh_key, vm.profile.ssh_port, vm.profile.ssh_user
+        return lambda command, timeout: ssh_run(key, port, user, command, timeout)
+    paths = vm.paths
 
     def on_console(command: str, timeout: float) -> tuple[str, int]:
         result = console.run(paths, command, timeout=timeout, quiet=quiet)

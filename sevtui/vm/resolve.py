@@ -8,7 +8,6 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sevtui.base.errors import UsageError
 from sevtui.base.kinds import SnpDialect
 from sevtui.base.ports import free_port
 from sevtui.config import Config, VmConfig
@@ -17,7 +16,8 @@ from sevtui.host.cpuid import Leaf8000001F
 from sevtui.host.firmware import FirmwareChoice
 from sevtui.host.qemu import QemuInfo, snp_dialect
 from sevtui.image.minimal import built_minimal, minimal_dir
-from sevtui.vm.spec import DEFAULT_POLICY, USER_NET, Accel, DirectBoot, VmPaths, VmSpec
+from sevtui.vm.ref import VmRef
+from sevtui.vm.spec import DEFAULT_POLICY, USER_NET, Accel, DirectBoot, VmSpec
 
 FALLBACK_CBITPOS = 51
 
@@ -37,68 +37,32 @@ class Resolved:
     blockers: list[str] = field(default_factory=list)
 
 
-def vm_profile(config: Config, name: str) -> VmConfig:
-    """The `[vm.NAME]` table, or a clear error listing the names there are."""
-    try:
-        return config.vm[name]
-    except KeyError:
-        known = ", ".join(sorted(config.vm)) or "none"
-        raise UsageError(
-            f"no VM named {name!r} in the config (configured: {known})",
-            "add a [vm.NAME] table to config.toml or pick one of the configured names",
-        ) from None
-
-
 def derived_mac(name: str) -> str:
     """A stable locally administered MAC for VM NAME."""
     digest = hashlib.sha256(name.encode()).digest()
     return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
 
 
-def vm_data_dir(config: Config, name: str) -> Path:
-    """VM NAME's lasting files: its prepared disk, cloud-init seed, ssh key, OVMF vars."""
-    return config.paths.data_dir / "vms" / name
-
-
-def prepared_disk(config: Config, name: str) -> Path:
-    """The disk `image prepare-cloud` makes for VM NAME (`image = "cloud"`)."""
-    return vm_data_dir(config, name) / "disk.img"
-
-
-def prepared_seed(config: Config, name: str) -> Path:
-    """The cloud-init seed ISO `image prepare-cloud` makes for VM NAME."""
-    return vm_data_dir(config, name) / "seed.iso"
-
-
-def vm_paths(config: Config, name: str) -> VmPaths:
-    """The private state directory of VM NAME.
-
-    A sweep variant's '=' becomes '-' in the folder name: QEMU's legacy option syntax
-    (-qmp unix:PATH,...) cannot take '=' in a path.
-    """
-    return VmPaths(config.paths.state_dir / "vms" / name.replace("=", "-"))
-
-
 def resolve(
     config: Config,
-    name: str,
+    vm: VmRef,
     qemu: QemuInfo,
     accel: Accel,
     leaf: Leaf8000001F | None,
 ) -> Resolved:
-    """Fill in every default for VM NAME: firmware, C-bit, policy, CPU model, boot media."""
-    profile = vm_profile(config, name)
+    """Fill in every default for VM: firmware, C-bit, policy, CPU model, boot media."""
+    name, profile = vm.name, vm.profile
     notes: list[str] = []
     dialect = snp_dialect(config.qemu.snp_dialect, qemu)
     cbitpos = _cbitpos(profile, name, leaf, notes)
-    boot, disk = _boot_media(config, name, profile.image)
+    boot, disk = _boot_media(config, vm)
     choice = _firmware(profile, boot is not None, dialect, qemu)
     blockers: list[str] = []
     boot = _host_settings(name, profile, boot, blockers)
     if choice.problem:
         blockers.append(f"{name}: {choice.problem.replace('vm.NAME', f'vm.{name}')}")
     vars_template = choice.vars_template
-    vars_copy = vm_data_dir(config, name) / "OVMF_VARS.fd" if vars_template else None
+    vars_copy = vm.data_dir / "OVMF_VARS.fd" if vars_template else None
     spec = VmSpec(
         name=name,
         kind=profile.kind,
@@ -108,13 +72,13 @@ def resolve(
         memory=profile.memory,
         cpu=profile.cpu or ("host" if accel == "kvm" else "max"),
         machine=profile.machine,
-        paths=vm_paths(config, name),
+        paths=vm.paths,
         boot=boot,
         disk=disk,
         firmware=choice.code,
         firmware_vars=vars_copy,
         firmware_as_bios=choice.as_bios,
-        cloud_init=_cloud_init(config, name, profile),
+        cloud_init=_cloud_init(vm),
         network=profile.network,
         mac=profile.mac or derived_mac(name),
         ssh_port=profile.ssh_port,
@@ -215,10 +179,11 @@ def _cbitpos(profile: VmConfig, name: str, leaf: Leaf8000001F | None, notes: lis
     return FALLBACK_CBITPOS
 
 
-def _boot_media(config: Config, name: str, image: str) -> tuple[DirectBoot | None, Path | None]:
+def _boot_media(config: Config, vm: VmRef) -> tuple[DirectBoot | None, Path | None]:
     """Direct kernel boot for the built-in minimal guest, else a disk image."""
+    image = vm.profile.image
     if image == "cloud":
-        return None, prepared_disk(config, name)
+        return None, vm.disk
     if image != "minimal":
         return None, Path(image)
     built = built_minimal(config.paths.images)
@@ -228,11 +193,11 @@ def _boot_media(config: Config, name: str, image: str) -> tuple[DirectBoot | Non
     return DirectBoot(built.kernel, built.initrd), None
 
 
-def _cloud_init(config: Config, name: str, profile: VmConfig) -> Path | None:
+def _cloud_init(vm: VmRef) -> Path | None:
     """The profile's seed ISO; for `image = "cloud"` the prepared one by default."""
-    if profile.cloud_init is None and profile.image == "cloud":
-        return prepared_seed(config, name)
-    return profile.cloud_init
+    if vm.profile.cloud_init is None and vm.profile.image == "cloud":
+        return vm.seed
+    return vm.profile.cloud_init
 
 
 def _firmware(

@@ -12,8 +12,10 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from sevtui.base.errors import SevtuiError
 from sevtui.base.kinds import SnpDialect, VmKind
-from sevtui.config import VmConfig
+from sevtui.config import Config, VmConfig
+from sevtui.host.qemu import probe_qemu, snp_dialect
 
 SNP_RESERVED_MBO = 1 << 17
 SNP_DEFINED_BITS = (1 << 26) - 1
@@ -193,3 +195,19 @@ def policy_flags(kind: VmKind, policy: int) -> list[str]:
         if text:
             flags.append(text)
     return flags
+
+
+def config_problems(config: Config) -> list[str]:
+    """Problems with every VM's confidential parameters, for the QEMU configured here.
+
+    With qemu.snp_dialect = "auto" the dialect comes from the installed QEMU; without
+    one, the rules that depend on it are checked for upstream QEMU (>= 9.1).
+    """
+    try:
+        qemu = probe_qemu(config.qemu.binary)
+    except SevtuiError:
+        qemu = None
+    dialect = snp_dialect(config.qemu.snp_dialect, qemu)
+    return [
+        line for name, profile in config.vm.items() for line in problems(name, profile, dialect)
+    ]

@@ -129,7 +129,8 @@ WRITER = textwrap.dedent(
     """
     import sys
     from sevtui.base.values import Value
-    from sevtui.store.db import RepetitionRecord, Store
+    from sevtui.store.db import Store
+    from sevtui.store.rows import RepetitionRecord
     store = Store(__import__("pathlib").Path(sys.argv[1]))
     run = store.create_run("soak", "running", "quick", 1, ["host"])
     i = 0

@@ -15,6 +15,7 @@ from sevtui.base.ports import free_port
 from sevtui.bench.targets import GuestTarget
 from sevtui.config import parse_config
 from sevtui.vm import remote
+from sevtui.vm.ref import lookup
 
 pytestmark = pytest.mark.slow
 
@@ -70,12 +71,13 @@ def test_cloud_guests_are_reached_over_ssh(sshd: tuple[int, Path], tmp_path: Pat
         '[vm.demo]\nimage = "minimal"\n',
         tmp_path / "config.toml",
     )
-    assert not remote.uses_ssh(config, "cloud"), "no key yet: the console is the way in"
-    remote.ssh_key(config, "cloud").parent.mkdir(parents=True)
-    remote.ssh_key(config, "cloud").write_bytes(key.read_bytes())
-    remote.ssh_key(config, "cloud").chmod(0o600)
-    assert remote.uses_ssh(config, "cloud") and not remote.uses_ssh(config, "demo")
-    target = GuestTarget("cloud", remote.runner(config, "cloud"), set())
+    cloud, demo = lookup(config, "cloud"), lookup(config, "demo")
+    assert not remote.uses_ssh(cloud), "no key yet: the console is the way in"
+    cloud.ssh_key.parent.mkdir(parents=True)
+    cloud.ssh_key.write_bytes(key.read_bytes())
+    cloud.ssh_key.chmod(0o600)
+    assert remote.uses_ssh(cloud) and not remote.uses_ssh(demo)
+    target = GuestTarget("cloud", remote.runner(cloud), set())
     outcome = target.run("uname -s", 20)
     assert outcome.output.strip() == "Linux" and outcome.status == 0
     with pytest.raises(CommandTimeout):

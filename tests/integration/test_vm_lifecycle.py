@@ -13,6 +13,7 @@ import pytest
 
 from sevtui.config import Config
 from sevtui.vm.lifecycle import status
+from sevtui.vm.ref import lookup
 from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
@@ -72,22 +73,22 @@ def test_kill_9_shows_crashed_and_poweroff_shows_shutoff(
     vm_config_file: Path, vm_config: Config
 ) -> None:
     assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
-    pid = status(vm_config, "demo").pid
+    pid = status(lookup(vm_config, "demo")).pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 2
-    while "killed by signal 9" not in status(vm_config, "demo").detail:
+    while "killed by signal 9" not in status(lookup(vm_config, "demo")).detail:
         assert time.monotonic() < deadline, "crash not seen within 2 s"
         time.sleep(0.05)
-    assert status(vm_config, "demo").state == "crashed"
+    assert status(lookup(vm_config, "demo")).state == "crashed"
 
     assert sevtui(vm_config_file, "vm", "start", "demo").returncode == 0
     sevtui(vm_config_file, "vm", "exec", "demo", "--timeout", "5", "--", "poweroff", "-f")
     deadline = time.monotonic() + 10
-    while status(vm_config, "demo").state != "shutoff":
+    while status(lookup(vm_config, "demo")).state != "shutoff":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    assert status(vm_config, "demo").detail == "the guest powered off"
+    assert status(lookup(vm_config, "demo")).detail == "the guest powered off"
 
 
 def test_a_new_sevtui_finds_running_vms_by_identity(vm_config_file: Path) -> None:
@@ -111,7 +112,7 @@ def test_stale_pidfile_is_reported_and_nothing_is_signalled(
     (state / "vm.json").write_text(
         json.dumps({"pid": me.pid, "create_time": me.create_time() - 100, "exe": me.exe()})
     )
-    row = status(vm_config, "demo")
+    row = status(lookup(vm_config, "demo"))
     assert row.state == "crashed" and row.pid is None
     assert f"stale pidfile: PID {me.pid}" in row.stale
     stopped = sevtui(vm_config_file, "vm", "stop", "demo")

@@ -18,6 +18,7 @@ from sevtui.bench.along import AlongPoint, AlongQuery, compare_along
 from sevtui.bench.catalog import build_catalog
 from sevtui.bench.events import RunPlan
 from sevtui.bench.importer import parse_file
+from sevtui.bench.planning import default_label
 from sevtui.bench.results import ComparisonSet, build_comparisons
 from sevtui.bench.runner import RunOutcome
 from sevtui.host.caps import CapabilityReport, assess
@@ -25,8 +26,8 @@ from sevtui.host.facts import gather
 from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo
 from sevtui.probe.exposure import ProbeResult
-from sevtui.session import VmDetails, default_label
-from sevtui.store.db import AttestationRow, RunInfo, RunRow, Sample, group_samples
+from sevtui.store.rows import AttestationRow, RunInfo, RunRow, Sample, group_samples
+from sevtui.vm.details import VmDetails
 from sevtui.vm.inventory import VmRow
 from sevtui.vm.lifecycle import StartResult, StopResult, VmState, VmStatus
 from sevtui.vm.monitor import ProcessSample

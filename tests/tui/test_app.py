@@ -27,7 +27,7 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from sevtui.bench import events
-from sevtui.store.db import RunInfo
+from sevtui.store.rows import RunInfo
 from sevtui.tui.app import SevtuiApp
 from sevtui.tui.dashboard import BenchPane, HostPane, VmPane, VmTable
 from sevtui.tui.dialogs import BenchDialog, ConfirmScreen, ExportDialog, KeysScreen
@@ -282,7 +282,7 @@ def test_quit_with_q() -> None:
 def test_overhead_bars_group_by_category() -> None:
     from sevtui.bench.catalog import build_catalog
     from sevtui.bench.results import build_comparisons
-    from sevtui.store.db import group_samples
+    from sevtui.store.rows import group_samples
     from sevtui.tui.results import overhead_bars
     from tests.tui.fakes import seed_measurements
 

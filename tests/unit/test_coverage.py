@@ -12,7 +12,7 @@ import pytest
 
 from sevtui.bench.results import build_comparison
 from sevtui.bench.stats import compare, two_stage_n
-from sevtui.store.db import Series
+from sevtui.store.rows import Series
 
 TRUE_RATIO = 1.05
 SETS = 2000

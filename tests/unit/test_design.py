@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sevtui.bench.results import build_comparison
-from sevtui.store.db import Series
+from sevtui.store.rows import Series
 from tests.unit.test_stats import fieller_by_hand
 
 BASE_S = [10.0, 10.4, 9.8, 10.1, 9.9]

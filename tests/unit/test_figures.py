@@ -230,16 +230,17 @@ def test_what_cannot_be_drawn_is_refused_clearly(
     assert not list(tmp_path.glob("f*.*")), "nothing half-written"
 
 
-def test_compare_never_loads_matplotlib(study: Path) -> None:
+def test_compare_never_loads_matplotlib_nor_sqlite_utils(study: Path) -> None:
     code = (
         "import sys; from sevtui.cli.commands import main; "
         f"rc = main(['--db', {str(study)!r}, 'results', 'compare', 'c', '--base', 'nosev', "
         "'--other', 'snp', '--json']); "
-        "print('matplotlib' in sys.modules, file=sys.stderr); sys.exit(rc)"
+        "print([m for m in ('matplotlib', 'sqlite_utils') if m in sys.modules], file=sys.stderr); "
+        "sys.exit(rc)"
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip().endswith("False")
+    assert done.stderr.strip().endswith("[]")
 
 
 def test_a_link_or_fifo_where_the_figure_goes_is_refused(

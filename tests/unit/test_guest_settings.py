@@ -15,7 +15,8 @@ from sevtui.bench import guestword
 from sevtui.bench.variants import parse_vary, with_variants
 from sevtui.config import Config, parse_config
 from sevtui.host.qemu import QemuInfo
-from sevtui.vm.resolve import resolve
+from sevtui.vm.ref import lookup
+from sevtui.vm.resolve import Resolved, resolve
 from sevtui.vm.spec import VmPaths, VmSpec, build_argv
 
 QEMU = QemuInfo("/usr/bin/qemu-system-x86_64", (10, 0, 2), "QEMU 10.0.2", frozenset())
@@ -30,9 +31,14 @@ def config_with_image(tmp_path: Path, vm: str) -> Config:
     return parse_config(text, tmp_path / "config.toml")
 
 
+def resolved_for(config: Config, name: str) -> Resolved:
+    """VM NAME of CONFIG resolved for TCG on a host without AMD memory encryption."""
+    return resolve(config, lookup(config, name), QEMU, "tcg", None)
+
+
 def test_a_forced_bounce_boots_the_kernel_with_swiotlb_force(tmp_path: Path) -> None:
     config = config_with_image(tmp_path, '[vm.demo]\nimage = "minimal"\nbounce = "force"\n')
-    resolved = resolve(config, "demo", QEMU, "tcg", None)
+    resolved = resolved_for(config, "demo")
     assert resolved.blockers == []
     assert resolved.spec.boot is not None
     assert "swiotlb=force" in resolved.spec.boot.append.split()
@@ -42,7 +48,7 @@ def test_a_disk_guest_cannot_be_forced_and_says_how_instead(tmp_path: Path) -> N
     disk = tmp_path / "disk.qcow2"
     disk.write_bytes(b"")
     vm = f'[vm.disk]\nimage = "{disk}"\nbounce = "force"\n'
-    resolved = resolve(config_with_image(tmp_path, vm), "disk", QEMU, "tcg", None)
+    resolved = resolved_for(config_with_image(tmp_path, vm), "disk")
     (blocker,) = resolved.blockers
     assert 'bounce = "force" needs a kernel sevtui boots directly' in blocker
     assert "swiotlb=force there" in blocker
@@ -74,7 +80,7 @@ def test_the_guest_says_whether_it_bounces() -> None:
 )
 def test_idle_settings_are_guest_kernel_parameters(tmp_path: Path, idle: str, arg: str) -> None:
     vm = f'[vm.demo]\nimage = "minimal"\nidle = "{idle}"\nbounce = "force"\n'
-    resolved = resolve(config_with_image(tmp_path, vm), "demo", QEMU, "tcg", None)
+    resolved = resolved_for(config_with_image(tmp_path, vm), "demo")
     assert resolved.spec.boot is not None
     assert {"swiotlb=force", arg} <= set(resolved.spec.boot.append.split())
     assert parse_vary([f"idle=default,{idle}"]) == [("idle", ["default", idle])]
@@ -95,7 +101,7 @@ def test_a_numa_node_binds_qemu_with_numactl() -> None:
 
 def test_a_node_the_host_lacks_is_a_blocker_with_the_nodes_it_has(tmp_path: Path) -> None:
     vm = '[vm.demo]\nimage = "minimal"\nnuma_node = 1023\n'
-    resolved = resolve(config_with_image(tmp_path, vm), "demo", QEMU, "tcg", None)
+    resolved = resolved_for(config_with_image(tmp_path, vm), "demo")
     (blocker,) = resolved.blockers
     assert blocker.startswith("demo: numa_node = 1023, but this host has NUMA node(s) ")
 

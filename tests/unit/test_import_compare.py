@@ -259,7 +259,7 @@ def test_long_csv_one_run_per_profile(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_noisy_metrics_are_flagged() -> None:
     from sevtui.bench.results import build_comparison
-    from sevtui.store.db import Sample, group_samples
+    from sevtui.store.rows import Sample, group_samples
 
     def m(target: str, rep: int, value: float) -> Sample:
         return Sample(1, target, "b", "cpu", "time", "s", "lower", rep, value)
@@ -356,7 +356,8 @@ def test_csv_export_escapes_formulas_and_json_is_strict(
 
 def test_io_rows_on_different_media_and_busy_repetitions_are_flagged(tmp_path: Path) -> None:
     from sevtui.bench.results import build_comparison
-    from sevtui.store.db import RepetitionRecord, Store
+    from sevtui.store.db import Store
+    from sevtui.store.rows import RepetitionRecord
 
     store = Store(tmp_path / "r.db")
     run_id = store.create_run("m", "running", "s", 2, ["host", "demo"])

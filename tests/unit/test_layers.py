@@ -134,3 +134,43 @@ def test_every_function_is_shorter_than_sixty_lines() -> None:
         and node.end_lineno - node.lineno + 1 >= 60
     ]
     assert long == []
+
+
+def test_the_session_is_a_thin_facade() -> None:
+    """Each Session method delegates: its body (docstring aside) is a few lines."""
+    tree = ast.parse((PACKAGE / "session.py").read_text())
+    (session,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Session"]
+    long = []
+    for method in session.body:
+        if not isinstance(method, ast.FunctionDef):
+            continue
+        body = method.body[1:] if isinstance(method.body[0], ast.Expr) else method.body
+        assert method.end_lineno is not None
+        if method.end_lineno - body[0].lineno + 1 > 8:
+            long.append(method.name)
+    assert long == []
+
+
+BY_NAME_ALLOWED = {
+    "sevtui/vm/ref.py:lookup",
+    "sevtui/vm/ref.py:state_paths",
+    "sevtui/probe/exposure.py:probe_vm",
+    "sevtui/probe/exposure.py:_running_vm",
+}
+"""The lookup itself, the state folder a name maps to, and the probe, which finds a
+running QEMU by name among configured VMs and external QEMUs alike (it looks the
+configured one up once, to plant its canary)."""
+
+
+def test_below_the_session_a_vm_travels_as_a_vmref_not_a_name() -> None:
+    """No core function takes (config, name) to look a VM up again."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        if unit_of(module_name(path)) in {"sevtui", "sevtui.session", *FRONT_ENDS}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = [arg.arg for arg in node.args.args]
+                if "config" in names and "name" in names:
+                    found.add(f"{path.relative_to(PACKAGE.parent)}:{node.name}")
+    assert found == BY_NAME_ALLOWED

@@ -12,15 +12,10 @@ import pytest
 
 from sevtui.base.errors import SevtuiError
 from sevtui.base.values import Value
-from sevtui.store.db import (
-    _MIGRATIONS,
-    SCHEMA_VERSION,
-    AttestationRow,
-    ProbeRow,
-    RepetitionRecord,
-    Store,
-)
+from sevtui.store.db import Store
 from sevtui.store.merge import merge
+from sevtui.store.rows import AttestationRow, ProbeRow, RepetitionRecord
+from sevtui.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.conftest import sevtui
 
 HOST_VALUES = {
@@ -112,7 +107,7 @@ def test_an_older_database_is_upgraded_in_a_copy_and_a_newer_one_refused(
 ) -> None:
     old = tmp_path / "v5.db"
     with sqlite3.connect(old) as db:
-        for migration in _MIGRATIONS[:5]:
+        for migration in MIGRATIONS[:5]:
             for statement in migration:
                 db.execute(statement)
         db.execute("PRAGMA user_version = 5")

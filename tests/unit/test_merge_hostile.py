@@ -4,6 +4,7 @@ that let writers in, and no scratch or partial run left behind by a killed merge
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -19,9 +20,11 @@ import pytest
 
 from sevtui.base.errors import SevtuiError
 from sevtui.base.values import Value
-from sevtui.store.db import _MIGRATIONS, RepetitionRecord, Store
+from sevtui.store.db import Store
 from sevtui.store.merge import BATCH_ROWS, MergeStopped, _Guard, _stoppable, columns, merge
 from sevtui.store.merge_rows import CHECKS
+from sevtui.store.rows import RepetitionRecord
+from sevtui.store.schema import MIGRATIONS
 from tests.unit.test_merge import counts, host_database
 
 RECURSIVE = (
@@ -117,8 +120,24 @@ def test_one_bad_value_refuses_the_whole_merge_naming_it(
 def test_every_merged_column_has_a_check_after_every_migration(tmp_path: Path) -> None:
     store = Store(tmp_path / "latest.db")
     for table, checks in CHECKS.items():
-        assert set(columns(store, table)) == set(checks), table
+        assert set(columns(store.conn, table)) == set(checks), table
     store.close()
+
+
+def test_a_merge_copies_every_column_of_every_schema_version() -> None:
+    """After each migration, merge's columns are the table's own (PRAGMA table_info)
+    but for row ids and links to parents."""
+    links = {"id", "run_id", "result_id"}
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        for migration in MIGRATIONS:
+            for statement in migration:
+                conn.execute(statement)
+            tables = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            for table in tables:
+                info = conn.execute(f"PRAGMA table_info({table})").fetchall()
+                assert list(columns(conn, table)) == [r[1] for r in info if r[1] not in links]
 
 
 def test_a_uuid_clash_with_other_content_is_refused_and_a_continued_run_replaces(
@@ -224,7 +243,7 @@ def test_a_killed_merge_leaves_no_partial_run_and_its_scratch_is_cleaned(tmp_pat
 
 def test_migrations_never_define_views_or_triggers() -> None:
     """The schema check compares with what these statements make: keep them tables only."""
-    text = " ".join(s for migration in _MIGRATIONS for s in migration).upper()
+    text = " ".join(s for migration in MIGRATIONS for s in migration).upper()
     assert "CREATE VIEW" not in text and "CREATE TRIGGER" not in text
 
 

@@ -14,7 +14,8 @@ from markdown_it import MarkdownIt
 
 from sevtui.report.document import tex_escape
 from sevtui.report.system import NOT_RECORDED, system_table
-from sevtui.store.db import ProbeRow, RunRow, Store
+from sevtui.store.db import Store
+from sevtui.store.rows import ProbeRow, RunRow
 from tests.unit.conftest import cli
 
 

@@ -7,7 +7,7 @@ import pytest
 from sevtui.base.errors import UsageError
 from sevtui.bench.variants import Variant, expand, parse_name, parse_vary, with_variants
 from sevtui.config import Config, VmConfig
-from sevtui.vm.resolve import vm_paths
+from sevtui.vm.ref import state_paths
 
 
 def test_the_kinds_interleave_and_sizes_follow_each_other() -> None:
@@ -63,7 +63,7 @@ def test_variants_are_validated_like_the_config() -> None:
 
 
 def test_a_variants_state_folder_has_no_equals_sign() -> None:
-    paths = vm_paths(Config(), "g@vcpus=2+memory=4G")
+    paths = state_paths(Config(), "g@vcpus=2+memory=4G")
     assert paths.root.name == "g@vcpus-2+memory-4G"
     assert "=" not in str(paths.qmp)
 
@@ -105,7 +105,7 @@ def test_one_vm_swept_along_a_parameter_compares_each_value_with_the_first() -> 
     """The README's sweep: `bench sweep --vm demo --vary vcpus=1,2,4`, then
     `results compare LABEL --base demo --other demo --along vcpus`."""
     from sevtui.bench.along import AlongQuery, compare_along, default_query
-    from sevtui.store.db import Series
+    from sevtui.store.rows import Series
 
     names = ["demo@vcpus=4", "demo@vcpus=1", "demo@vcpus=2"]
     assert default_query(names) == AlongQuery("demo", "demo", "vcpus")

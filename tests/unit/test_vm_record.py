@@ -11,6 +11,7 @@ import pytest
 
 from sevtui.config import parse_config
 from sevtui.vm.lifecycle import VmRecord, status
+from sevtui.vm.ref import lookup
 
 
 def test_a_negative_or_mistyped_pid_means_no_process(tmp_path: Path) -> None:
@@ -25,7 +26,7 @@ def test_a_negative_or_mistyped_pid_means_no_process(tmp_path: Path) -> None:
     ):
         (folder / "vm.json").write_text(json.dumps(bad))
         (folder / "vm.json").chmod(0o600)
-        current = status(config, "demo")
+        current = status(lookup(config, "demo"))
         assert current.pid is None and current.state in ("stopped", "crashed")
 
 
