@@ -181,12 +181,20 @@ def gcore(pid: int, needle: bytes) -> ProbeResult:
             done = run_with_timeout([gcore_bin, "-o", str(prefix), str(pid)], GCORE_TIMEOUT_S)
         finally:
             os.umask(umask)
+            _resume(pid)
         core = Path(f"{prefix}.{pid}")
         if done.returncode != 0 or not core.exists():
             tail = (done.stderr or done.stdout).strip()[-300:]
             raise SevtuiError(f"gcore of PID {pid} failed: {tail}", PTRACE_HINT)
         found = memscan.search_file(core, needle)
     return _result("gcore", found, time.monotonic() - started)
+
+
+def _resume(pid: int) -> None:
+    """SIGCONT to QEMU: gdb stops the process it dumps, and a gdb killed mid-dump (a
+    timeout, SIGTERM to sevtui) can leave it stopped, the guest frozen."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
 
 
 def remove_stale_dumps(folder: Path) -> None:
