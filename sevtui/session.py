@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sevtui.store.db import Store
     from sevtui.store.merge import MergedFile
     from sevtui.store.rows import AttestationRow, RunInfo
+    from sevtui.vm.cloud import CloudVm
     from sevtui.vm.details import ArgvPlan, VmDetails
     from sevtui.vm.inventory import InventoryWatcher, VmRow
     from sevtui.vm.lifecycle import StartResult, StopResult
@@ -276,6 +277,12 @@ class Session:
 
         vms = [self._vm(name) for name in names if name != "host"]
         return ensure_images(self.config, vms, progress)
+
+    def prepare_cloud(self, name: str, base: Path, grow: str, force: bool = False) -> CloudVm:
+        """VM NAME's disk from cloud image BASE (grown by GROW), its ssh key and seed."""
+        from sevtui.vm.cloud import prepare_cloud
+
+        return prepare_cloud(self.config, self._vm(name), base, grow, force)
 
     def start_blockers(self) -> dict[str, str]:
         """Configured VMs that are stopped and cannot start here, with the reason."""

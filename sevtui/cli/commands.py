@@ -262,9 +262,7 @@ def cmd_image_build(args: argparse.Namespace, ctx: Context) -> int:
 @handles("image prepare-cloud")
 def cmd_image_prepare_cloud(args: argparse.Namespace, ctx: Context) -> int:
     """Make a VM's disk, ssh key and cloud-init seed from a cloud image."""
-    from sevtui.vm.cloud import prepare_cloud
-
-    made = prepare_cloud(ctx.config, args.vm, Path(args.base), args.grow, force=args.force)
+    made = ctx.session.prepare_cloud(args.vm, Path(args.base), args.grow, force=args.force)
     print(f"prepared {args.vm}: disk {made.disk}, cloud-init {made.seed_iso}, key {made.ssh_key}")
     if ctx.config.vm[args.vm].image != "cloud":
         print(f'to boot it, set in [vm.{args.vm}] of config.toml: image = "cloud"')
