@@ -171,6 +171,12 @@ class VmConfig(_Model):
         description="Host NUMA node to bind QEMU's vCPUs and memory to (numactl); empty: "
         "not bound.",
     )
+    numa_balancing: Literal[0, 1] | None = Field(
+        default=None,
+        description="The host's kernel.numa_balancing while this VM is measured (a sweep "
+        "sets it as root and puts the old value back when the run ends, however it ends); "
+        "empty: left as it is.",
+    )
     idle: Literal["default", "poll", "haltpoll"] = Field(
         default="default",
         description='How the guest idles: "poll" (idle=poll: never halts, so no exit to the '
@@ -223,11 +229,13 @@ class VmConfig(_Model):
             )
         return value
 
-    @field_validator("numa_node", mode="before")
+    @field_validator("numa_node", "numa_balancing", mode="before")
     @classmethod
     def _no_node(cls, value: object) -> object:
-        """`none` (a sweep's value) means not bound."""
-        return None if isinstance(value, str) and value.lower() == "none" else value
+        """`none` (a sweep's value) means not bound / left as it is; digits are numbers."""
+        if isinstance(value, str) and value.lower() == "none":
+            return None
+        return int(value) if isinstance(value, str) and value.isdigit() else value
 
     @field_validator("mac")
     @classmethod

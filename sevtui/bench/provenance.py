@@ -17,6 +17,7 @@ from sevtui.config import Config, dump_config
 from sevtui.host import platform as platform_facts_of
 from sevtui.host.caps import CapabilityReport
 from sevtui.host.qemu import probe_qemu
+from sevtui.host.sysctl import NUMA_BALANCING, proc_sys
 from sevtui.vm import lifecycle
 from sevtui.vm.ref import VmRef
 from sevtui.vm.spec import IPERF_PORT
@@ -67,6 +68,25 @@ def nic_facts(argv: list[str]) -> dict[str, Any] | None:
     }
 
 
+def _binding(node: int | None, kind: str) -> str:
+    """How QEMU was bound to a host NUMA node (vm/spec.py builds it)."""
+    if node is None:
+        return "none"
+    numactl = f"numactl --cpunodebind={node} --membind={node}"
+    if kind == "sev-snp":
+        return f"{numactl} (private memory in guest_memfd does not follow it)"
+    return f"{numactl}; memory-backend-ram host-nodes={node},policy=bind"
+
+
+def _balancing_now() -> int | None:
+    """The host's kernel.numa_balancing while the target runs (None: no such setting)."""
+    try:
+        text = (proc_sys() / NUMA_BALANCING).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
 def guest_info(vm: VmRef) -> dict[str, Any]:
     """A VM target's facts: profile, argv, accel, variant, and the firmware it loads."""
     profile = vm.profile
@@ -80,6 +100,8 @@ def guest_info(vm: VmRef) -> dict[str, Any]:
         "accel": record.accel,
         "argv": record.argv,
         "numa_node": profile.numa_node,
+        "numa_binding": _binding(profile.numa_node, profile.kind),
+        "numa_balancing": _balancing_now(),
         "nic": nic_facts(record.argv),
     }
     variant = variants.parse_name(vm.name)

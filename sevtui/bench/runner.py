@@ -46,6 +46,7 @@ from sevtui.bench.stats import two_stage_n
 from sevtui.bench.targets import HOST, GuestTarget, HostTarget, Target, wrap
 from sevtui.config import Config
 from sevtui.host.caps import CapabilityReport
+from sevtui.host.sysctl import NUMA_BALANCING, HostSetting, SettingUnavailable
 from sevtui.image.sources import Source, fetch
 from sevtui.store.db import Store
 from sevtui.store.rows import RepetitionRecord
@@ -160,13 +161,12 @@ def run_suite(
     run = SuiteRun(store, run_id, plan, suite, control.emit, control.stop, config.paths.sources)
     fresh = plan.launches > 1
     running = [vm for vm in vms.values() if lifecycle.status(vm).state == "running"]
+    balancing = HostSetting(NUMA_BALANCING)
+    opening = _Opening(run_id, plan.label, fresh, balancing)
     try:
-        return run.execute(
-            lambda name: open_live_target(
-                config, report, vms.get(name), (run_id, plan.label), fresh
-            )
-        )
+        return run.execute(lambda name: open_live_target(config, report, vms.get(name), opening))
     finally:
+        balancing.restore()
         if fresh:
             _restart(config, report, running)
 
@@ -179,27 +179,36 @@ def _restart(config: Config, report: CapabilityReport, vms: list[VmRef]) -> None
                 lifecycle.start(config, vm, report)
 
 
-def open_live_target(
-    config: Config,
-    report: CapabilityReport,
-    vm: VmRef | None,
-    run: tuple[int, str],
-    fresh: bool = False,
-) -> Target:
-    """The host (VM None), or VM (started when it is not running and leased to RUN).
+@dataclass(frozen=True)
+class _Opening:
+    """What every target a run opens shares: the run (id, label) that leases it, whether
+    each launch boots VMs anew, and the host's NUMA balancing the run may change."""
 
-    FRESH (a run of several launches): the VM is booted anew for this launch and stopped
-    when the run lets it go; so is a sweep's variant that the run started.
+    run_id: int
+    label: str
+    fresh: bool
+    balancing: HostSetting
+
+
+def open_live_target(
+    config: Config, report: CapabilityReport, vm: VmRef | None, opening: _Opening
+) -> Target:
+    """The host (VM None), or VM (started when it is not running and leased to the run).
+
+    A run of several launches (fresh) boots the VM anew for each launch and stops it
+    when the run lets it go; so is a sweep's variant that the run started. A VM with
+    numa_balancing set has the host's setting changed before it starts.
     """
     if vm is None:
         return HostTarget(provenance.host_settings())
-    kind = vm.profile.kind
+    kind, fresh = vm.profile.kind, opening.fresh
     variant = variants.parse_name(vm.name) is not None
     if variant and not report.profiles[kind].launchable:
         why = report.profiles[kind].reason
         raise TargetUnavailable(f"this host cannot run {kind} guests: {why}")
     if variant and (blockers := lifecycle.plan(config, vm, report)[0].blockers):
         raise TargetUnavailable("; ".join(blockers))
+    _set_balancing(vm, opening.balancing)
     if fresh and lifecycle.status(vm).state == "running":
         lifecycle.stop(vm)
     started = lifecycle.status(vm).state != "running"
@@ -208,7 +217,7 @@ def open_live_target(
     current = lifecycle.status(vm)
     record = lifecycle.vm_record(vm.paths)
     pids = {pid for pid in (current.pid, record.supervisor_pid) if pid is not None}
-    lease.take(vm.paths.root, *run)
+    lease.take(vm.paths.root, opening.run_id, opening.label)
     info = provenance.guest_info(vm)
     with contextlib.suppress(SevtuiError):
         descriptor = lifecycle.plan(config, vm, report)[0].firmware.descriptor
@@ -229,6 +238,18 @@ def open_live_target(
     target.relaunch = lambda: boot.relaunch(config, report, vm, target)
     target.upload = remote.uploader(vm)
     return target
+
+
+def _set_balancing(vm: VmRef, balancing: HostSetting) -> None:
+    """The host's kernel.numa_balancing as VM asks (unavailable with the reason when it
+    cannot be set here)."""
+    wanted = vm.profile.numa_balancing
+    if wanted is None:
+        return
+    try:
+        balancing.set(str(wanted))
+    except SettingUnavailable as exc:
+        raise TargetUnavailable(exc.message) from None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sevtui.base.errors import UsageError
 from sevtui.base.sizes import parse_size
 from sevtui.config import Config, VmConfig
 
-PARAMETERS = ("kind", "vcpus", "memory", "bounce", "idle", "numa_node")
+PARAMETERS = ("kind", "vcpus", "memory", "bounce", "idle", "numa_node", "numa_balancing")
 MAX_VARIANTS = 64
 
 

@@ -127,8 +127,15 @@ def build_argv(spec: VmSpec) -> list[str]:
 def _memory_and_machine(spec: VmSpec) -> list[str]:
     size = format_size(spec.memory)
     machine = f"type={spec.machine}"
+    bound: list[str] = []
+    if spec.numa_node is not None and spec.kind != "sev-snp":
+        bound = [
+            "-object",
+            f"memory-backend-ram,id=ram0,size={size},host-nodes={spec.numa_node},policy=bind",
+        ]
+        machine += ",memory-backend=ram0"
     if spec.kind == "nosev":
-        return ["-m", size, "-machine", machine]
+        return ["-m", size, "-machine", machine, *bound]
     if spec.kind in ("sev", "sev-es"):
         guest = [
             "sev-guest,id=sev0",
@@ -143,9 +150,16 @@ def _memory_and_machine(spec: VmSpec) -> list[str]:
             size,
             "-machine",
             f"{machine},confidential-guest-support=sev0,vmport=off",
+            *bound,
             "-object",
             ",".join(guest),
         ]
+    return _snp_memory(spec, machine, size)
+
+
+def _snp_memory(spec: VmSpec, machine: str, size: str) -> list[str]:
+    """An SEV-SNP guest's RAM (a memfd backend, private pages in guest_memfd) and its
+    sev-snp-guest object, in the dialect of the QEMU in use."""
     snp = [
         "sev-snp-guest,id=sev0",
         f"policy={spec.policy:#x}",

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from sevtui.host.sysctl import PROC_SYS_ENV
 from tests.conftest import sevtui
 
 pytestmark = pytest.mark.slow
@@ -192,3 +198,59 @@ def test_a_concurrent_run_measures_both_guests_at_once_and_is_not_mixed(
     mixed = sevtui(config, "results", "compare", "mixed", "--base", "demo", "--other", "other")
     assert mixed.returncode == 2
     assert "mix concurrent and interleaved measurement" in mixed.stderr
+
+
+def absent_node() -> int:
+    """The lowest NUMA node number this host does not have."""
+    present = {p.name.removeprefix("node") for p in Path("/sys/devices/system/node").glob("node*")}
+    return next(n for n in range(1024) if str(n) not in present)
+
+
+@pytest.mark.timeout(600)
+def test_a_node_the_host_lacks_is_unavailable_and_node_0_runs_bound(
+    vm_config_file: Path,
+) -> None:
+    missing = absent_node()
+    config = with_spin(vm_config_file)
+    args = ["bench", "sweep", "--vm", "demo", "--vary", f"numa_node=0,{missing}"]
+    done = sevtui(config, *args, "--suite", "spin", "--repetitions", "1", "--label", "nu")
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = json.loads(sevtui(config, "results", "show", "nu", "--json").stdout)
+    info = shown["runs"][0]["target_info"]["demo@numa_node=0"]
+    assert info["numa_node"] == 0
+    assert info["numa_binding"].startswith("numactl --cpunodebind=0 --membind=0")
+    assert "host-nodes=0,policy=bind" in " ".join(info["argv"])
+    assert {m["target"] for m in shown["metrics"]} == {"demo@numa_node=0"}
+    (problem,) = [p for p in shown["problems"] if p["target"] == f"demo@numa_node={missing}"]
+    assert problem["status"] == "unavailable"
+    assert f"numa_node = {missing}, but this host has NUMA node(s) " in problem["message"]
+
+
+@pytest.mark.timeout(600)
+def test_a_killed_sweep_puts_numa_balancing_back(vm_config_file: Path) -> None:
+    """The sweep sets kernel.numa_balancing (here in a folder standing in for /proc/sys)
+    and is killed with SIGKILL while the variant that set it runs: the value comes back."""
+    proc_sys = vm_config_file.parent / "proc-sys"
+    (proc_sys / "kernel").mkdir(parents=True)
+    setting = proc_sys / "kernel" / "numa_balancing"
+    setting.write_text("0\n")
+    config = with_spin(vm_config_file)
+    config.write_text(config.read_text().replace("max_repetitions = 2", "max_repetitions = 99"))
+    args = ["bench", "sweep", "--vm", "demo", "--vary", "numa_balancing=1,0", "--suite", "spin"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sevtui", "--config", str(config), *args, "--repetitions", "99"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, PROC_SYS_ENV: str(proc_sys)},
+    )
+    deadline = time.monotonic() + 300
+    while setting.read_text() != "1\n":
+        assert time.monotonic() < deadline and proc.poll() is None, "the sweep never set it"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while setting.read_text() != "0\n":
+        assert time.monotonic() < deadline, "numa_balancing was left at 1"
+        time.sleep(0.1)

@@ -96,7 +96,11 @@ def test_a_numa_node_binds_qemu_with_numactl() -> None:
                   VmPaths(Path("/run/demo")), numa_node=0)  # fmt: skip
     argv = build_argv(spec)
     assert argv[:5] == ["numactl", "--cpunodebind=0", "--membind=0", "--", "/usr/bin/qemu"]
-    assert build_argv(replace(spec, numa_node=None))[0] == "/usr/bin/qemu"
+    backend = "memory-backend-ram,id=ram0,size=512M,host-nodes=0,policy=bind"
+    assert argv[argv.index(backend) - 1] == "-object"
+    assert "type=q35,memory-backend=ram0" in argv
+    unbound = build_argv(replace(spec, numa_node=None))
+    assert unbound[0] == "/usr/bin/qemu" and "memory-backend=ram0" not in " ".join(unbound)
 
 
 def test_a_node_the_host_lacks_is_a_blocker_with_the_nodes_it_has(tmp_path: Path) -> None:
