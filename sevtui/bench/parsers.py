@@ -355,7 +355,26 @@ def _iperf3_values(document: dict[str, Any]) -> list[Value]:
     except (KeyError, TypeError, ValueError) as exc:
         raise ParseError(f"an iperf3 result lacks a field it always has: {exc}") from None
     label = f"{streams} stream" + ("s" if streams != 1 else "")
-    return [Value(f"TCP {way} {label} Gbit/s", "Gbit/s", "higher", received)]
+    found = [Value(f"TCP {way} {label} Gbit/s", "Gbit/s", "higher", received)]
+    rtt = _server_rtt_ms(document) if test["reverse"] else None
+    if rtt is not None:
+        found.append(Value(f"TCP {way} {label} RTT", "ms", "lower", rtt))
+    return found
+
+
+def _server_rtt_ms(document: dict[str, Any]) -> float | None:
+    """The server's (here: the sending guest's) mean smoothed RTT over its streams, in
+    ms; None when the server sent no JSON or its kernel reported no RTT (0)."""
+    server = document.get("server_output_json")
+    if not isinstance(server, dict):
+        return None
+    try:
+        rtts = [float(s["sender"]["mean_rtt"]) for s in server["end"]["streams"]]
+    except (KeyError, TypeError, ValueError):
+        raise ParseError("the server's iperf3 result lacks its streams' mean_rtt") from None
+    if not rtts or not all(rtt > 0 for rtt in rtts):
+        return None
+    return check_value(sum(rtts) / len(rtts) / 1000, "RTT")
 
 
 def parse_iperf3_json(text: str) -> list[Value]:

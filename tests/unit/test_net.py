@@ -60,3 +60,24 @@ def test_the_quick_suite_measures_the_network_from_the_host_side() -> None:
 def test_the_recordings_are_real_iperf3_output() -> None:
     for path in sorted(Path(RECORDED).glob("*.json")):
         assert json.loads(path.read_text())["start"]["version"].startswith("iperf 3.")
+
+
+def test_the_guest_senders_rtt_comes_from_the_servers_own_json() -> None:
+    document = json.loads(recorded("tcp-reverse-server-output.json"))
+    values = {v.metric: v for v in parse_iperf3_json(recorded("tcp-reverse-server-output.json"))}
+    rtt = values["TCP guest->host 1 stream RTT"]
+    sender = document["server_output_json"]["end"]["streams"][0]["sender"]
+    assert rtt.value == sender["mean_rtt"] / 1000 and rtt.value > 0
+    assert (rtt.unit, rtt.direction) == ("ms", "lower")
+    assert document["end"]["streams"][0]["sender"]["mean_rtt"] == 0, "the client's copy is 0"
+    without = {v.metric for v in parse_iperf3_json(recorded("tcp-2-streams-reverse.json"))}
+    assert not any("RTT" in metric for metric in without)
+
+
+def test_the_long_version_runs_ten_seconds_each_and_the_cvm_suite_has_it() -> None:
+    catalog = build_catalog()
+    net = catalog.benchmarks["net"]
+    assert net.category == "network" and net.host_side == "iperf3" and net.vm_only
+    assert net.command.count(" -t 10 ") == 5 and "-u -b 500M" in net.command
+    assert net.command.count("--get-server-output") == 1
+    assert set(catalog.suites["cvm"]) == {"net", "exits", "fio", "boot"}
