@@ -19,6 +19,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from sevtui.base.errors import ConfigError
@@ -164,6 +165,24 @@ class VmConfig(_Model):
         description='"user" (NAT, ssh forward on 127.0.0.1), a bridge name, or "tap:IFNAME".',
     )
     mac: str = Field(default="", description="NIC MAC address; empty: derived from the name.")
+    vhost: bool = Field(
+        default=False,
+        description="The tap device's data path in the host kernel (vhost-net) instead of "
+        'QEMU; tap networking only (network = "tap:IFNAME").',
+    )
+    queues: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="NIC queue pairs (multiqueue tap, mq=on, vectors=2N+2); tap networking only.",
+    )
+    guest_address: str = Field(
+        default="",
+        pattern=r"^$|^(\d{1,3}\.){3}\d{1,3}/\d{1,2}$",
+        description="The guest's IPv4 address/prefix on its tap or bridge network (the "
+        "minimal guest sets it itself; a disk guest must have it): how the host reaches "
+        "the guest's iperf3 server; empty: not reachable from the host.",
+    )
     numa_node: int | None = Field(
         default=None,
         ge=0,
@@ -228,6 +247,24 @@ class VmConfig(_Model):
                 'use "user", a bridge name or "tap:IFNAME" (letters, digits, _ . -; max 15)'
             )
         return value
+
+    @model_validator(mode="after")
+    def _device_path_needs_a_tap(self) -> VmConfig:
+        """vhost and queues are a tap device's; a guest address needs tap or bridge."""
+        wanted = [key for key, on in (("vhost", self.vhost), ("queues", self.queues > 1)) if on]
+        if wanted and not self.network.startswith("tap:"):
+            what = "QEMU's user network (slirp)" if self.network == "user" else "a bridge netdev"
+            raise ValueError(
+                f"{' and '.join(wanted)} {'need' if len(wanted) > 1 else 'needs'} a tap device "
+                f'(network = "tap:IFNAME"): '
+                f"{what} has neither"
+            )
+        if self.guest_address and self.network == "user":
+            raise ValueError(
+                'guest_address is for tap or bridge networking: with network = "user" '
+                "sevtui reaches the guest through ports QEMU forwards"
+            )
+        return self
 
     @field_validator("numa_node", "numa_balancing", mode="before")
     @classmethod

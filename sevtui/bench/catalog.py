@@ -50,8 +50,9 @@ class Benchmark:
     """Why the host target cannot run it (empty: it can)."""
     host_side: str = ""
     """The host runs the measured command (this program must be on its PATH) against a
-    server the setup started in the target, through the target's forwarded port
-    ($SEVTUI_NET_PORT); empty: the command runs in the target."""
+    server the setup started in the target, at $SEVTUI_NET_HOST:$SEVTUI_NET_PORT (a port
+    QEMU forwards on 127.0.0.1, or the guest's own address on a tap device); empty: the
+    command runs in the target."""
 
 
 def _build(
@@ -122,7 +123,8 @@ def _iperf(seconds: int, udp_rate: str) -> str:
     (longer under TCG): the next waits a second.
     """
     return "; sleep 1; ".join(
-        f"iperf3 -c 127.0.0.1 -p $SEVTUI_NET_PORT -t {seconds} --connect-timeout 5000 -J{args}"
+        f"iperf3 -c $SEVTUI_NET_HOST -p $SEVTUI_NET_PORT -t {seconds} --connect-timeout 5000"
+        f" -J{args}"
         " || exit $?"
         for args in ("", " -R --get-server-output", " -P 4", " -P 4 -R", f" -u -b {udp_rate}")
     )
@@ -342,7 +344,9 @@ BUILTIN: tuple[Benchmark, ...] = (
         "exits",
         "VM exits: CPUID, port I/O, MMIO read, MSR read, against a null syscall",
         "exits",
-        "sevtui-exits --mmio",
+        # Port and MMIO access need root: a guest shell that is not (the Debian guest's
+        # ssh user) asks sudo, without a password.
+        'as_root=; [ "$(id -u)" = 0 ] || as_root="sudo -n"; $as_root sevtui-exits --mmio',
         "exits",
         needs=("sevtui-exits",),
         headline="^cpuid ns$",

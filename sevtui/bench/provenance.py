@@ -59,9 +59,10 @@ def nic_facts(argv: list[str]) -> dict[str, Any] | None:
     options = dict(part.partition("=")[::2] for part in f"{device},{netdev}".split(",")[1:])
     forward = re.search(rf"hostfwd=tcp:127\.0\.0\.1:(\d+)-:{IPERF_PORT}\b", netdev)
     return {
+        "iperf3_host": "127.0.0.1" if forward else None,
         "iperf3_port": int(forward.group(1)) if forward else None,
         "model": device.split(",", 1)[0],
-        "backend": netdev.split(",", 1)[0],
+        "backend": netdev.split(",", 1)[0].removeprefix("type="),
         "vhost": options.get("vhost") in ("on", "true"),
         "queues": int(queues) if (queues := options.get("queues", "1")).isdigit() else queues,
         "iommu_platform": options.get("iommu_platform") in ("on", "true"),
@@ -87,6 +88,14 @@ def _balancing_now() -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _reachable(nic: dict[str, Any] | None, address: str) -> dict[str, Any] | None:
+    """NIC facts with the guest's own address as the iperf3 server's (tap or bridge
+    networking with vm.NAME.guest_address)."""
+    if nic is not None and address:
+        nic |= {"iperf3_host": address.partition("/")[0], "iperf3_port": IPERF_PORT}
+    return nic
+
+
 def guest_info(vm: VmRef) -> dict[str, Any]:
     """A VM target's facts: profile, argv, accel, variant, and the firmware it loads."""
     profile = vm.profile
@@ -102,7 +111,7 @@ def guest_info(vm: VmRef) -> dict[str, Any]:
         "numa_node": profile.numa_node,
         "numa_binding": _binding(profile.numa_node, profile.kind),
         "numa_balancing": _balancing_now(),
-        "nic": nic_facts(record.argv),
+        "nic": _reachable(nic_facts(record.argv), profile.guest_address),
     }
     variant = variants.parse_name(vm.name)
     if variant is not None:

@@ -585,10 +585,11 @@ class SuiteRun:
         if bench.vm_only and target.kind != "vm":
             return bench.vm_only
         if bench.host_side:
-            if _net_port(target) is None:
+            if _net_endpoint(target) is None:
                 return (
-                    f"{target.name} has no port forwarded to its {bench.host_side} server "
-                    '(sevtui forwards one with network = "user" only)'
+                    f"the host cannot reach {target.name}'s {bench.host_side} server: sevtui "
+                    'forwards a port with network = "user", and on tap or bridge networking '
+                    "it needs the guest's address (vm.NAME.guest_address)"
                 )
             if shutil.which(bench.host_side) is None:
                 return f"{bench.host_side} is not installed on this host (the client side)"
@@ -756,9 +757,11 @@ class SuiteRun:
             return target, bench
         if self.host_side_runner is None:
             self.host_side_runner = HostTarget()
-        port = _net_port(target)
+        endpoint = _net_endpoint(target)
+        assert endpoint is not None, "screened when the target opened"
+        host, port = endpoint
         return self.host_side_runner, replace(
-            bench, command=f"SEVTUI_NET_PORT={port}; {bench.command}"
+            bench, command=f"SEVTUI_NET_HOST={host}; SEVTUI_NET_PORT={port}; {bench.command}"
         )
 
     def _round(
@@ -937,11 +940,14 @@ def _run(target: Target, script: str, timeout: float) -> Any:
         raise TargetDied(exc.message, exc.hint) from None
 
 
-def _net_port(target: Target) -> int | None:
-    """The host port forwarded to TARGET's iperf3 server (None: no forward)."""
+def _net_endpoint(target: Target) -> tuple[str, int] | None:
+    """Where the host reaches TARGET's iperf3 server: a port on 127.0.0.1 QEMU forwards,
+    or the guest's own address on a tap device (None: it cannot)."""
     nic = target.info.get("nic")
-    port = nic.get("iperf3_port") if isinstance(nic, dict) else None
-    return port if isinstance(port, int) else None
+    if not isinstance(nic, dict):
+        return None
+    host, port = nic.get("iperf3_host"), nic.get("iperf3_port")
+    return (host, port) if isinstance(host, str) and isinstance(port, int) else None
 
 
 def _words(exc: SevtuiError) -> str:

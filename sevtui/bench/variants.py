@@ -17,7 +17,17 @@ from sevtui.base.errors import UsageError
 from sevtui.base.sizes import parse_size
 from sevtui.config import Config, VmConfig
 
-PARAMETERS = ("kind", "vcpus", "memory", "bounce", "idle", "numa_node", "numa_balancing")
+PARAMETERS = (
+    "kind",
+    "vcpus",
+    "memory",
+    "bounce",
+    "idle",
+    "numa_node",
+    "numa_balancing",
+    "vhost",
+    "queues",
+)
 MAX_VARIANTS = 64
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sevtui.base.errors import SevtuiError
 from sevtui.base.proc import run_checked
+from sevtui.image import exits
 from sevtui.image.sources import BUILD_QUICK, SHIPPED_SOURCES, fetch
 
 BUILDER_VERSION = "2"
@@ -48,6 +49,7 @@ PACKAGES = (
     "redis-server",
     "redis-tools",
     "fio",
+    "iperf3",
     "e2fsprogs",
 )
 """A cloud image's base plus the tools of the built-in benchmarks."""
@@ -124,6 +126,7 @@ def input_key(mirror: str) -> str:
     digest.update(CLOUD_CFG.encode())
     for source in SOURCES_IN_IMAGE:
         digest.update(source.sha256.encode())
+    digest.update(exits.SOURCE.read_bytes())
     return digest.hexdigest()
 
 
@@ -147,6 +150,7 @@ def build_debian(
             "run it as root: sudo sevtui image build debian",
         )
     shipped = [fetch(source, sources_cache, progress) for source in SOURCES_IN_IMAGE]
+    shipped_exits = exits.built_exits(images_dir / "tools")
     root = debian_dir(images_dir)
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="build-", dir=root) as scratch:
@@ -155,6 +159,7 @@ def build_debian(
         _mmdebstrap(tools, work / "tree", mirror)
         root_uuid = str(uuid.uuid4())
         kernel, initrd = _customize(work / "tree", root_uuid, shipped)
+        _install(shipped_exits, work / "tree" / "usr/local/bin" / exits.NAME)
         esp = _esp_image(work, tools, kernel, initrd, root_uuid)
         progress("mkfs.ext4 -d: root filesystem")
         rootfs = _root_image(work, tools, work / "tree", root_uuid)
@@ -212,6 +217,14 @@ def _tools() -> dict[str, str]:
             f"sudo apt-get install {' '.join(missing)}",
         )
     return {tool: str(path) for tool, path in found.items()}
+
+
+def _install(binary: Path, target: Path) -> None:
+    """BINARY into the tree at TARGET, root-owned and executable (sevtui-exits: the VM-exit
+    benchmark the minimal guest packs too)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(binary, target)
+    os.chmod(target, 0o755)
 
 
 def _customize(tree: Path, root_uuid: str, shipped: list[Path]) -> tuple[Path, Path]:

@@ -86,21 +86,25 @@ def resolve(
         cbitpos=cbitpos,
         reduced_phys_bits=profile.reduced_phys_bits,
         host_data=profile.host_data,
-        snp_blobs=tuple(
-            (option, value)
-            for option, value in (
-                ("id-block", profile.id_block),
-                ("id-auth", profile.id_auth),
-                ("guest-visible-workarounds", profile.guest_visible_workarounds),
-            )
-            if value
-        ),
+        snp_blobs=_snp_blobs(profile),
         snp_dialect=dialect,
         extra_args=tuple(profile.extra_args),
         numa_node=profile.numa_node,
         net_port=free_port() if profile.network == "user" else 0,
+        vhost=profile.vhost,
+        queues=profile.queues,
     )
     return Resolved(spec, notes, vars_template, choice, blockers)
+
+
+def _snp_blobs(profile: VmConfig) -> tuple[tuple[str, str], ...]:
+    """The SEV-SNP launch blobs the profile sets, as (QEMU option, base64)."""
+    blobs = (
+        ("id-block", profile.id_block),
+        ("id-auth", profile.id_auth),
+        ("guest-visible-workarounds", profile.guest_visible_workarounds),
+    )
+    return tuple((option, value) for option, value in blobs if value)
 
 
 def _host_settings(
@@ -109,10 +113,16 @@ def _host_settings(
     """BOOT with the guest kernel parameters the profile asks for (bounce, idle, the
     minimal guest's NIC address on the user network); NUMA problems go to BLOCKERS."""
     boot = _with_kernel_args(name, profile, boot, blockers)
-    if boot is not None and profile.network == "user":
-        boot = replace(boot, append=f"{boot.append} sevtui.net={USER_NET}")
+    address = USER_NET if profile.network == "user" else profile.guest_address
+    if boot is not None and address:
+        boot = replace(boot, append=f"{boot.append} sevtui.net={address}")
     if profile.numa_node is not None:
         blockers += _numa_blockers(name, profile.numa_node)
+    if profile.vhost and not VHOST_NET.exists():
+        blockers.append(
+            f"{name}: vhost = true, but this host has no {VHOST_NET} (its kernel lacks "
+            "vhost-net, or the module is not loaded: modprobe vhost_net)"
+        )
     return boot
 
 
@@ -148,6 +158,7 @@ def _with_kernel_args(
 
 
 NODES = Path("/sys/devices/system/node")
+VHOST_NET = Path("/dev/vhost-net")
 
 
 def _numa_blockers(name: str, node: int) -> list[str]:

@@ -103,6 +103,10 @@ class VmSpec:
     net_port: int = 0
     """Host port on 127.0.0.1 forwarded (TCP and UDP) to the guest's iperf3 port with user
     networking; 0: none."""
+    vhost: bool = False
+    """The tap device's data path in the host kernel (vhost-net)."""
+    queues: int = 1
+    """NIC queue pairs (multiqueue tap when more than 1)."""
 
 
 def build_argv(spec: VmSpec) -> list[str]:
@@ -233,11 +237,15 @@ def _network(spec: VmSpec) -> list[str]:
     elif spec.network.startswith("tap:"):
         tap = spec.network.removeprefix("tap:")
         netdev = f"type=tap,script=no,downscript=no,id=net0,ifname={tap}"
+        netdev += ",vhost=on" if spec.vhost else ""
+        netdev += f",queues={spec.queues}" if spec.queues > 1 else ""
     else:
         netdev = f"bridge,id=net0,br={spec.network}"
     device = (
         f"virtio-net-pci,mac={spec.mac},netdev=net0,disable-legacy=on,iommu_platform=true,romfile="
     )
+    if spec.queues > 1:
+        device += f",mq=on,vectors={2 * spec.queues + 2}"
     return ["-netdev", netdev, "-device", device]
 
 

@@ -163,6 +163,16 @@ def test_bridge_network() -> None:
     assert value_of(argv, "-netdev") == ["bridge,id=net0,br=virbr0"]
 
 
+def test_a_multiqueue_vhost_tap() -> None:
+    argv = minimal("nosev", network="tap:t0", vhost=True, queues=4)
+    (netdev,) = value_of(argv, "-netdev")
+    assert netdev == "type=tap,script=no,downscript=no,id=net0,ifname=t0,vhost=on,queues=4"
+    (device,) = [d for d in value_of(argv, "-device") if "netdev=net0" in d]
+    assert device.endswith(",mq=on,vectors=10"), "2 vectors per queue pair, config and control"
+    (single,) = value_of(minimal("nosev", network="tap:t0"), "-netdev")
+    assert "vhost" not in single and "queues" not in single
+
+
 @pytest.mark.parametrize("hostile", ["a;touch /tmp/pwn", "$(id)", "x\ny", "`id`"])
 def test_extra_args_stay_single_argv_elements(hostile: str) -> None:
     argv = minimal("nosev", extra_args=(hostile,))

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from sevtui.base.errors import UsageError
+from sevtui.base.errors import ConfigError, UsageError
 from sevtui.bench import guestword
 from sevtui.bench.variants import parse_vary, with_variants
 from sevtui.config import Config, parse_config
 from sevtui.host.qemu import QemuInfo
+from sevtui.vm import resolve as resolve_module
 from sevtui.vm.ref import lookup
 from sevtui.vm.resolve import Resolved, resolve
 from sevtui.vm.spec import VmPaths, VmSpec, build_argv
@@ -116,3 +117,40 @@ def test_none_means_unbound_in_a_sweep(tmp_path: Path) -> None:
     assert swept.vm["demo@numa_node=none"].numa_node is None
     assert swept.vm["demo@numa_node=0"].numa_node == 0
     assert parse_vary(["numa_node=0,1"]) == [("numa_node", ["0", "1"])]
+
+
+def test_vhost_and_queues_on_user_networking_are_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match=r'vhost needs a tap device \(network = "tap:IFNAME"\)'):
+        config_with_image(tmp_path, '[vm.demo]\nimage = "minimal"\nvhost = true\n')
+    config = config_with_image(tmp_path / "b", '[vm.demo]\nimage = "minimal"\n')
+    with pytest.raises(UsageError, match="QEMU's user network \\(slirp\\) has neither"):
+        with_variants(config, ["demo@vhost=on", "demo@vhost=off"])
+    with pytest.raises(UsageError, match="queues needs a tap device"):
+        with_variants(config, ["demo@queues=2"])
+
+
+TAP = '[vm.demo]\nimage = "minimal"\nnetwork = "tap:t0"\nguest_address = "10.77.0.2/24"\n'
+
+
+def test_a_tap_guest_gets_its_address_and_a_missing_vhost_net_is_a_blocker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = config_with_image(tmp_path, TAP)
+    swept = with_variants(config, ["demo@vhost=on+queues=2", "demo@vhost=off+queues=2"])
+    absent = tmp_path / "no-vhost-net"
+    monkeypatch.setattr(resolve_module, "VHOST_NET", absent)
+    blocked = resolved_for(swept, "demo@vhost=on+queues=2")
+    assert blocked.blockers == [
+        f"demo@vhost=on+queues=2: vhost = true, but this host has no {absent} (its kernel "
+        "lacks vhost-net, or the module is not loaded: modprobe vhost_net)"
+    ]
+    plain = resolved_for(swept, "demo@vhost=off+queues=2")
+    assert plain.blockers == [] and plain.spec.queues == 2 and not plain.spec.vhost
+    assert plain.spec.boot is not None
+    assert "sevtui.net=10.77.0.2/24" in plain.spec.boot.append.split()
+    present = tmp_path / "vhost-net"
+    present.touch()
+    monkeypatch.setattr(resolve_module, "VHOST_NET", present)
+    assert resolved_for(swept, "demo@vhost=on+queues=2").blockers == []

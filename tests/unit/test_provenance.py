@@ -10,6 +10,7 @@ def test_the_demo_guests_nic_as_sevtui_starts_it() -> None:
             "virtio-net-pci,mac=52:54:00:2a:97:51,netdev=net0,disable-legacy=on,"
             "iommu_platform=true,romfile="]  # fmt: skip
     assert nic_facts(argv) == {
+        "iperf3_host": None,
         "iperf3_port": None,
         "model": "virtio-net-pci",
         "backend": "user",
@@ -25,6 +26,7 @@ def test_a_multiqueue_vhost_tap_and_no_nic() -> None:
     facts = nic_facts(argv)
     assert facts is not None and facts["vhost"] is True and facts["queues"] == 4
     assert nic_facts(["qemu", "-netdev", "tap,id=n,queues=x", "-device", "e1000,netdev=n"]) == {
+        "iperf3_host": None,
         "iperf3_port": None,
         "model": "e1000",
         "backend": "tap",
@@ -39,3 +41,4 @@ def test_the_iperf3_forward_is_found() -> None:
     netdev = "user,id=net0,hostfwd=tcp:127.0.0.1:40123-:5201,hostfwd=udp:127.0.0.1:40123-:5201"
     facts = nic_facts(["qemu", "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0"])
     assert facts is not None and facts["iperf3_port"] == 40123
+    assert facts["iperf3_host"] == "127.0.0.1"

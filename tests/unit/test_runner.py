@@ -422,8 +422,8 @@ class Guest(HostTarget):
 
     kind = "vm"
 
-    def __init__(self, name: str, port: int | None) -> None:
-        super().__init__({"nic": {"iperf3_port": port}} if port else {})
+    def __init__(self, name: str, port: int | None, host: str = "127.0.0.1") -> None:
+        super().__init__({"nic": {"iperf3_host": host, "iperf3_port": port}} if port else {})
         self.name = name
         self.scripts: list[str] = []
 
@@ -437,25 +437,35 @@ def test_a_host_side_client_runs_on_the_host_against_the_targets_port(tmp_path: 
         "client",
         "a host-side client",
         "other",
-        "echo port=$SEVTUI_NET_PORT",
+        "echo server=$SEVTUI_NET_HOST:$SEVTUI_NET_PORT",
         setup="echo serving > served",
         host_side="sh",
         vm_only="the host has nothing to be a client of",
     )
     events: list[Event] = []
-    names = ["host", "vm", "vm2", "tap"]
+    names = ["host", "vm", "vm2", "tap", "tap2"]
     run, store = make_run(tmp_path, [client], names, repetitions=2, emit=events)
-    guests = {"vm": Guest("vm", 4242), "vm2": Guest("vm2", 4343), "tap": Guest("tap", None)}
+    guests = {
+        "vm": Guest("vm", 4242),
+        "vm2": Guest("vm2", 4343),
+        "tap": Guest("tap", None),
+        "tap2": Guest("tap2", 5201, "10.77.0.2"),
+    }
 
     def open_target(name: str) -> Target:
         return guests[name] if name in guests else HostTarget()
 
     assert run.execute(open_target).status == "done"
-    for name, port in (("vm", 4242), ("vm2", 4343)):
+    for name, server in (
+        ("vm", "127.0.0.1:4242"),
+        ("vm2", "127.0.0.1:4343"),
+        ("tap2", "10.77.0.2:5201"),
+    ):
         outputs = [store.output(run.run_id, name, "client", rep) for rep in (1, 2)]
-        assert all(f"port={port}" in text for text in outputs), "its own forwarded port"
+        assert all(f"server={server}" in text for text in outputs), "its own endpoint"
     assert any("echo serving" in s for s in guests["vm"].scripts), "the setup ran in the target"
-    assert not any("echo port=" in s for s in guests["vm"].scripts), "the client did not"
+    assert not any("echo server=" in s for s in guests["vm"].scripts), "the client did not"
     why = {e.target: e.reason for e in events if isinstance(e, BenchmarkUnavailable)}
     assert why["host"] == "the host has nothing to be a client of"
-    assert why["tap"].startswith("tap has no port forwarded to its sh server")
+    assert why["tap"].startswith("the host cannot reach tap's sh server")
+    assert "vm.NAME.guest_address" in why["tap"]
