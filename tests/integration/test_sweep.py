@@ -254,3 +254,18 @@ def test_a_killed_sweep_puts_numa_balancing_back(vm_config_file: Path) -> None:
     while setting.read_text() != "0\n":
         assert time.monotonic() < deadline, "numa_balancing was left at 1"
         time.sleep(0.1)
+
+
+@pytest.mark.timeout(600)
+def test_a_forced_bounce_variant_says_so_in_its_guests_word(vm_config_file: Path) -> None:
+    config = with_spin(vm_config_file)
+    args = ["bench", "sweep", "--vm", "demo", "--vary", "bounce=off,force", "--suite", "spin"]
+    done = sevtui(config, *args, "--repetitions", "2", "--label", "bo", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = json.loads(sevtui(config, "results", "show", "bo", "--json").stdout)
+    info = shown["runs"][0]["target_info"]
+    assert info["demo@bounce=force"]["guest_word"]["swiotlb_forced"] is True
+    assert info["demo@bounce=off"]["guest_word"]["swiotlb_forced"] is False
+    assert "swiotlb=force" in " ".join(info["demo@bounce=force"]["argv"])
+    counted = {(m["target"], m["n"]) for m in shown["metrics"] if m["benchmark"] == "spin"}
+    assert counted == {("demo@bounce=off", 2), ("demo@bounce=force", 2)}
