@@ -139,7 +139,9 @@ class ImageConfig(_Model):
 class VmConfig(_Model):
     """One VM profile, `[vm.NAME]`."""
 
-    kind: VmKind = Field(default="nosev", description="nosev, sev, sev-es or sev-snp.")
+    kind: VmKind = Field(
+        default="nosev", description="nosev, sev, sev-es, sev-snp (AMD) or tdx (Intel)."
+    )
     vcpus: int = Field(default=1, ge=1, le=512, description="Number of virtual CPUs.")
     memory: Size = Field(
         default=512, description="Guest RAM, e.g. 512M or 16G (a bare number is MiB)."
@@ -217,7 +219,9 @@ class VmConfig(_Model):
         description="Guest user for ssh (cloud guests; prepare-cloud creates 'sevtui').",
     )
     policy: HexInt | None = Field(
-        default=None, description="SEV guest policy; default 0x1 sev, 0x5 sev-es, 0x30000 snp."
+        default=None,
+        description="SEV guest policy (default 0x1 sev, 0x5 sev-es, 0x30000 snp), or the TD "
+        "attributes of a tdx guest (default 0x10000000: SEPT_VE_DISABLE).",
     )
     cbitpos: int | None = Field(
         default=None, ge=0, le=63, description="C-bit position; default: from host CPUID."
@@ -234,6 +238,13 @@ class VmConfig(_Model):
     )
     guest_visible_workarounds: str = Field(
         default="", description="SEV-SNP guest-visible workarounds: base64 of 16 bytes."
+    )
+    mrconfigid: str = Field(
+        default="", description="TDX MRCONFIGID: base64 of a 48-byte SHA-384 digest."
+    )
+    mrowner: str = Field(default="", description="TDX MROWNER: base64 of a 48-byte digest.")
+    mrownerconfig: str = Field(
+        default="", description="TDX MROWNERCONFIG: base64 of a 48-byte digest."
     )
     extra_args: list[str] = Field(
         default_factory=list, description="More QEMU arguments, one argv element each."

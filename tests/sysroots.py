@@ -51,6 +51,9 @@ class Machine:
     iommu: list[str] = field(default_factory=lambda: ["ivhd0"])
     firmware: list[str] = field(default_factory=list)
     """Descriptors from tests/data/firmware, installed with (empty) firmware files."""
+    kvm_intel: dict[str, str] | None = None
+    tdx_module: dict[str, str] = field(default_factory=dict)
+    """Files of /sys/firmware/tdx/tdx_module (vendor TDX kernels)."""
 
     def build(self, root: Path) -> Path:
         """Write the machine under ROOT and return ROOT."""
@@ -81,7 +84,21 @@ class Machine:
             (iommu / unit).mkdir()
         for name in self.firmware:
             install_descriptor(root, DATA / "firmware" / name)
+        self._intel(root)
         return root
+
+    def _intel(self, root: Path) -> None:
+        """kvm_intel's parameters and the TDX module's sysfs files, when the machine has them."""
+        if self.kvm_intel is not None:
+            params = root / "sys/module/kvm_intel/parameters"
+            params.mkdir(parents=True)
+            for name, value in self.kvm_intel.items():
+                (params / name).write_text(value + "\n")
+        if self.tdx_module:
+            module = root / "sys/firmware/tdx/tdx_module"
+            module.mkdir(parents=True)
+            for name, value in self.tdx_module.items():
+                (module / name).write_text(value + "\n")
 
 
 def install_descriptor(root: Path, source: Path) -> None:
@@ -103,6 +120,32 @@ def seed_host() -> Machine:
         flags=["fpu", "svm", "sme", "sev", "sev_es", "sev_snp"],
         firmware=["debian12/60-edk2-x86_64.json", "60-edk2-x86_64-amdsev.json"],
     )
+
+
+def kernel_log(name: str) -> list[str]:
+    """A recorded kernel log of tests/data/kernel-logs, without its comment lines."""
+    text = (DATA / "kernel-logs" / name).read_text()
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def tdx_host(log: str, kvm_intel_tdx: str = "Y", **changes: object) -> Machine:
+    """An Intel Xeon TDX host whose kernel log is the recorded LOG."""
+    machine = Machine(
+        vendor="GenuineIntel",
+        model="Intel(R) Xeon(R) Platinum 8480C",
+        flags=["fpu", "vmx", "tme"],
+        leaf=None,
+        kvm_amd=None,
+        devices=["kvm"],
+        cmdline="BOOT_IMAGE=/vmlinuz root=/dev/sda1 kvm_intel.tdx=1 nohibernate",
+        dmesg=kernel_log(log),
+        iommu=["dmar0"],
+        firmware=["60-edk2-x86_64-inteltdx.json"],
+        kvm_intel={"tdx": kvm_intel_tdx},
+    )
+    for key, value in changes.items():
+        setattr(machine, key, value)
+    return machine
 
 
 def seed_snp_guest() -> Machine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from sevtui.base.kinds import SnpDialect
+from sevtui.base.kinds import SEV_KINDS, SnpDialect
 from sevtui.config import VM_KINDS, VmKind
 from sevtui.host import firmware
 from sevtui.host.check import Check, Status
@@ -16,6 +16,7 @@ from sevtui.host.kvm import KvmVerdict
 from sevtui.host.qemu import QemuInfo, snp_dialect
 from sevtui.host.sevplatform import SnpStatus
 from sevtui.host.snpchecks import platform_checks
+from sevtui.host.tdxchecks import tdx_checks
 
 BIOS_HINT = (
     "enable it in the BIOS/UEFI setup (SMEE, SEV-ES ASID space limit, SNP memory coverage, "
@@ -47,6 +48,16 @@ REQUIREMENTS: dict[VmKind, tuple[str, ...]] = {
         "snp.init",
         "snp.rmp",
         "qemu.snp",
+    ),
+    "tdx": (
+        "tdx.cpu",
+        "tdx.bios",
+        "kvm.device",
+        "kvm.functional",
+        "kvm_intel.tdx",
+        "tdx.module",
+        "qemu.binary",
+        "qemu.tdx",
     ),
 }
 ONLY_FOR: dict[VmKind, tuple[str, ...]] = {"sev": ("sev.asids_sev",)}
@@ -80,6 +91,8 @@ class CapabilityReport:
     platform: dict[str, Any] = field(default_factory=dict)
     """The SEV platform's facts: SNP_PLATFORM_STATUS (or why not) and the kernel log's."""
     microcode: str = ""
+    tdx: dict[str, Any] = field(default_factory=dict)
+    """The TDX facts: kvm_intel's parameter, the module's sysfs, the kernel log's lines."""
     by_id: dict[str, Check] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -101,7 +114,7 @@ class CapabilityReport:
         """True when a confidential kind can launch here, or this is a confidential guest."""
         if self.role == "guest" and self.guest_features:
             return True
-        return any(self.profiles[kind].launchable for kind in ("sev", "sev-es", "sev-snp"))
+        return any(self.profiles[kind].launchable for kind in (*SEV_KINDS, "tdx"))
 
     @property
     def verdict(self) -> str:
@@ -112,15 +125,18 @@ class CapabilityReport:
             ("sev-snp", "SEV-SNP"),
             ("sev-es", "SEV-ES"),
             ("sev", "SEV"),
+            ("tdx", "TDX"),
         )
         for kind, label in labels:
             if self.profiles[kind].launchable:
                 return f"{label} ready"
-        for check_id in REQUIREMENTS["sev"]:
+        family: VmKind = "tdx" if self.vendor == "GenuineIntel" else "sev"
+        name = "TDX" if family == "tdx" else "SEV"
+        for check_id in REQUIREMENTS[family]:
             check = self.by_id.get(check_id)
             if check is not None and check.status == "fail":
-                return check.short or f"SEV: {check.title.lower()} failed"
-        return "SEV: not available"
+                return check.short or f"{name}: {check.title.lower()} failed"
+        return f"{name}: not available"
 
     def to_json(self) -> dict[str, Any]:
         """The JSON contract of `sevtui caps --json`."""
@@ -144,6 +160,7 @@ class CapabilityReport:
                 for kind, choices in self.firmware.items()
             },
             "sev_platform": self.platform,
+            "tdx_platform": self.tdx,
             "verdict": self.verdict,
             "ready": self.ready,
             "replay": self.replay,
@@ -195,8 +212,10 @@ def assess(
     _sev_device_checks(tree, facts)
     for check in platform_checks(facts):
         tree.add(check)
+    for check in tdx_checks(facts):
+        tree.add(check)
     _environment_checks(tree, facts)
-    _qemu_checks(tree, qemu, facts.replay)
+    _qemu_checks(tree, qemu, facts)
     probed = qemu if isinstance(qemu, QemuInfo) else None
     choices = _firmware_checks(tree, facts, probed, snp_dialect(configured_dialect, probed))
     guest_features = _guest_features(facts)
@@ -222,6 +241,7 @@ def assess(
         firmware=choices,
         platform=sev_platform(facts),
         microcode=facts.microcode,
+        tdx=facts.tdx.to_json(),
     )
     report.profiles = {kind: _profile(report, kind) for kind in VM_KINDS}
     return report
@@ -247,7 +267,11 @@ def _cpu_checks(tree: _Tree, facts: HostFacts) -> None:
             "pass" if amd else "fail",
             f"{facts.sysroot / 'proc/cpuinfo'}: vendor_id {facts.vendor}, {facts.model}",
             "SEV needs an AMD EPYC processor (Zen or later); "
-            + ("Intel's counterpart, TDX, is not supported yet" if intel else "none was found"),
+            + (
+                "this Intel host's confidential VMs are TDX's (the tdx checks)"
+                if intel
+                else "none was found"
+            ),
             short="no AMD SEV: Intel host" if intel else "no AMD SEV: not an AMD CPU",
         )
     )
@@ -507,7 +531,8 @@ def _environment_checks(tree: _Tree, facts: HostFacts) -> None:
     )
 
 
-def _qemu_checks(tree: _Tree, qemu: QemuInfo | str | None, replay: bool) -> None:
+def _qemu_checks(tree: _Tree, qemu: QemuInfo | str | None, facts: HostFacts) -> None:
+    replay = facts.replay
     if qemu is None:
         tree.add(
             Check(
@@ -538,17 +563,22 @@ def _qemu_checks(tree: _Tree, qemu: QemuInfo | str | None, replay: bool) -> None
             "sev-snp-guest",
             "SEV-SNP needs QEMU 9.1 or later, or AMD's SNP fork",
         ),
+        ("qemu.tdx", "tdx-guest", "TDX needs QEMU 10.1 or later (Debian: trixie-backports)"),
     ):
         known = obj in qemu.objects
+        status: Status = "pass" if known else "fail"
+        if not known and (obj == "tdx-guest") != (facts.vendor == "GenuineIntel"):
+            status = "skip"
         tree.add(
             Check(
                 check_id,
                 f"QEMU knows {obj}",
-                "pass" if known else "fail",
-                f"{qemu.path} -object help: {obj} {'listed' if known else 'not listed'}",
-                hint,
+                status,
+                f"{qemu.path} -object help: {obj} {'listed' if known else 'not listed'}"
+                + ("" if status != "skip" else f" (not needed on this {facts.vendor} host)"),
+                hint if status != "skip" else "",
                 parent="qemu.binary",
-                short=f"SEV: QEMU lacks {obj}",
+                short=f"{'TDX' if obj == 'tdx-guest' else 'SEV'}: QEMU lacks {obj}",
             )
         )
 
@@ -572,6 +602,16 @@ def _firmware_checks(
             )
         return choices
     for kind in VM_KINDS:
+        if (kind == "tdx") != (facts.vendor == "GenuineIntel") and kind != "nosev":
+            tree.add(
+                Check(
+                    f"firmware.{kind}",
+                    f"Firmware for {kind} guests",
+                    "skip",
+                    f"not looked for: {kind} guests do not run on this {facts.vendor} host",
+                )
+            )
+            continue
         boots = {"disk": False} if kind == "nosev" else {"direct": True, "disk": False}
         choices[kind] = {
             boot: firmware.choose(facts.firmware, kind, machine, direct, dialect)
@@ -629,12 +669,23 @@ def _guest_checks(tree: _Tree, facts: HostFacts, features: str) -> None:
         )
 
 
+def _needed(kind: VmKind) -> list[str]:
+    """The checks KIND needs: the AMD kinds each what the one before needs too; nosev
+    only QEMU; tdx its own branch."""
+    if kind in ("nosev", "tdx"):
+        return [*REQUIREMENTS["nosev"], *(REQUIREMENTS["tdx"] if kind == "tdx" else ())]
+    needed = [
+        check_id
+        for step in SEV_KINDS[: SEV_KINDS.index(kind) + 1]
+        for check_id in REQUIREMENTS[step]
+    ]
+    return [*REQUIREMENTS["nosev"], *needed, *ONLY_FOR.get(kind, ())]
+
+
 def _profile(report: CapabilityReport, kind: VmKind) -> ProfileVerdict:
-    needed: list[str] = []
-    for step in VM_KINDS[: VM_KINDS.index(kind) + 1]:
-        if kind == "nosev" or step != "nosev":
-            needed += REQUIREMENTS[step]
-    needed += ONLY_FOR.get(kind, ())
+    needed = _needed(kind)
+    if kind == "tdx" and report.by_id["tdx.cpu"].status == "skip":
+        return ProfileVerdict(False, f"Intel processor (TDX): {report.by_id['tdx.cpu'].evidence}")
     for check_id in needed:
         check = report.by_id.get(check_id)
         if check is not None and check.status == "fail":

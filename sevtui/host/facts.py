@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sevtui.host import firmware, kvm, sevplatform
 from sevtui.host.cpuid import CpuidReading, read_leaf
+from sevtui.host.tdx import TdxFacts, gather_tdx
 
 KVM_AMD_PARAMS = ("sev", "sev_es", "sev_snp")
 _LOG_RE = re.compile(
@@ -71,6 +72,8 @@ class HostFacts:
     microcode: str = ""
     snp_status: sevplatform.SnpStatus | str = "not read"
     """SNP_PLATFORM_STATUS, or why it could not be read."""
+    tdx: TdxFacts = field(default_factory=TdxFacts)
+    """kvm_intel's tdx parameter, the TDX module's sysfs and the log's TDX lines."""
 
     @property
     def sev_log(self) -> sevplatform.SevLog:
@@ -91,10 +94,11 @@ def gather(sysroot: Path = Path("/"), cpuid: CpuidReading | None = None) -> Host
     facts.family, facts.microcode = cpu.family, cpu.microcode
     facts.cpuid = cpuid or read_leaf(sysroot)
     facts.kvm_amd = _kvm_amd(sysroot / "sys/module/kvm_amd/parameters")
-    for name in ("kvm", "sev", "sev-guest"):
+    for name in ("kvm", "sev", "sev-guest", "tdx_guest"):
         facts.devices[name] = _device(sysroot / "dev" / name, with_api=name == "kvm")
     facts.cmdline = _cmdline(sysroot / "proc/cmdline")
     facts.kernel_log = _kernel_log(sysroot / "dev/kmsg")
+    facts.tdx = gather_tdx(sysroot, facts.kernel_log.lines)
     facts.memlock = _memlock(sysroot / "proc/self/limits")
     facts.iommu_units = _listdir(sysroot / "sys/class/iommu")
     dirs = firmware.descriptor_dirs(sysroot, os.environ)

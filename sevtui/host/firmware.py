@@ -26,7 +26,12 @@ KIND_FEATURE: dict[VmKind, str] = {
     "sev": "amd-sev",
     "sev-es": "amd-sev-es",
     "sev-snp": "amd-sev-snp",
+    "tdx": "intel-tdx",
 }
+INTELTDX_PACKAGES = (
+    "install the IntelTdx OVMF build (Debian: ovmf-inteltdx, in sid; Ubuntu >= 25.10: ovmf, "
+    "which ships OVMF.inteltdx.fd) or set vm.NAME.firmware"
+)
 AMDSEV_PACKAGES = (
     "install the AmdSev OVMF build (Debian: ovmf-amdsev, in sid; Ubuntu >= 25.04: ovmf, "
     "which ships OVMF.amdsev.fd; Fedora: edk2-ovmf) or set vm.NAME.firmware"
@@ -200,7 +205,9 @@ def choose(
     if kind == "nosev" and direct_boot:
         return FirmwareChoice()
     feature = KIND_FEATURE.get(kind)
-    need_memory = kind != "nosev" and (direct_boot or (kind == "sev-snp" and dialect == "upstream"))
+    need_memory = kind == "tdx" or (
+        kind != "nosev" and (direct_boot or (kind == "sev-snp" and dialect == "upstream"))
+    )
     missing_files: list[Path] = []
     if kind == "nosev":
         descriptors = sorted(descriptors, key=lambda d: d.device != "flash")
@@ -236,13 +243,18 @@ def _missing(
 ) -> str:
     if feature is None:
         what, fix = "no UEFI firmware descriptor fits a disk-booted guest", OVMF_PACKAGES
+    elif kind == "tdx":
+        what = (
+            f"no firmware for tdx: no descriptor offers {feature} (a build QEMU loads with -bios)"
+        )
+        fix = INTELTDX_PACKAGES
     elif need_memory:
         boot = "direct kernel boot (kernel-hashes=on)" if direct_boot else "a disk boot"
         what = (
             f"no firmware for {kind} with {boot}: no descriptor offers {feature} with a "
             "stateless build that measures the kernel"
         )
-        fix = AMDSEV_PACKAGES
+        fix = INTELTDX_PACKAGES if kind == "tdx" else AMDSEV_PACKAGES
     else:
         what = f"no firmware for {kind}: no descriptor offers {feature}"
         fix = AMDSEV_PACKAGES if kind != "sev" else OVMF_PACKAGES

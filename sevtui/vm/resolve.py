@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sevtui.base.kinds import SnpDialect
+from sevtui.base.kinds import SEV_KINDS, SnpDialect
 from sevtui.base.ports import free_port
 from sevtui.config import Config, VmConfig
 from sevtui.host import firmware
@@ -103,6 +103,9 @@ def _snp_blobs(profile: VmConfig) -> tuple[tuple[str, str], ...]:
         ("id-block", profile.id_block),
         ("id-auth", profile.id_auth),
         ("guest-visible-workarounds", profile.guest_visible_workarounds),
+        ("mrconfigid", profile.mrconfigid),
+        ("mrowner", profile.mrowner),
+        ("mrownerconfig", profile.mrownerconfig),
     )
     return tuple((option, value) for option, value in blobs if value)
 
@@ -180,7 +183,7 @@ def _cbitpos(profile: VmConfig, name: str, leaf: Leaf8000001F | None, notes: lis
         return profile.cbitpos
     if leaf is not None and leaf.cbitpos:
         return leaf.cbitpos
-    if profile.kind != "nosev":
+    if profile.kind in SEV_KINDS:
         where = "reports no C-bit" if leaf is not None else "is not readable"
         notes.append(
             f"{name} cannot launch on this host: its CPUID 0x8000001F {where}, so it has no "
@@ -216,7 +219,7 @@ def _firmware(
 ) -> FirmwareChoice:
     """The profile's firmware when it names one, else the first descriptor that fits."""
     if profile.firmware is not None:
-        as_bios = profile.kind == "sev-snp" and dialect == "upstream"
+        as_bios = profile.kind == "tdx" or (profile.kind == "sev-snp" and dialect == "upstream")
         template = None if as_bios else profile.firmware_vars
         return FirmwareChoice(profile.firmware, template, as_bios)
     descriptors, _ = firmware.load_descriptors(firmware.descriptor_dirs(Path("/"), os.environ))

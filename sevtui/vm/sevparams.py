@@ -1,4 +1,4 @@
-"""SEV, SEV-ES and SEV-SNP launch parameters: checked before QEMU sees them, and decoded.
+"""SEV, SEV-ES, SEV-SNP and TDX launch parameters: checked before QEMU sees them, and decoded.
 
 The rules are those of AMD's SEV API (policy bits 0-5, API version in 16-31) and SEV-SNP
 firmware ABI (policy bit 17 must be one, bits 26-63 reserved), and of upstream QEMU's
@@ -52,6 +52,19 @@ class _Blob:
     most: int
 
 
+_TD_FLAGS: tuple[tuple[int, str, str], ...] = (
+    (0, "DEBUG: the host may read and change the TD (not confidential)", "no debug"),
+    (28, "SEPT_VE_DISABLE: no #VE on EPT violations of pending pages", "#VE on pending pages"),
+    (30, "PKS: supervisor protection keys", ""),
+    (31, "KL: key locker", ""),
+    (63, "PERFMON: performance monitoring", ""),
+)
+TD_DEFINED_BITS = sum(1 << bit for bit, _set, _clear in _TD_FLAGS)
+_TD_BLOBS = (
+    _Blob("mrconfigid", "mrconfigid", 48, 48),
+    _Blob("mrowner", "mrowner", 48, 48),
+    _Blob("mrownerconfig", "mrownerconfig", 48, 48),
+)
 _SNP_BLOBS = (
     _Blob("id_block", "id-block", 96, 96),
     _Blob("id_auth", "id-auth", None, 4096),
@@ -65,8 +78,10 @@ def problems(name: str, profile: VmConfig, dialect: SnpDialect | None) -> list[s
     DIALECT None checks everything that does not depend on the QEMU in use.
     """
     if profile.kind == "nosev":
-        return _snp_only(name, profile, "nosev")
-    found: list[str] = []
+        return _snp_only(name, profile, "nosev") + _tdx_only(name, profile, "nosev")
+    if profile.kind == "tdx":
+        return _tdx_problems(name, profile)
+    found: list[str] = _tdx_only(name, profile, profile.kind)
     if not 1 <= profile.reduced_phys_bits <= 63:
         found.append(
             f"vm.{name}.reduced_phys_bits = {profile.reduced_phys_bits}: QEMU needs 1..63; "
@@ -85,6 +100,33 @@ def problems(name: str, profile: VmConfig, dialect: SnpDialect | None) -> list[s
     for blob in _SNP_BLOBS:
         found += _blob(name, blob, getattr(profile, blob.key))
     return found
+
+
+def _tdx_problems(name: str, profile: VmConfig) -> list[str]:
+    """A TD's attributes (the policy key) and measured IDs; AMD's keys are refused."""
+    found = [
+        f"vm.{name}.{key} is set but only AMD SEV guests use it (kind = 'tdx'); remove it"
+        for key in ("cbitpos", "host_data", *(blob.key for blob in _SNP_BLOBS))
+        if getattr(profile, key)
+    ]
+    policy = profile.policy
+    if policy is not None and (policy >> 64 or policy & ~TD_DEFINED_BITS):
+        found.append(
+            f"vm.{name}.policy = {policy:#x}: TD attribute bits "
+            f"{_bits(policy & ~TD_DEFINED_BITS)} are reserved or not offered to a TD; "
+            f"use {policy & TD_DEFINED_BITS:#x}"
+        )
+    for blob in _TD_BLOBS:
+        found += _blob(name, blob, getattr(profile, blob.key))
+    return found
+
+
+def _tdx_only(name: str, profile: VmConfig, kind: VmKind) -> list[str]:
+    return [
+        f"vm.{name}.{blob.key} is set but only tdx guests use it (kind = {kind!r}); remove it"
+        for blob in _TD_BLOBS
+        if getattr(profile, blob.key)
+    ]
 
 
 def _snp_only(name: str, profile: VmConfig, kind: VmKind) -> list[str]:
@@ -184,7 +226,9 @@ def policy_flags(kind: VmKind, policy: int) -> list[str]:
     """What POLICY asks of the firmware, in words (empty for nosev)."""
     if kind == "nosev":
         return []
-    if kind == "sev-snp":
+    if kind == "tdx":
+        flags, table = [], _TD_FLAGS
+    elif kind == "sev-snp":
         flags = [f"ABI >= {policy >> 8 & 0xFF}.{policy & 0xFF}"]
         table = _SNP_FLAGS
     else:

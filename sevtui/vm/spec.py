@@ -11,7 +11,15 @@ from sevtui.config import VmKind, format_size
 
 Accel = Literal["kvm", "tcg"]
 READY_MARKER = "SEVTUI-READY"
-DEFAULT_POLICY: dict[VmKind, int] = {"nosev": 0, "sev": 0x1, "sev-es": 0x5, "sev-snp": 0x30000}
+TD_SEPT_VE_DISABLE = 1 << 28
+"""The TD attribute Linux guests need: EPT violations on pending pages are not #VE."""
+DEFAULT_POLICY: dict[VmKind, int] = {
+    "nosev": 0,
+    "sev": 0x1,
+    "sev-es": 0x5,
+    "sev-snp": 0x30000,
+    "tdx": TD_SEPT_VE_DISABLE,
+}
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,8 @@ def _memory_and_machine(spec: VmSpec) -> list[str]:
         machine += ",memory-backend=ram0"
     if spec.kind == "nosev":
         return ["-m", size, "-machine", machine, *bound]
+    if spec.kind == "tdx":
+        return _tdx_memory(spec, machine, size)
     if spec.kind in ("sev", "sev-es"):
         guest = [
             "sev-guest,id=sev0",
@@ -197,6 +207,25 @@ def _snp_memory(spec: VmSpec, machine: str, size: str) -> list[str]:
         f"memory-backend-memfd,id=ram1,size={size},share=true,prealloc=false",
         "-object",
         ",".join(snp),
+    ]
+
+
+def _tdx_memory(spec: VmSpec, machine: str, size: str) -> list[str]:
+    """A TD (QEMU's docs/system/i386/tdx.rst): tdx-guest with its attributes and measured
+    IDs, split irqchip, no SMM; its private memory is guest_memfd, which -m gives."""
+    guest = ["tdx-guest,id=tdx0"]
+    guest.append(f"sept-ve-disable={'on' if spec.policy & TD_SEPT_VE_DISABLE else 'off'}")
+    others = spec.policy & ~TD_SEPT_VE_DISABLE
+    if others:
+        guest.append(f"attributes={spec.policy:#x}")
+    guest += [f"{option}={value}" for option, value in spec.snp_blobs]
+    return [
+        "-m",
+        size,
+        "-machine",
+        f"{machine},confidential-guest-support=tdx0,kernel-irqchip=split,smm=off",
+        "-object",
+        ",".join(guest),
     ]
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from sevtui.host.sysctl import PROC_SYS_ENV
@@ -100,9 +101,7 @@ def test_a_quick_sweep_over_kind_vcpus_and_memory_runs_what_launches_here(
         assert earlier[1] < later[0], "one size's variants run before the next size's start"
     text = sevtui(config, "results", "show", "sw").stdout
     assert f"{big}: variant of demo: kind=nosev, vcpus=2, memory=512M" in text
-    listing = json.loads(sevtui(config, "vm", "list", "--json").stdout)
-    variants = [row["name"] for row in listing if str(row["name"]).startswith("demo@")]
-    assert variants == [], "a sweep stops the variants it started"
+    assert qemus_of(config) == [], "a sweep stops the variants it started"
     resumed = sevtui(config, "bench", "resume", str(run["id"]), timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 
@@ -200,6 +199,18 @@ def test_a_concurrent_run_measures_both_guests_at_once_and_is_not_mixed(
     assert "mix concurrent and interleaved measurement" in mixed.stderr
 
 
+def qemus_of(config: Path) -> list[str]:
+    """The command lines of QEMUs running from CONFIG's state folder (other tests' QEMUs
+    on this machine, sweeps of their own demo VM included, are not this test's)."""
+    folder = str(config.parent)
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "qemu" in (proc.info["name"] or "") and any(folder in arg for arg in cmdline):
+            found.append(" ".join(cmdline))
+    return found
+
+
 def absent_node() -> int:
     """The lowest NUMA node number this host does not have."""
     present = {p.name.removeprefix("node") for p in Path("/sys/devices/system/node").glob("node*")}
@@ -269,3 +280,21 @@ def test_a_forced_bounce_variant_says_so_in_its_guests_word(vm_config_file: Path
     assert "swiotlb=force" in " ".join(info["demo@bounce=force"]["argv"])
     counted = {(m["target"], m["n"]) for m in shown["metrics"] if m["benchmark"] == "spin"}
     assert counted == {("demo@bounce=off", 2), ("demo@bounce=force", 2)}
+
+
+@pytest.mark.timeout(600)
+def test_tdx_variants_are_unavailable_with_the_reason_where_tdx_cannot_run(
+    vm_config_file: Path,
+) -> None:
+    config = with_spin(vm_config_file)
+    caps = json.loads(sevtui(config, "caps", "--json").stdout)
+    if caps["profiles"]["tdx"]["launchable"]:
+        pytest.skip("this host can run TDX guests")
+    args = ["bench", "sweep", "--vm", "demo", "--vary", "kind=nosev,tdx", "--suite", "spin"]
+    done = sevtui(config, *args, "--repetitions", "1", "--label", "td", timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = json.loads(sevtui(config, "results", "show", "td", "--json").stdout)
+    assert {m["target"] for m in shown["metrics"]} == {"demo@kind=nosev"}
+    (problem,) = [p for p in shown["problems"] if p["target"] == "demo@kind=tdx"]
+    assert problem["status"] == "unavailable"
+    assert problem["message"].startswith("this host cannot run tdx guests: ")

@@ -177,3 +177,29 @@ def test_a_multiqueue_vhost_tap() -> None:
 def test_extra_args_stay_single_argv_elements(hostile: str) -> None:
     argv = minimal("nosev", extra_args=(hostile,))
     assert argv[-1] == hostile
+
+
+def test_tdx_mode_follows_qemus_tdx_document() -> None:
+    mr = "A" * 64
+    argv = minimal(
+        "tdx",
+        policy=1 << 28,
+        cpu="host",
+        firmware=Path("/usr/share/ovmf/OVMF.inteltdx.ms.fd"),
+        firmware_as_bios=True,
+        snp_blobs=(("mrconfigid", mr),),
+    )
+    assert value_of(argv, "-object") == [f"tdx-guest,id=tdx0,sept-ve-disable=on,mrconfigid={mr}"]
+    assert value_of(argv, "-machine") == [
+        "type=q35,confidential-guest-support=tdx0,kernel-irqchip=split,smm=off"
+    ]
+    assert value_of(argv, "-bios") == ["/usr/share/ovmf/OVMF.inteltdx.ms.fd"]
+    assert "-drive" not in argv or all("pflash" not in d for d in value_of(argv, "-drive"))
+    assert value_of(argv, "-cpu") == ["host"]
+    debug = minimal("tdx", policy=(1 << 28) | 1)
+    assert value_of(debug, "-object") == [
+        "tdx-guest,id=tdx0,sept-ve-disable=on,attributes=0x10000001"
+    ]
+    assert value_of(minimal("tdx", policy=0), "-object") == [
+        "tdx-guest,id=tdx0,sept-ve-disable=off"
+    ]

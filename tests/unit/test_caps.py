@@ -27,7 +27,13 @@ def test_seed_host_is_snp_ready(tmp_path: Path) -> None:
     report = replay(seed_host(), tmp_path)
     assert report.role == "host"
     assert report.verdict == "SEV-SNP ready" and report.ready
-    assert launchable(report) == {"nosev": True, "sev": True, "sev-es": True, "sev-snp": True}
+    assert launchable(report) == {
+        "nosev": True,
+        "sev": True,
+        "sev-es": True,
+        "sev-snp": True,
+        "tdx": False,
+    }
     assert report.leaf is not None and report.leaf.cbitpos == 51
     assert report.check("kvm.functional").status == "skip"
     assert "382 ASIDs" in report.check("sev.kernel_log").evidence
@@ -37,7 +43,13 @@ def test_seed_host_live_with_probes_and_old_qemu(tmp_path: Path) -> None:
     facts = gather(seed_host().build(tmp_path / "root"))
     old = QemuInfo("/usr/bin/qemu", (7, 2, 0), "QEMU 7.2.0", frozenset({"sev-guest"}))
     report = assess(facts, old, KvmVerdict(True, "booted"))
-    assert launchable(report) == {"nosev": True, "sev": True, "sev-es": True, "sev-snp": False}
+    assert launchable(report) == {
+        "nosev": True,
+        "sev": True,
+        "sev-es": True,
+        "sev-snp": False,
+        "tdx": False,
+    }
     assert "sev-snp-guest" in report.profiles["sev-snp"].reason
     assert report.verdict == "SEV-ES ready"
 
@@ -45,7 +57,13 @@ def test_seed_host_live_with_probes_and_old_qemu(tmp_path: Path) -> None:
 def test_snp_host_whose_kvm_hangs_cannot_launch_confidential_vms(tmp_path: Path) -> None:
     facts = gather(seed_host().build(tmp_path / "root"))
     report = assess(facts, QEMU_SNP, KvmVerdict(False, "the guest hung under KVM"))
-    assert launchable(report) == {"nosev": True, "sev": False, "sev-es": False, "sev-snp": False}
+    assert launchable(report) == {
+        "nosev": True,
+        "sev": False,
+        "sev-es": False,
+        "sev-snp": False,
+        "tdx": False,
+    }
     assert report.profiles["sev-snp"].reason.startswith("KVM runs a guest: the guest hung")
     assert report.profiles["nosev"].reason == "runs under TCG software emulation"
     assert report.verdict == "no KVM: guests hang under KVM here"
@@ -96,10 +114,17 @@ def test_normal_guest_from_the_seed(tmp_path: Path) -> None:
 def test_non_amd_host(tmp_path: Path) -> None:
     machine = Machine(vendor="GenuineIntel", model="Intel Xeon", leaf=None, kvm_amd=None)
     report = replay(machine, tmp_path)
-    assert report.verdict == "no AMD SEV: Intel host"
+    assert report.verdict == "TDX: not enabled in the BIOS"
+    assert report.check("cpu.vendor").short == "no AMD SEV: Intel host"
     assert report.check("cpuid.sev").status == "skip"
     assert "'AMD processor' failed" in report.check("kvm_amd.sev_snp").evidence
-    assert launchable(report) == {"nosev": True, "sev": False, "sev-es": False, "sev-snp": False}
+    assert launchable(report) == {
+        "nosev": True,
+        "sev": False,
+        "sev-es": False,
+        "sev-snp": False,
+        "tdx": False,
+    }
 
 
 def test_this_machine_recorded(tmp_path: Path) -> None:
@@ -107,7 +132,9 @@ def test_this_machine_recorded(tmp_path: Path) -> None:
     report = assess(gather(root), None, KvmVerdict(False, "guest hung under KVM"))
     assert report.vendor == "GenuineIntel"
     assert report.role == "guest"
-    assert report.verdict == "no AMD SEV: Intel host"
+    assert report.verdict == "no TDX: this machine is a VM"
+    assert report.check("cpu.vendor").short == "no AMD SEV: Intel host"
+    assert not report.profiles["tdx"].launchable
     assert report.check("kvm.functional").status == "fail"
     assert report.profiles["nosev"].reason == "runs under TCG software emulation"
     assert report.leaf is None
@@ -124,7 +151,7 @@ def test_json_contract_keys(tmp_path: Path) -> None:
                 "min_sev_asid"):  # fmt: skip
         assert key in leaf
     assert set(data["checks"][0]) >= {"id", "title", "status", "evidence", "hint"}
-    assert set(data["profiles"]) == {"nosev", "sev", "sev-es", "sev-snp"}
+    assert set(data["profiles"]) == {"nosev", "sev", "sev-es", "sev-snp", "tdx"}
     assert set(data["accel"]) == {"kvm_usable", "usable", "verified", "reason"}
 
 
@@ -176,7 +203,13 @@ def test_no_asids_for_sev_es_and_snp_is_not_snp_ready(tmp_path: Path) -> None:
     eax, ebx, ecx, _edx = machine.leaf
     machine.leaf = (eax, ebx, ecx, 1)
     report = replay(machine, tmp_path)
-    assert launchable(report) == {"nosev": True, "sev": True, "sev-es": False, "sev-snp": False}
+    assert launchable(report) == {
+        "nosev": True,
+        "sev": True,
+        "sev-es": False,
+        "sev-snp": False,
+        "tdx": False,
+    }
     assert report.verdict == "SEV ready"
     check = report.check("cpuid.es_asids")
     assert check.status == "fail" and "0 of them" in check.evidence

@@ -71,17 +71,30 @@ def test_an_unreadable_kernel_log_is_inconclusive(tmp_path: Path) -> None:
         ("sevtui-word.active=AMD SEV SEV-ES\nsevtui-word.log_lines=9", "sev-es"),
         ("sevtui-word.flags=sev sev_es sev_snp \nsevtui-word.log_lines=3", "sev-snp"),
         ("sevtui-word.log_lines=40\nsevtui-word.boot=0", "inconclusive"),
-        ("sevtui-word.active=Intel TDX\nsevtui-word.log_lines=9", "none"),
+        ("sevtui-word.active=Intel TDX\nsevtui-word.log_lines=9", "tdx"),
+        ("sevtui-word.flags=tdx_guest \nsevtui-word.log_lines=3", "tdx"),
+        ("sevtui-word.tdx_detected=1\nsevtui-word.log_lines=3\nsevtui-word.boot=1", "tdx"),
+        ("sevtui-word.active=Hygon CSV\nsevtui-word.log_lines=9", "none"),
     ],
 )
 def test_modes_from_each_kind_of_evidence(output: str, mode: str) -> None:
     assert parse(output).confirmed()[0] == mode
 
 
+@pytest.mark.parametrize(
+    "log", sorted(p.name for p in (DATA / "kernel-logs").glob("tdx-guest-*.txt"))
+)
+def test_real_td_guests_confirm_tdx(log: str, tmp_path: Path) -> None:
+    word = run_script(tmp_path, f"grep -v '^#' {DATA / 'kernel-logs' / log}")
+    assert word.confirmed()[0] == "tdx", word
+
+
 def test_attestation_interfaces_are_recorded() -> None:
     word = parse("sevtui-word.sev_guest=1\nsevtui-word.tsm=1\nnoise")
     stored = word.to_json()
     assert stored["dev_sev_guest"] is True and stored["configfs_tsm_report"] is True
+    assert stored["dev_tdx_guest"] is False
+    assert parse("sevtui-word.tdx_guest=1").to_json()["dev_tdx_guest"] is True
 
 
 @pytest.fixture
@@ -166,3 +179,18 @@ def test_the_apps_column_title_marks_an_unconfirmed_profile(seeded: Path) -> Non
     [table] = build_comparisons(series, "nosev", ["sev-snp"], 3.5, facts=facts).tables
     assert profile_label(table, "sev-snp") == "sev-snp (unconfirmed)"
     assert profile_label(table, "nosev") == "nosev"
+
+
+def test_a_tdx_profile_whose_guest_said_none_is_unconfirmed(
+    seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    confirm(seeded, "sev-snp", "tdx", "sevtui-word.log_lines=9\nsevtui-word.boot=1")
+    table: dict[str, Any] = json.loads(
+        compare(seeded, capsys, "--base", "nosev", "--other", "sev-snp", "--json")
+    )
+    mode = table["modes"]["sev-snp"]
+    assert (mode["configured_mode"], mode["confirmed_mode"]) == ("tdx", "none")
+    assert mode["unconfirmed"] is True
+    confirm(seeded, "sev-snp", "tdx", "sevtui-word.active=Intel TDX\nsevtui-word.log_lines=9")
+    table = json.loads(compare(seeded, capsys, "--base", "nosev", "--other", "sev-snp", "--json"))
+    assert table["modes"]["sev-snp"]["unconfirmed"] is False

@@ -156,3 +156,39 @@ def test_config_check_rejects_the_seeds_host_data_and_passes_the_shipped_config(
     assert "Traceback" not in result.stderr
     shipped = Path(__file__).resolve().parents[2] / "config.toml"
     assert sevtui(shipped, "config", "check").returncode == 0
+
+
+def b64(size: int) -> str:
+    return base64.b64encode(bytes(range(size))).decode()
+
+
+@pytest.mark.parametrize("key", ["mrconfigid", "mrowner", "mrownerconfig"])
+def test_a_tds_measured_ids_are_48_bytes(key: str) -> None:
+    def profile(kind: str, size: int) -> VmConfig:
+        return VmConfig.model_validate({"kind": kind, key: b64(size)})
+
+    assert problems("td", profile("tdx", 48), "upstream") == []
+    (said,) = problems("td", profile("tdx", 32), "upstream")
+    assert said == f"vm.td.{key} is 32 bytes; QEMU's {key} needs exactly 48 bytes"
+    (said,) = problems("td", profile("sev-snp", 48), "upstream")
+    assert said == f"vm.td.{key} is set but only tdx guests use it (kind = 'sev-snp'); remove it"
+
+
+def test_amd_keys_are_refused_on_a_td_and_reserved_attributes_named() -> None:
+    profile = VmConfig(kind="tdx", host_data=b64(32), cbitpos=51, policy=(1 << 28) | (1 << 5))
+    found = problems("td", profile, "upstream")
+    assert "vm.td.cbitpos is set but only AMD SEV guests use it (kind = 'tdx'); remove it" in found
+    assert (
+        "vm.td.host_data is set but only AMD SEV guests use it (kind = 'tdx'); remove it" in found
+    )
+    assert (
+        "vm.td.policy = 0x10000020: TD attribute bits 5 are reserved or not offered to a TD; "
+        "use 0x10000000"
+    ) in found
+
+
+def test_td_attributes_decode_into_words() -> None:
+    words = policy_flags("tdx", (1 << 28) | 1)
+    assert words[0] == "DEBUG: the host may read and change the TD (not confidential)"
+    assert words[1] == "SEPT_VE_DISABLE: no #VE on EPT violations of pending pages"
+    assert policy_flags("tdx", 0) == ["no debug", "#VE on pending pages"]

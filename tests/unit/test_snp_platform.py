@@ -96,6 +96,7 @@ def test_no_asids_for_sev_es_in_the_log_stops_es_and_snp_with_the_bios_setting(
         "sev": True,
         "sev-es": False,
         "sev-snp": False,
+        "tdx": False,
     }
     assert report.verdict == "SEV ready"
     root = tmp_path / "root"
@@ -119,6 +120,7 @@ def test_all_asids_to_sev_es_stops_plain_sev_only(tmp_path: Path) -> None:
         "sev": False,
         "sev-es": True,
         "sev-snp": True,
+        "tdx": False,
     }
 
 
