@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.toml
 # QEMU >= 9.1 and the AmdSev OVMF build for the tests, unpacked here, never installed.
 UPSTREAM_QEMU := .cache/upstream-qemu
+TDX_QEMU := .cache/tdx-qemu
 # Debian/Ubuntu packages sevtui drives: QEMU and firmware, guest-image tools, the
 # benchmark programs (gcc builds sevtui-exits), gdb (gcore) for the memory probe, tmux
 # for end-to-end tests.
@@ -80,6 +81,7 @@ typecheck: venv
 # Upstream QEMU and firmware for the confidential-launch checks (tests only).
 upstream-qemu: system-deps
 	tests/tools/upstream-qemu.sh $(UPSTREAM_QEMU)
+	tests/tools/tdx-qemu.sh $(TDX_QEMU)
 
 # The heavy end-to-end tests (a Debian guest built, booted and measured under TCG; a
 # fleet of two loopback sshd hosts) take as long as the rest together: they run beside

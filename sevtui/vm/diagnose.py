@@ -21,6 +21,13 @@ _EXPLANATIONS: tuple[tuple[str, str], ...] = (
         "EBX[5:0]); remove vm.NAME.cbitpos so sevtui takes the host's value",
     ),
     (
+        r"vm-type TDX not supported by KVM",
+        "this host's KVM cannot create a TD: TDX needs an Intel Xeon (Sapphire Rapids or "
+        "later) with TDX enabled in the BIOS, an initialized TDX module and a host kernel "
+        "with TDX support whose kvm_intel runs with tdx=1 (`sevtui caps` shows which is "
+        "missing)",
+    ),
+    (
         r"vm-type SEV(-ES|-SNP)? not supported by KVM|KVM does not support vm-type|"
         r"vm-type.*not supported",
         "this host's KVM cannot create that kind of confidential VM: it needs an AMD EPYC "
