@@ -19,6 +19,7 @@ from sevtui.bench.events import Design, Event, PlanNotes, RunPlan
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
+    from sevtui.attest.tdquote import TdQuoteResult
     from sevtui.bench.along import AlongPoint
     from sevtui.bench.catalog import Catalog
     from sevtui.bench.importer import ImportRequest
@@ -222,6 +223,21 @@ class Session:
         from sevtui.attest.vms import key_sources
 
         return verify_file(report, key_sources(self.config, vcek, chain, product))
+
+    def td_quote(self, path: Path) -> bytes | None:
+        """The bytes of PATH when it holds a TD quote (binary or hex), else None."""
+        from sevtui.attest.service import read_file
+        from sevtui.attest.tdquote import as_td_quote
+
+        return as_td_quote(read_file(path, "report or quote"))
+
+    def verify_td_quote(
+        self, quote: bytes, collateral: Path, at: str | None, nonce: str | None
+    ) -> TdQuoteResult:
+        """Verify a TD quote to Intel's root against COLLATERAL, as of AT (ISO 8601)."""
+        from sevtui.attest.tdquote import verify_file
+
+        return verify_file(quote, collateral, at, nonce)
 
     def attest_vm(
         self, name: str, vcek: Path | None = None, product: str | None = None

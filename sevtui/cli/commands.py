@@ -409,6 +409,9 @@ def cmd_attest(args: argparse.Namespace, ctx: Context) -> int:
                 "attest verify needs a report file",
                 "sevtui attest verify REPORT (or --sample for the shipped one)",
             )
+        quote = ctx.session.td_quote(Path(args.report))
+        if quote is not None:
+            return _verify_td_quote(args, ctx, quote)
         result = ctx.session.attest_report(Path(args.report), args.vcek, args.chain, args.product)
         source = args.report
     else:
@@ -423,6 +426,27 @@ def cmd_attest(args: argparse.Namespace, ctx: Context) -> int:
         emit_json(result.to_json())
     else:
         print_attestation(result, source)
+    return 0 if result.verified else 1
+
+
+def _verify_td_quote(args: argparse.Namespace, ctx: Context, quote: bytes) -> int:
+    """`attest verify QUOTE`: a TD quote to Intel's root; exit 0/1 by the verdict."""
+    from sevtui.attest.tdquote import UP_TO_DATE
+    from sevtui.cli.text import print_td_quote
+
+    if args.collateral is None:
+        raise UsageError(
+            f"{args.report} is a TD quote: verifying it needs its collateral",
+            "pass --collateral FILE (dcap-qvl's JSON of PCK CRLs, TCB info and QE identity)",
+        )
+    result = ctx.session.verify_td_quote(quote, args.collateral, args.at, args.nonce)
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        print_td_quote(result, args.report)
+    if args.require_up_to_date and result.verified and result.tcb_status != UP_TO_DATE:
+        print(f"TCB status {result.tcb_status}, not {UP_TO_DATE} (--require-up-to-date)")
+        return 1
     return 0 if result.verified else 1
 
 

@@ -149,13 +149,17 @@ def _caps_command(top: _Commands) -> None:
 def _attest_command(top: _Commands) -> None:
     attest = top.command(
         "attest",
-        "SEV-SNP attestation: verify a report file, or fetch and verify a running VM's",
+        "SEV-SNP and TDX attestation: verify a report or quote file, or a running VM's",
         "`attest verify REPORT` checks a report (raw binary or hex) to AMD's root: ARK -> "
         "ASK -> VCEK (RSA-PSS), the report's ECDSA P-384 signature, and the VCEK's TCB and "
         "chip id. `attest VM` asks the running guest for a fresh report carrying a random "
         "nonce (configfs-tsm or snpguest), verifies it, compares its measurement with the "
-        "one computed from what sevtui launched, and stores the result. Exit 0: everything "
-        "checked; 1: verification failed or could not be done; 2: unusable input.",
+        "one computed from what sevtui launched, and stores the result. A TD quote (TDX, "
+        "versions 4 and 5, told apart from SNP reports by its header) is verified with "
+        "dcap-qvl to Intel's root against --collateral, as of --at; its TCB status and "
+        "advisory IDs are printed. Exit 0: everything checked (whatever the TCB status, "
+        "unless --require-up-to-date); 1: verification failed or could not be done; 2: "
+        "unusable input.",
     )
     attest.add_argument("target", metavar="VM|verify", help="a running VM, or 'verify'")
     attest.add_argument("report", nargs="?", help="with verify: the report file")
@@ -173,6 +177,27 @@ def _attest_command(top: _Commands) -> None:
         action="store_true",
         help="with verify: check the real Milan report shipped with sevtui, with its VCEK "
         "(no SEV hardware or network needed)",
+    )
+    attest.add_argument(
+        "--collateral",
+        type=Path,
+        metavar="FILE",
+        help="with verify of a TD quote: its collateral (dcap-qvl's JSON: PCK CRLs, TCB info, "
+        "QE identity)",
+    )
+    attest.add_argument(
+        "--at",
+        metavar="TIME",
+        help="with verify of a TD quote: verify as of this ISO 8601 time (collateral is "
+        "valid for a window); default: now",
+    )
+    attest.add_argument(
+        "--nonce", metavar="HEX", help="with verify of a TD quote: the report data it must carry"
+    )
+    attest.add_argument(
+        "--require-up-to-date",
+        action="store_true",
+        help="with a TD quote: exit 1 unless its TCB status is UpToDate",
     )
     attest.add_argument("--json", action="store_true", help="print JSON")
 

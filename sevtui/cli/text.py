@@ -19,6 +19,7 @@ from sevtui.base.sizes import format_duration, format_size
 
 if TYPE_CHECKING:
     from sevtui.attest.service import Attestation
+    from sevtui.attest.tdquote import TdQuoteResult
     from sevtui.base.kinds import VmKind
     from sevtui.bench.along import AlongPoint
     from sevtui.bench.events import Event
@@ -106,6 +107,21 @@ def print_argv_explained(planned: ArgvPlan) -> None:
         print("# firmware: none needed (direct kernel boot with QEMU's own BIOS)")
     if planned.policy:
         print(f"# policy {planned.policy}: {', '.join(planned.policy_flags)}")
+
+
+def print_td_quote(result: TdQuoteResult, source: str) -> None:
+    """`attest verify QUOTE`: the verdict, the TCB status, the measurements, every reason."""
+    print(f"TD quote {source} (version {result.version}): {result.status.upper()}")
+    print(f"  as of {result.at}: TCB status {result.tcb_status or '-'}")
+    if result.advisories:
+        print(f"  advisories {', '.join(result.advisories)}")
+    for name in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "report_data"):
+        if name in result.fields:
+            print(f"  {name:<12} {result.fields[name]}")
+    if result.nonce_matches is not None:
+        print(f"  nonce        {'matches' if result.nonce_matches else 'DIFFERS'}")
+    for reason in result.reasons:
+        print(f"  - {reason}")
 
 
 def print_attestation(result: Attestation, source: str) -> None:

@@ -254,7 +254,7 @@ def _missing(
             f"no firmware for {kind} with {boot}: no descriptor offers {feature} with a "
             "stateless build that measures the kernel"
         )
-        fix = INTELTDX_PACKAGES if kind == "tdx" else AMDSEV_PACKAGES
+        fix = AMDSEV_PACKAGES
     else:
         what = f"no firmware for {kind}: no descriptor offers {feature}"
         fix = AMDSEV_PACKAGES if kind != "sev" else OVMF_PACKAGES

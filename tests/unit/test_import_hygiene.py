@@ -30,7 +30,15 @@ def test_core_list_is_not_empty() -> None:
 def test_the_first_frame_waits_for_no_heavy_module() -> None:
     """The command tree and the app load without pydantic, SciPy or the store: those load
     after the first frame is drawn (start-up is measured by bench/tui_startup.py)."""
-    heavy = ("pydantic", "scipy", "sevtui.store.db", "sevtui.config", "matplotlib", "sqlite_utils")
+    heavy = (
+        "pydantic",
+        "scipy",
+        "sevtui.store.db",
+        "sevtui.config",
+        "matplotlib",
+        "sqlite_utils",
+        "dcap_qvl",
+    )
     code = (
         "import sys, sevtui.cli.commands, sevtui.cli.parser, sevtui.tui.app; "
         f"print([m for m in {heavy!r} if m in sys.modules])"
