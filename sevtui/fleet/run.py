@@ -28,7 +28,8 @@ from sevtui.base.names import check_label, safe_file_stem
 
 PLAYBOOK = Path(str(resources.files("sevtui").joinpath("data", "ansible", "playbook.yml")))
 INSTALL_HINT = "pip install 'sevtui[fleet]' (ansible-core and ansible-runner)"
-KINDS = ("sev", "sev-es", "sev-snp")
+KINDS = ("sev", "sev-es", "sev-snp", "tdx")
+"""The confidential kinds a fleet row says yes or no to: AMD's and Intel's side by side."""
 STATUS_FILE = "status.json"
 """Per host: its capability row, its last progress line, its status (the app's Fleet
 screen reads it while a fleet command runs in another process)."""
@@ -84,7 +85,9 @@ class HostOutcome:
         report = _mapping(self.caps.get("caps"))
         profiles = _mapping(report.get("profiles"))
         available = [kind for kind in KINDS if _mapping(profiles.get(kind)).get("launchable")]
-        blocked = [k for k in KINDS if k not in available and k in profiles]
+        intel = _mapping(report.get("cpu")).get("vendor") == "GenuineIntel"
+        own = ("tdx",) if intel else KINDS[:3]
+        blocked = [k for k in own if k not in available and k in profiles]
         why_not = _mapping(profiles.get(blocked[-1])).get("reason", "") if blocked else ""
         return {
             "host": self.host,
@@ -92,7 +95,7 @@ class HostOutcome:
             "microcode": str(self.caps.get("microcode", "")),
             "kernel": str(self.caps.get("kernel", "")),
             "qemu": _evidence(report, "qemu.binary").split(": ", 1)[-1],
-            "firmware": _evidence(report, "firmware.sev-snp"),
+            "firmware": _evidence(report, "firmware.tdx" if intel else "firmware.sev-snp"),
             **{kind: "yes" if kind in available else "no" for kind in KINDS},
             "why_not": str(why_not),
             "images": self.images,

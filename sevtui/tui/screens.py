@@ -121,7 +121,7 @@ class VmDetailScreen(CoveringScreen):
         yield Footer(compact=True)
 
 
-FLEET_COLUMNS = ("host", "cpu", "sev", "sev-es", "sev-snp", "status", "progress")
+FLEET_COLUMNS = ("host", "cpu", "sev", "sev-es", "sev-snp", "tdx", "status", "progress")
 FLEET_REFRESH_S = 1.0
 
 

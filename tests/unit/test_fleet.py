@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,8 +53,32 @@ def test_a_capability_row_names_what_runs_and_why_not() -> None:
     assert (row["sev"], row["sev-es"], row["sev-snp"]) == ("yes", "yes", "no")
     assert row["why_not"] == "SEV-SNP: kvm_amd sev_snp=0"
     assert (row["kernel"], row["microcode"]) == ("6.8.0-40-generic", "0xa0011d5")
+    assert row["tdx"] == "no", "an AMD host runs no TDs; its why-not stays SEV's"
     empty = HostOutcome("gone", status="unreachable", reason="ssh: connection refused").row()
     assert (empty["cpu"], empty["sev-snp"], empty["status"]) == ("", "no", "unreachable")
+
+
+def intel_caps(tdx: dict[str, Any]) -> dict[str, Any]:
+    """A TDX host's `caps --json` as a fleet host sends it."""
+    firmware = {"id": "firmware.tdx", "evidence": "disk: /usr/share/ovmf/OVMF.inteltdx.ms.fd"}
+    return {
+        "caps": {
+            "cpu": {"vendor": "GenuineIntel", "model": "Intel(R) Xeon(R) Platinum 8480C"},
+            "checks": [firmware],
+            "profiles": {
+                "sev-snp": {"launchable": False, "reason": "AMD processor: GenuineIntel"},
+                "tdx": tdx,
+            },
+        }
+    }
+
+
+def test_an_intel_tdx_host_sits_beside_the_amd_ones() -> None:
+    row = HostOutcome("spr-a", caps=intel_caps({"launchable": True, "reason": "ok"})).row()
+    assert (row["sev-snp"], row["tdx"], row["why_not"]) == ("no", "yes", "")
+    assert row["firmware"] == "disk: /usr/share/ovmf/OVMF.inteltdx.ms.fd"
+    blocked = {"launchable": False, "reason": "TDX: module not initialized"}
+    assert HostOutcome("spr-b", caps=intel_caps(blocked)).row()["why_not"] == blocked["reason"]
 
 
 def test_runner_events_become_progress_lines_and_outcomes() -> None:
