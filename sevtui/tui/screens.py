@@ -121,7 +121,9 @@ class VmDetailScreen(CoveringScreen):
         yield Footer(compact=True)
 
 
-FLEET_COLUMNS = ("host", "cpu", "sev", "sev-es", "sev-snp", "tdx", "status", "progress")
+FLEET_COLUMNS = ("host", "cpu", "runs", "status", "progress")
+FLEET_KINDS = ("sev", "sev-es", "sev-snp", "tdx")
+"""The `runs` column: the confidential kinds a host can launch, AMD's and Intel's alike."""
 FLEET_REFRESH_S = 1.0
 
 
@@ -161,7 +163,9 @@ class FleetScreen(CoveringScreen):
         table: DataTable[Text] = self.query_one("#fleet", DataTable)
         table.clear()
         for host in hosts:
-            table.add_row(*(Text(visible(host.get(column, ""))) for column in FLEET_COLUMNS))
+            kinds = [kind for kind in FLEET_KINDS if host.get(kind) == "yes"]
+            cells = {**host, "runs": " ".join(kinds) or "none"}
+            table.add_row(*(Text(visible(cells.get(column, ""))) for column in FLEET_COLUMNS))
         note = self.query_one("#fleet-note", Static)
         if not hosts:
             note.update(
@@ -170,5 +174,5 @@ class FleetScreen(CoveringScreen):
             )
         else:
             why = [f"{h.get('host', '?')}: {h['why_not']}" for h in hosts if h.get("why_not")]
-            text = "SEV-SNP not available on " + "; ".join(why) if why else ""
+            text = "not available on " + "; ".join(why) if why else ""
             note.update(Text(visible(text)))

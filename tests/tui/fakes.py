@@ -78,7 +78,8 @@ def seed_measurements() -> list[Sample]:
 
 
 def fleet_rows() -> list[dict[str, str]]:
-    """Two hosts of a fleet run in progress: one working, one that went away."""
+    """Three hosts of a fleet run in progress: one working, one that went away, and an
+    Intel TDX host beside them."""
     return [
         {
             "host": "milan-a",
@@ -98,6 +99,13 @@ def fleet_rows() -> list[dict[str, str]]:
             "status": "unreachable",
             "progress": "unreachable  Failed to connect to the host via ssh",
             "why_not": "SEV-SNP: kvm_amd sev_snp=0",
+        },
+        {
+            "host": "spr-c",
+            "cpu": "Intel(R) Xeon(R) Platinum 8480C",
+            "tdx": "yes",
+            "status": "done",
+            "progress": "done",
         },
     ]
 

@@ -735,6 +735,7 @@ def test_the_fleet_screen_lists_hosts_and_follows_their_progress() -> None:
         text = screen_text(app)
         assert "milan-a" in text and "lz4-compress-quick  repetition 2" in text
         assert "unreachable" in text and "genoa-b: SEV-SNP: kvm_amd sev_snp=0" in text
+        assert "sev sev-es sev-snp" in text and "spr-c" in text and " tdx " in text
         sources.fleet[0]["progress"] = "bench  fio-quick  repetition 1"
         fleet_screen = app.screen
         assert isinstance(fleet_screen, FleetScreen)
