@@ -10,7 +10,7 @@ from typing import Any
 from sevtui.base.errors import UsageError
 from sevtui.bench.along import AlongPoint, AlongQuery, compare_along
 from sevtui.bench.facts import RunFacts, run_facts
-from sevtui.bench.results import ComparisonSet, build_comparisons, summaries
+from sevtui.bench.results import ComparisonSet, build_comparisons, profiles, summaries
 from sevtui.bench.stats import Summary, prefetch_distributions
 from sevtui.store.db import Store
 from sevtui.store.rows import ResultRow, RunRow, Series
@@ -148,11 +148,22 @@ class Comparer:
         return build_comparisons(series, base, others, self.cv_threshold_pct, self.headlines, facts)
 
     def by_host(self, run_ids: list[int], base: str, others: list[str]) -> dict[str, ComparisonSet]:
-        """BASE against OTHERS on each host's runs (runs merged from several hosts)."""
-        return {
-            host: self.comparisons(ids, base, others)
-            for host, ids in sorted(runs_by_host(self.store, run_ids).items())
-        }
+        """BASE against those of OTHERS each host measured (runs merged from several
+        hosts: an AMD host's sev-snp and an Intel host's tdx beside each other)."""
+        found: dict[str, ComparisonSet] = {}
+        for host, ids in sorted(runs_by_host(self.store, run_ids).items()):
+            measured = set(profiles(self.store.series(ids)))
+            here = [other for other in others if other in measured]
+            if here:
+                found[host] = self.comparisons(ids, base, here)
+        compared = {table.other for result in found.values() for table in result.tables}
+        if not found or set(others) - compared:
+            missing = ", ".join(sorted(set(others) - compared)) or ", ".join(others)
+            raise UsageError(
+                f"--other {missing}: no host of these runs measured it",
+                "pick profiles that were measured (see `sevtui results show RUN`)",
+            )
+        return found
 
     def along(self, run_ids: list[int], base: str, other: str, parameter: str) -> list[AlongPoint]:
         """A sweep's overhead of OTHER over BASE at each value of PARAMETER."""

@@ -170,3 +170,41 @@ def test_a_host_gets_the_config_without_the_controllers_paths() -> None:
     sent = host_config(text)
     assert "data_dir" not in sent and "state_dir" not in sent and "x.db" not in sent
     assert "[bench]\nrepetitions = 5\n" in sent and '[vm.nosev]\nkind = "nosev"\n' in sent
+
+
+def intel_database(path: Path) -> Path:
+    """An Intel TDX host's run: nosev and tdx, three repetitions each."""
+    store = Store(path)
+    run_id = store.create_run(
+        "fleet", "running", "quick", 3, ["nosev", "tdx"], {"host": "spr-c", "mode": "interleaved"}
+    )
+    for profile, numbers in {"nosev": [9.0, 9.5, 10.0], "tdx": [9.9, 10.4, 11.0]}.items():
+        store.set_target(run_id, profile, "vm", {"kind": profile})
+        for repetition, number in enumerate(numbers, start=1):
+            value = Value("time", "s", "lower", number)
+            store.record(
+                run_id,
+                RepetitionRecord(profile, "lz4", "cpu", repetition, "ok", [value], 1.0, "out"),
+            )
+    store.finish_run(run_id, "done", "")
+    store.close()
+    return path
+
+
+def test_an_amd_hosts_snp_sits_beside_an_intel_hosts_tdx(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[paths]\ndata_dir = "{tmp_path / "data"}"\n')
+    milan = host_database(tmp_path / "milan.db", "milan-a")
+    intel = intel_database(tmp_path / "spr.db")
+    assert sevtui(config, "results", "merge", str(milan), str(intel)).returncode == 0
+    compare = ("results", "compare", "fleet", "--base", "nosev", "--by-host", "--json")
+    done = sevtui(config, *compare, "--other", "sev-snp", "--other", "tdx")
+    assert done.returncode == 0, done.stderr
+    hosts = json.loads(done.stdout)["hosts"]
+    assert set(hosts) == {"milan-a", "spr-c"}
+    (row,) = hosts["spr-c"]["rows"]
+    assert row["other"]["mean"] == pytest.approx((9.9 + 10.4 + 11.0) / 3)
+    assert row["overhead_pct"] == pytest.approx(((9.9 + 10.4 + 11.0) / 28.5 - 1) * 100)
+    unmeasured = sevtui(config, *compare, "--other", "sev-es")
+    assert unmeasured.returncode == 2
+    assert "--other sev-es: no host of these runs measured it" in unmeasured.stderr
