@@ -387,16 +387,23 @@ class AttestConfig(_Model):
         default="", description="The EPYC product; empty: from the report or this host's CPU."
     )
     vcek_cache: Path | None = Field(
-        default=None, description="Cache folder for VCEKs; default: DATA_DIR/attest."
+        default=None,
+        description="Cache folder for VCEKs and TD quote collateral; default: DATA_DIR/attest.",
+    )
+    pcs_url: str = Field(
+        default="https://api.trustedservices.intel.com",
+        pattern=r"^https?://[^\s]+$",
+        description="Intel's PCS (or your own PCCS) for TD quote collateral, fetched once per "
+        "platform, then cached.",
     )
 
-    @field_validator("kds_url")
+    @field_validator("kds_url", "pcs_url")
     @classmethod
     def _no_credentials(cls, value: str) -> str:
         if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
             raise ValueError(
-                "kds_url holds a user name or password (user:pass@host): sevtui would print "
-                "it; AMD's service needs none, so give the URL without them"
+                "the URL holds a user name or password (user:pass@host): sevtui would print "
+                "it; the service needs none, so give the URL without them"
             )
         return value
 

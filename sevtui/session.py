@@ -232,12 +232,14 @@ class Session:
         return as_td_quote(read_file(path, "report or quote"))
 
     def verify_td_quote(
-        self, quote: bytes, collateral: Path, at: str | None, nonce: str | None
+        self, quote: bytes, collateral: Path | None, at: str | None, nonce: str | None
     ) -> TdQuoteResult:
-        """Verify a TD quote to Intel's root against COLLATERAL, as of AT (ISO 8601)."""
-        from sevtui.attest.tdquote import verify_file
+        """Verify a TD quote to Intel's root against COLLATERAL (default: fetched from
+        attest.pcs_url, then cached), as of AT (ISO 8601)."""
+        from sevtui.attest.tdcollateral import verify_td
 
-        return verify_file(quote, collateral, at, nonce)
+        cache = self.config.attest.vcek_cache or self.config.paths.data_dir / "attest"
+        return verify_td(quote, collateral, (at, nonce), (cache, self.config.attest.pcs_url))
 
     def attest_vm(
         self, name: str, vcek: Path | None = None, product: str | None = None

@@ -58,6 +58,7 @@ class TdQuoteResult:
     """MRTD, RTMR0-3, the measured IDs, TD attributes and report data, in hex."""
     at: str = ""
     nonce_matches: bool | None = None
+    collateral_source: str = "the file given"
 
     @property
     def verified(self) -> bool:
@@ -75,6 +76,7 @@ class TdQuoteResult:
             "quote_version": self.version,
             "verified_at": self.at,
             "nonce_matches": self.nonce_matches,
+            "collateral_source": self.collateral_source,
             **self.fields,
         }
 
@@ -94,17 +96,23 @@ def as_td_quote(data: bytes) -> bytes | None:
     return raw if is_td_quote(raw) else None
 
 
-def verify_file(quote: bytes, collateral: Path, at: str | None, nonce: str | None) -> TdQuoteResult:
-    """`attest verify QUOTE --collateral FILE [--at TIME] [--nonce HEX]`."""
+def verify_file(
+    quote: bytes, collateral: Path | str, at: str | None, nonce: str | None
+) -> TdQuoteResult:
+    """`attest verify QUOTE [--collateral FILE] [--at TIME] [--nonce HEX]`: COLLATERAL is
+    the file given, or the JSON text fetched (or cached) for the quote's platform."""
     wanted = None
     if nonce is not None:
         try:
             wanted = bytes.fromhex(nonce)
         except ValueError:
             raise UsageError(f"--nonce {nonce!r}: not hex", "pass the nonce's hex digits") from None
-    text = read_input(collateral, "collateral", MAX_COLLATERAL_BYTES)
+    if isinstance(collateral, Path):
+        collateral = read_input(collateral, "collateral", MAX_COLLATERAL_BYTES).decode(
+            errors="replace"
+        )
     when = parse_time(at) if at is not None else None
-    return verify_quote(quote, text.decode(errors="replace"), when, wanted)
+    return verify_quote(quote, collateral, when, wanted)
 
 
 def parse_time(text: str) -> int:

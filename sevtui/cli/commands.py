@@ -434,11 +434,6 @@ def _verify_td_quote(args: argparse.Namespace, ctx: Context, quote: bytes) -> in
     from sevtui.attest.tdquote import UP_TO_DATE
     from sevtui.cli.text import print_td_quote
 
-    if args.collateral is None:
-        raise UsageError(
-            f"{args.report} is a TD quote: verifying it needs its collateral",
-            "pass --collateral FILE (dcap-qvl's JSON of PCK CRLs, TCB info and QE identity)",
-        )
     result = ctx.session.verify_td_quote(quote, args.collateral, args.at, args.nonce)
     if args.json:
         emit_json(result.to_json())

@@ -4,14 +4,18 @@ window, or with another nonce; random bytes are unusable input."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import struct
+import threading
+import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from sevtui.attest.tdquote import is_td_quote
+from sevtui.base.ports import free_port
 from sevtui.cli.commands import main
 from tests.sysroots import DATA
 
@@ -79,14 +83,10 @@ def test_hex_text_of_the_quote_is_read_too(
     assert verify(capsys, hexed, "--at", INSIDE)[0] == 0
 
 
-def test_random_bytes_and_a_missing_collateral_are_unusable_input(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_random_bytes_and_a_bad_time_are_unusable_input(tmp_path: Path) -> None:
     noise = tmp_path / "noise"
     noise.write_bytes(bytes(range(256)) * 20)
     assert main(["attest", "verify", str(noise), "--collateral", str(COLLATERAL)]) == 2
-    assert main(["attest", "verify", str(QUOTE)]) == 2
-    assert "needs its collateral" in capsys.readouterr().err
     bad_time = ["--collateral", str(COLLATERAL), "--at", "yesterday"]
     assert main(["attest", "verify", str(QUOTE), *bad_time]) == 2
 
@@ -98,3 +98,80 @@ def test_require_up_to_date_passes_an_up_to_date_quote(
     code = main(["attest", "verify", str(QUOTE), "--collateral", str(COLLATERAL), *extra])
     assert code == 0
     assert "TCB status UpToDate" in capsys.readouterr().out
+
+
+class FakePcs(http.server.BaseHTTPRequestHandler):
+    """Intel's PCS API on 127.0.0.1, answering with the sample collateral's parts."""
+
+    parts: ClassVar[dict[str, Any]] = json.loads(COLLATERAL.read_text())
+    asked: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        parts = self.parts
+        chain: tuple[str, str] | None = None
+        if self.path.startswith("/sgx/certification/v4/pckcrl?"):
+            body = bytes.fromhex(parts["pck_crl"])
+            chain = ("SGX-PCK-CRL-Issuer-Chain", parts["pck_crl_issuer_chain"])
+        elif self.path.startswith("/tdx/certification/v4/tcb?fmspc=B0C06F000000"):
+            signed = parts["tcb_info"], parts["tcb_info_signature"]
+            body = f'{{"tcbInfo":{signed[0]},"signature":"{signed[1]}"}}'.encode()
+            chain = ("TCB-Info-Issuer-Chain", parts["tcb_info_issuer_chain"])
+        elif self.path.startswith("/tdx/certification/v4/qe/identity"):
+            signed = parts["qe_identity"], parts["qe_identity_signature"]
+            body = f'{{"enclaveIdentity":{signed[0]},"signature":"{signed[1]}"}}'.encode()
+            chain = ("SGX-Enclave-Identity-Issuer-Chain", parts["qe_identity_issuer_chain"])
+        elif self.path == "/sgx/certification/v4/rootcacrl":
+            body = parts["root_ca_crl"].encode()
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        if chain is not None:
+            self.send_header(chain[0], urllib.parse.quote(chain[1]))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        """Quiet."""
+
+
+def test_collateral_comes_from_the_pcs_once_then_from_the_cache(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), FakePcs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[paths]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[attest]\npcs_url = "http://127.0.0.1:{server.server_address[1]}"\n'
+    )
+    args = ["--config", str(config), "attest", "verify", str(QUOTE), "--at", INSIDE, "--json"]
+    try:
+        capsys.readouterr()
+        assert main(args) == 0
+        first = json.loads(capsys.readouterr().out)
+        assert first["status"] == "verified" and first["tcb_status"] == "UpToDate"
+        assert first["collateral_source"].startswith("http://127.0.0.1:")
+        assert any(path.startswith("/tdx/certification/v4/tcb?fmspc=") for path in FakePcs.asked)
+    finally:
+        server.shutdown()
+    cached = sorted((tmp_path / "data" / "attest" / "tdx").iterdir())
+    assert [p.name for p in cached] == ["collateral-b0c06f000000-platform.json"]
+    assert oct(cached[0].stat().st_mode & 0o777) == oct(0o600)
+    assert main(args) == 0, "the service is gone: the cache answers"
+    assert json.loads(capsys.readouterr().out)["collateral_source"].startswith("cache ")
+
+
+def test_an_unreachable_pcs_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[paths]\ndata_dir = "{tmp_path / "data"}"\n[attest]\npcs_url = "{url}"\n')
+    capsys.readouterr()
+    assert main(["--config", str(config), "attest", "verify", str(QUOTE), "--at", INSIDE]) == 1
+    err = capsys.readouterr().err
+    assert f"fetching the quote's collateral from {url} failed" in err
+    assert "--collateral FILE" in err and "Traceback" not in err
