@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sevtui.attest.report import Report, parse
+from sevtui.attest.tdquote import is_td_quote, quote_report_data
 from sevtui.base.errors import UsageError
 from sevtui.base.tagged import tagged_values
 
 NONCE_SIZE = 64
 PREFIX = "sevtui-attest."
-NO_INTERFACE = "no SEV-SNP attestation interface in this guest"
+NO_INTERFACE = "no SEV-SNP or TDX attestation interface in this guest"
 REPLAYED = "rejected: report_data does not carry the nonce"
 Shell = Callable[[str, float], tuple[str, int]]
 
@@ -29,6 +30,8 @@ class Fetched:
     report: Report | None
     interface: str
     problem: str = ""
+    quote: bytes | None = None
+    """A TD quote, when the guest is an Intel TD (configfs-tsm provider tdx_guest)."""
 
 
 def fetch_script(nonce: bytes) -> str:
@@ -79,7 +82,14 @@ def read_answer(output: str, nonce: bytes) -> Fetched:
     if not interface or not text:
         return Fetched(None, interface, "the guest returned no report (no answer from its shell)")
     try:
-        report = parse(bytes.fromhex(text), "the guest's report")
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return Fetched(None, interface, "the guest's report is unusable: not hex")
+    if is_td_quote(raw):
+        problem = "" if quote_report_data(raw) == nonce else REPLAYED
+        return Fetched(None, interface, problem, quote=raw)
+    try:
+        report = parse(raw, "the guest's report")
     except (ValueError, UsageError) as exc:
         return Fetched(None, interface, f"the guest's report is unusable: {exc}")
     if report.report_data != nonce:

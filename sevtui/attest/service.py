@@ -34,6 +34,8 @@ class Attestation:
     interface: str = ""
     chain: str = ""
     created: float = field(default_factory=time.time)
+    td_quote: dict[str, Any] | None = None
+    """A TD's verified quote (tdquote.TdQuoteResult.to_json), for an Intel TD."""
 
     @property
     def verified(self) -> bool:
@@ -69,6 +71,7 @@ class Attestation:
             "expected_inputs": self.expected.inputs if self.expected else None,
             "measurement_matches": self.measurement_matches,
             "created": self.created,
+            "td_quote": self.td_quote,
         }
 
 
@@ -78,6 +81,8 @@ class KeySources:
 
     cache: Path
     kds_url: str = kds.DEFAULT_KDS
+    pcs_url: str = "https://api.trustedservices.intel.com"
+    """Where a TD quote's collateral comes from (then cached under CACHE/tdx)."""
     vcek: Path | None = None
     chain: Path | None = None
     product: str | None = None
@@ -104,6 +109,9 @@ def attest_vm(name: str, shell: Shell, argv: list[str], keys: KeySources) -> Att
     """Fetch a fresh report from VM NAME's guest, verify it, compare its measurement."""
     fetched: Fetched = fetch(shell)
     result = Attestation(vm=name, status="inconclusive", interface=fetched.interface)
+    if fetched.quote is not None:
+        _verify_td(result, fetched, keys)
+        return result
     if fetched.report is None:
         result.reasons.append(fetched.problem)
         return result
@@ -115,6 +123,25 @@ def attest_vm(name: str, shell: Shell, argv: list[str], keys: KeySources) -> Att
     result.expected = expected(argv)
     _verify(result, fetched.report, keys)
     return result
+
+
+def _verify_td(result: Attestation, fetched: Fetched, keys: KeySources) -> None:
+    """A TD's quote: to Intel's root with collateral from the cache or PCS, now."""
+    from sevtui.attest.tdcollateral import verify_td
+
+    assert fetched.quote is not None
+    if fetched.problem:
+        result.status = "failed"
+        result.reasons.append(fetched.problem)
+        return
+    try:
+        verdict = verify_td(fetched.quote, None, (None, None), (keys.cache, keys.pcs_url))
+    except SevtuiError as exc:
+        result.reasons.append(exc.message)
+        return
+    result.td_quote = verdict.to_json()
+    result.status = "verified" if verdict.verified else "failed"
+    result.reasons += verdict.reasons
 
 
 def _verify(result: Attestation, report: Report, keys: KeySources) -> None:

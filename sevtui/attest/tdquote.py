@@ -36,6 +36,13 @@ _MEASUREMENTS = (
 )
 
 
+def quote_report_data(raw: bytes) -> bytes:
+    """The 64-byte report data of TD quote RAW (its TD report body starts after the header,
+    and in version 5 after a 6-byte body descriptor too)."""
+    start = HEADER_SIZE + (6 if raw[0] == 5 else 0) + 520
+    return raw[start : start + 64]
+
+
 def is_td_quote(raw: bytes) -> bool:
     """Does RAW start like a TD quote (version 4 or 5, TEE type TDX)?"""
     if len(raw) < HEADER_SIZE:

@@ -23,6 +23,7 @@ def key_sources(
     return KeySources(
         cache=config.attest.vcek_cache or config.paths.data_dir / "attest",
         kds_url=config.attest.kds_url,
+        pcs_url=config.attest.pcs_url,
         vcek=vcek,
         chain=chain,
         product=product or config.attest.product or None,
@@ -53,6 +54,9 @@ def as_row(document: dict[str, Any], run_id: int | None = None) -> AttestationRo
     """The stored form of an attestation document (Attestation.to_json)."""
     report = document.get("report")
     measurement = report.get("measurement") if isinstance(report, dict) else None
+    quote = document.get("td_quote")
+    if measurement is None and isinstance(quote, dict):
+        measurement = quote.get("mrtd")
     return AttestationRow(
         str(document.get("vm", "")),
         str(document.get("status", "inconclusive")),

@@ -21,11 +21,11 @@ _MODULE = re.compile(
 _VERSION = re.compile(_PREFIX + r"(?:TDX )?module vers[io]+n: ([\d.]+)")
 _INITIALIZED = re.compile(_PREFIX + r"(?:TDX[- ])?[Mm]odule initialized")
 _FAILED = re.compile(
-    r"(" + _PREFIX + r"(module initialization failed.*|SEAMCALL.*failed.*)"
-    r"|kvm_intel: Failed to initialize TDX module.*)"
+    r"(" + _PREFIX + r"((?:module )?initialization failed.*|SEAMCALL.*failed.*|"
+    r"(?:TDX )?module not loaded.*)|kvm_intel: Failed to initialize TDX module.*)"
 )
 MODULE_SYSFS = "sys/firmware/tdx/tdx_module"
-MODULE_FILES = ("status", "major_version", "minor_version", "build_num", "build_date")
+MODULE_FILES = ("status", "attributes", "major_version", "minor_version", "build_num", "build_date")
 
 
 @dataclass(frozen=True)

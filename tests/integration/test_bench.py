@@ -120,8 +120,8 @@ def test_quick_suite_on_two_guests_is_stored_and_comparable(vm_config_file: Path
     # ... and has no attestation interface, which the run records as such.
     attestation = run["target_info"]["demo"]["attestation"]
     assert attestation["status"] == "inconclusive"
-    assert attestation["reasons"] == ["no SEV-SNP attestation interface in this guest"]
-    assert "demo: attested: inconclusive: no SEV-SNP attestation interface" in shown_text
+    assert attestation["reasons"] == ["no SEV-SNP or TDX attestation interface in this guest"]
+    assert "demo: attested: inconclusive: no SEV-SNP or TDX attestation interface" in shown_text
     intervals = [b["overhead_ci95"] for b in table["benchmarks"] if b["overhead_ci95"]]
     assert all(-100 <= low <= high for low, high in intervals)
     assert "Traceback" not in done.stderr

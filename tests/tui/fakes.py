@@ -228,7 +228,7 @@ class FakeSources:
         return {"nosev": (ProbeResult("scan", False, 0, 1 << 30, 0.2), STARTED)}
 
     def last_attestations(self) -> dict[str, AttestationRow]:
-        no_interface = "no SEV-SNP attestation interface in this guest"
+        no_interface = "no SEV-SNP or TDX attestation interface in this guest"
         return {
             "nosev": AttestationRow("nosev", "inconclusive", None, [no_interface], {}, STARTED),
             "sev-snp": AttestationRow("sev-snp", "verified", MILAN_MEASUREMENT, [], {}, STARTED),

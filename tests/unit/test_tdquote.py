@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import secrets
 import struct
 import threading
 import urllib.parse
@@ -14,7 +15,10 @@ from typing import Any, ClassVar
 
 import pytest
 
+from sevtui.attest import guest
+from sevtui.attest.service import KeySources, attest_vm
 from sevtui.attest.tdquote import is_td_quote
+from sevtui.attest.vms import as_row
 from sevtui.base.ports import free_port
 from sevtui.cli.commands import main
 from tests.sysroots import DATA
@@ -175,3 +179,40 @@ def test_an_unreachable_pcs_is_a_clear_error(
     err = capsys.readouterr().err
     assert f"fetching the quote's collateral from {url} failed" in err
     assert "--collateral FILE" in err and "Traceback" not in err
+
+
+def td_answer() -> str:
+    """What the guest-side fetch script prints in a TD: configfs-tsm's quote, as hex."""
+    quote = QUOTE.read_bytes().hex()
+    return f"sevtui-attest.interface=configfs-tsm (tdx_guest)\nsevtui-attest.report={quote}\n"
+
+
+def test_a_tds_quote_must_carry_the_nonce() -> None:
+    raw = QUOTE.read_bytes()
+    carried = guest.read_answer(td_answer(), nonce=raw[REPORT_DATA_AT : REPORT_DATA_AT + 64])
+    assert carried.quote == raw and carried.problem == "" and carried.report is None
+    replayed = guest.read_answer(td_answer(), nonce=bytes(64))
+    assert replayed.problem == guest.REPLAYED
+
+
+def test_attesting_a_running_td_verifies_its_quote_and_stores_its_mrtd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guest's shell answers with a real quote; the nonce it carries is the one the
+    fetch drew (the random source is fixed to it), and its collateral comes from a
+    stand-in PCS. As of now that collateral is out of its window: the verdict says so."""
+    report_data = QUOTE.read_bytes()[REPORT_DATA_AT : REPORT_DATA_AT + 64]
+    monkeypatch.setattr(secrets, "token_bytes", lambda _size: report_data)
+    server = http.server.HTTPServer(("127.0.0.1", 0), FakePcs)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    keys = KeySources(tmp_path / "cache", pcs_url=f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        result = attest_vm("td", lambda _script, _timeout: (td_answer(), 0), [], keys)
+    finally:
+        server.shutdown()
+    assert result.interface == "configfs-tsm (tdx_guest)"
+    assert result.status == "failed" and "does not verify to Intel's root" in result.reasons[0]
+    assert result.td_quote is not None
+    row = as_row(result.to_json())
+    assert row.measurement is not None and row.measurement == result.td_quote["mrtd"]
+    assert len(bytes.fromhex(row.measurement)) == 48

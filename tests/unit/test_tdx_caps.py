@@ -108,3 +108,20 @@ def test_caps_require_tdx_exits_by_the_verdict(tmp_path: Path) -> None:
     amd = seed_host().build(tmp_path / "amd")
     assert main(["caps", "--sysroot", str(amd), "--require", "sev-snp"]) == 0
     assert main(["caps", "--sysroot", str(amd), "--require", "tdx"]) == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "virt/tdx: initialization failed: Hibernation support is enabled",
+        "virt/tdx: TDX module not loaded",
+    ],
+)
+def test_mainlines_other_init_failures_name_the_cause(line: str, tmp_path: Path) -> None:
+    """Wordings of mainline's arch/x86/virt/vmx/tdx/tdx.c, after the BIOS's KeyID line."""
+    dmesg = ["[ 1.2] virt/tdx: BIOS enabled: private KeyID range [32, 64)", f"[ 9.9] {line}"]
+    machine = tdx_host("tdx-host-canonical-tdx-385-build784.txt", dmesg=dmesg)
+    report = assessed(machine, tmp_path)
+    check = report.check("tdx.module")
+    assert check.status == "fail" and line in check.evidence
+    assert "nohibernate" in check.hint
