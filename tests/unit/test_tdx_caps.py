@@ -105,6 +105,8 @@ def test_an_amd_host_skips_the_tdx_branch_with_the_reason(tmp_path: Path) -> Non
 def test_caps_require_tdx_exits_by_the_verdict(tmp_path: Path) -> None:
     root = tdx_host("tdx-host-canonical-tdx-260-not-initialized.txt").build(tmp_path / "r")
     assert main(["caps", "--sysroot", str(root), "--require", "tdx"]) == 1
+    ready = tdx_host("tdx-host-canonical-tdx-385-build784.txt").build(tmp_path / "ok")
+    assert main(["caps", "--sysroot", str(ready), "--require", "tdx"]) == 0
     amd = seed_host().build(tmp_path / "amd")
     assert main(["caps", "--sysroot", str(amd), "--require", "sev-snp"]) == 0
     assert main(["caps", "--sysroot", str(amd), "--require", "tdx"]) == 1
