@@ -18,7 +18,7 @@ from typing import Any
 
 from sevtui.attest.tdquote import TdQuoteResult, parse_time, verify_file
 from sevtui.base import statedir
-from sevtui.base.errors import SevtuiError
+from sevtui.base.errors import SevtuiError, UsageError
 
 FETCH_TIMEOUT_S = 60.0
 _SAFE = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -47,8 +47,14 @@ def cached_or_fetched(cache: Path, pcs_url: str, quote: bytes, moment: int) -> t
     and where it came from: the cache while its TCB info is current then, else PCS."""
     import dcap_qvl
 
-    parsed = dcap_qvl.parse_quote(quote)
-    fmspc, ca = str(parsed.fmspc()), str(parsed.ca())
+    try:
+        parsed = dcap_qvl.parse_quote(quote)
+        fmspc, ca = str(parsed.fmspc()), str(parsed.ca())
+    except ValueError as exc:
+        raise UsageError(
+            f"the TD quote does not name its platform (FMSPC, PCK CA): {exc}",
+            "pass its collateral with --collateral FILE",
+        ) from None
     if not (_SAFE.match(fmspc) and _SAFE.match(ca)):
         raise SevtuiError(f"the quote names an odd platform (FMSPC {fmspc!r}, CA {ca!r})")
     folder = cache / "tdx"

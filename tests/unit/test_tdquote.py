@@ -216,3 +216,13 @@ def test_attesting_a_running_td_verifies_its_quote_and_stores_its_mrtd(
     row = as_row(result.to_json())
     assert row.measurement is not None and row.measurement == result.td_quote["mrtd"]
     assert len(bytes.fromhex(row.measurement)) == 48
+
+
+def test_a_damaged_quote_without_collateral_is_unusable_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged"
+    damaged.write_bytes(QUOTE.read_bytes()[:700])
+    capsys.readouterr()
+    assert main(["attest", "verify", str(damaged), "--at", INSIDE]) == 2
+    assert "Traceback" not in capsys.readouterr().err
