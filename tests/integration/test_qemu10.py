@@ -189,6 +189,7 @@ def test_normal_argv_runs(
         answer = sevtui(config, "vm", "exec", "g", "--", "echo", "up")
         assert answer.stdout.strip() == "up", answer.stderr
     listing = json.loads(sevtui(config, "vm", "list", "--json").stdout)
-    assert [row["state"] for row in listing if row["name"] == "g"] == ["running"]
+    ours = [row for row in listing if row["name"] == "g" and not row["external"]]
+    assert [row["state"] for row in ours] == ["running"], "another QEMU named g is not ours"
     stopped = sevtui(config, "vm", "stop", "g", "--kill")
     assert stopped.returncode == 0, stopped.stderr
