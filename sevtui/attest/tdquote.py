@@ -141,7 +141,8 @@ def verify_quote(
     raw: bytes, collateral: str, at: int | None = None, nonce: bytes | None = None
 ) -> TdQuoteResult:
     """Verify the TD quote RAW against COLLATERAL (dcap-qvl's JSON) as of AT (Unix time,
-    default now); NONCE, when given, must be the quote's report data."""
+    default now); NONCE, when given, must be the quote's report data (a nonce shorter
+    than its 64 bytes padded with zero bytes, as configfs-tsm pads it)."""
     import dcap_qvl
 
     when = int(time.time()) if at is None else at
@@ -171,7 +172,7 @@ def verify_quote(
     result.tcb_status, result.advisories = verdict.status, list(verdict.advisory_ids)
     if nonce is not None:
         data = bytes.fromhex(result.fields.get("report_data", ""))
-        result.nonce_matches = data[: len(nonce)] == nonce and len(nonce) > 0
+        result.nonce_matches = 0 < len(nonce) <= len(data) and data == nonce.ljust(len(data), b"\0")
         if not result.nonce_matches:
             result.reasons.append(
                 "the quote's report data is not the nonce given: it is not this request's"

@@ -77,6 +77,8 @@ def test_a_wrong_nonce_is_rejected_and_the_right_one_matches(
     assert code == 0 and shown["nonce_matches"] is True
     code, shown = verify(capsys, QUOTE, "--at", INSIDE, "--nonce", "00" * 64)
     assert code == 1 and shown["nonce_matches"] is False
+    code, shown = verify(capsys, QUOTE, "--at", INSIDE, "--nonce", data[:8].hex())
+    assert code == 1 and shown["nonce_matches"] is False, "a prefix is not the nonce"
 
 
 def test_hex_text_of_the_quote_is_read_too(
