@@ -60,10 +60,6 @@ class HostSetting:
             )
         self.path.write_text(f"{value}\n")
 
-    def current(self) -> str:
-        """The value now."""
-        return self.path.read_text().strip()
-
     def restore(self) -> None:
         """Put the saved value back now (the guardian does it) and wait for it."""
         guardian, self._guardian = self._guardian, None
