@@ -81,3 +81,14 @@ def sevtui(config: Path, *args: str, timeout: float = 120) -> subprocess.Complet
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+@pytest.fixture
+def workdir(
+    minimal_image: MinimalImage, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """A short folder for a QEMU's state (unix socket paths), its processes killed
+    afterwards."""
+    root = tmp_path_factory.mktemp("qemu", numbered=True)
+    yield root
+    subprocess.run(["pkill", "-9", "-f", str(root)], check=False)

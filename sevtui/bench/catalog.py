@@ -141,6 +141,26 @@ _LZ4_S_PER_MIB = 0.003
 """lz4 at about 330 MiB/s, reading and writing the work folder."""
 
 
+def _net(bench_id: str, title: str, pace: tuple[int, str, float], notes: str) -> Benchmark:
+    """A network benchmark: the host's iperf3 client against the guest's server, PACE
+    being (seconds per iperf3 run, UDP rate, typical seconds in all)."""
+    seconds, udp_rate, typical_s = pace
+    return Benchmark(
+        bench_id,
+        title,
+        "network",
+        _iperf(seconds, udp_rate),
+        "iperf3-json",
+        needs=("iperf3",),
+        setup=_IPERF_SERVER,
+        headline=r"^TCP .* Gbit/s$",
+        typical_s=typical_s,
+        vm_only="the host target has no NIC between it and a guest to measure",
+        host_side="iperf3",
+        notes=notes,
+    )
+
+
 def _lz4(suffix: str, stem: str, mib: int, what: str) -> tuple[Benchmark, Benchmark]:
     """lz4 compress and decompress of MIB MiB of random data (made once per target)."""
     make = f"[ -f {stem}.in ] || dd if=/dev/urandom of={stem}.in bs=1M count={mib} 2>/dev/null"
@@ -306,37 +326,21 @@ BUILTIN: tuple[Benchmark, ...] = (
         headline=" rps$",
         typical_s=1.2,
     ),
-    Benchmark(
+    _net(
         "net",
         "iperf3 through the guest's NIC: TCP both ways with 1 and 4 streams for 10 s each, "
         "the guest's TCP RTT, UDP at 500 Mbit/s",
-        "network",
-        _iperf(10, "500M"),
-        "iperf3-json",
-        needs=("iperf3",),
-        setup=_IPERF_SERVER,
-        headline=r"^TCP .* Gbit/s$",
-        typical_s=60,
-        vm_only="the host target has no NIC between it and a guest to measure",
-        host_side="iperf3",
-        notes="the host is the iperf3 client, the guest the server: through QEMU's user "
+        (10, "500M", 60),
+        "the host is the iperf3 client, the guest the server: through QEMU's user "
         "network forward on 127.0.0.1 (the path is QEMU's slirp), or the guest's address on "
         "a tap device; RTT: the guest kernel's smoothed RTT of the guest->host stream",
     ),
-    Benchmark(
+    _net(
         "net-quick",
         "iperf3 through the guest's NIC: TCP both ways with 1 and 4 streams, the guest's TCP "
         "RTT, UDP at 50 Mbit/s",
-        "network",
-        _iperf(1, "50M"),
-        "iperf3-json",
-        needs=("iperf3",),
-        setup=_IPERF_SERVER,
-        headline=r"^TCP .* Gbit/s$",
-        typical_s=9,
-        vm_only="the host target has no NIC between it and a guest to measure",
-        host_side="iperf3",
-        notes="the host is the iperf3 client, the guest the server, through QEMU's user "
+        (1, "50M", 9),
+        "the host is the iperf3 client, the guest the server, through QEMU's user "
         "network forward on 127.0.0.1; under user networking the path is QEMU's slirp, not "
         "a tap device",
     ),

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sevtui.host.qemu import probe_qemu
-from sevtui.image.minimal import MinimalImage
 from tests.conftest import IMAGES, sevtui
 
 pytestmark = pytest.mark.slow
@@ -50,13 +47,10 @@ def upstream_qemu() -> tuple[str, list[str]]:
     return system.path, []
 
 
-@pytest.fixture
-def amdsev_descriptor(private_xdg: Path) -> Path:
-    """Debian's ovmf-amdsev descriptor in $XDG_CONFIG_HOME, pointing at the unpacked file."""
-    firmware = CACHE / "usr/share/ovmf/OVMF.amdsev.fd"
+def unpacked_descriptor(private_xdg: Path, source: Path, firmware: Path) -> Path:
+    """Debian's descriptor SOURCE in $XDG_CONFIG_HOME, pointing at the unpacked FIRMWARE."""
     if not firmware.is_file():
-        pytest.fail("no OVMF.amdsev.fd in .cache/upstream-qemu: run `make upstream-qemu`")
-    source = CACHE / "usr/share/qemu/firmware/60-edk2-x86_64-amdsev.json"
+        pytest.fail(f"no {firmware.name} in {firmware.parents[3]}: run `make upstream-qemu`")
     data = json.loads(source.read_text())
     data["mapping"]["filename"] = str(firmware)
     target = private_xdg / "config/qemu/firmware" / source.name
@@ -66,13 +60,10 @@ def amdsev_descriptor(private_xdg: Path) -> Path:
 
 
 @pytest.fixture
-def workdir(
-    minimal_image: MinimalImage, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """A short folder for state (unix socket paths), killed and removed afterwards."""
-    root = tmp_path_factory.mktemp("q10", numbered=True)
-    yield root
-    subprocess.run(["pkill", "-9", "-f", str(root)], check=False)
+def amdsev_descriptor(private_xdg: Path) -> Path:
+    """Debian's ovmf-amdsev descriptor in $XDG_CONFIG_HOME, pointing at the unpacked file."""
+    source = CACHE / "usr/share/qemu/firmware/60-edk2-x86_64-amdsev.json"
+    return unpacked_descriptor(private_xdg, source, CACHE / "usr/share/ovmf/OVMF.amdsev.fd")
 
 
 def write_config(root: Path, qemu: str, extra: list[str], kind: str, boot: str, net: str) -> Path:

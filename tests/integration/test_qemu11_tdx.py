@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sevtui.image.minimal import MinimalImage
 from tests.conftest import IMAGES, sevtui
-from tests.integration.test_qemu10 import PARSE_OR_FILE_ERROR
+from tests.integration.test_qemu10 import PARSE_OR_FILE_ERROR, unpacked_descriptor
 
 pytestmark = pytest.mark.slow
 
@@ -47,22 +45,8 @@ def tdx_qemu() -> str:
 def inteltdx_descriptor(private_xdg: Path) -> Path:
     """sid's ovmf-inteltdx descriptor in $XDG_CONFIG_HOME, pointing at the unpacked file."""
     source = CACHE / "root/usr/share/qemu/firmware/60-edk2-x86_64-inteltdx.json"
-    data = json.loads(source.read_text())
-    data["mapping"]["filename"] = str(CACHE / "root/usr/share/ovmf/OVMF.inteltdx.ms.fd")
-    target = private_xdg / "config/qemu/firmware" / source.name
-    target.parent.mkdir(parents=True)
-    target.write_text(json.dumps(data))
-    return target
-
-
-@pytest.fixture
-def workdir(
-    minimal_image: MinimalImage, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """A short folder for state (unix socket paths), killed and removed afterwards."""
-    root = tmp_path_factory.mktemp("q11", numbered=True)
-    yield root
-    subprocess.run(["pkill", "-9", "-f", str(root)], check=False)
+    firmware = CACHE / "root/usr/share/ovmf/OVMF.inteltdx.ms.fd"
+    return unpacked_descriptor(private_xdg, source, firmware)
 
 
 def tdx_config(root: Path, qemu: str, boot: str, net: str) -> Path:
